@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian machine for building and checking gpu-devbox:
+# Docker engine (BuildKit-capable), QEMU user emulation, debootstrap, a local
+# registry, linters, and the Python dependencies. Safe to run again: each step
+# is skipped when its result is already there.
+set -euo pipefail
+
+log() { printf '[host-setup] %s\n' "$*" >&2; }
+
+need_pkgs=()
+for spec in dockerd:docker.io debootstrap:debootstrap qemu-aarch64-static:qemu-user-static \
+            docker-registry:docker-registry skopeo:skopeo zsh:zsh shellcheck:shellcheck; do
+  cmd=${spec%%:*}; pkg=${spec#*:}
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need_pkgs+=("$pkg")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing ${need_pkgs[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${need_pkgs[@]}" binfmt-support >/dev/null
+fi
+
+# Debian's client knows BuildKit; a newer client elsewhere on PATH may lack buildx.
+export PATH="/usr/bin:$PATH"
+
+if ! /usr/bin/docker info >/dev/null 2>&1; then
+  log "starting dockerd"
+  mkdir -p /var/log
+  nohup /usr/sbin/dockerd >/var/log/devbox-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    /usr/bin/docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  /usr/bin/docker info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/devbox-dockerd.log"; exit 1; }
+fi
+
+# QEMU binfmt handlers let arm64 images build and run on amd64 hosts.
+if [ "$(uname -m)" = "x86_64" ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+  [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+  update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || log "could not enable qemu-aarch64 binfmt; arm64 builds will fail"
+fi
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+log "installing Python dependencies"
+python3 -m pip install -q --disable-pip-version-check -e "$here[dev]"
+log "ready"
