@@ -42,5 +42,5 @@ fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 log "installing Python dependencies"
-python3 -m pip install -q --disable-pip-version-check -e "$here[dev]"
+python3 -m pip install -q --disable-pip-version-check -e "${here}[dev]"
 log "ready"
