@@ -1,0 +1,88 @@
+"""One module per item kind; each turns (item, facts) into an Outcome. Modules are imported lazily by kind.
+
+    >>> verify("binaries", model.binaries[0], context).status
+    'passed'
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from devbox_conformance import manifest
+from devbox_conformance.expectations import Item
+
+# Item kind -> check module (under devbox_conformance.checks).
+REGISTRY = {
+    "binaries": "binaries",
+    "python_dists": "python_dists",
+    "labels": "labels",
+    "env": "env",
+    "files": "files",
+    "users": "users",
+    "groups": "users",
+    "shells": "shell",
+    "image_config": "image_config",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The verdict on one item."""
+
+    # "passed", "failed" or "skipped".
+    status: str
+    # Failure: what was expected and found; skip: why.
+    message: str = ""
+    # For failures: True when the item is simply absent (an optional item then skips instead).
+    absent: bool = False
+
+    @classmethod
+    def passed(cls, message: str = "") -> Outcome:
+        return cls("passed", message)
+
+    @classmethod
+    def failed(cls, expected: str, found: str, absent: bool = False) -> Outcome:
+        return cls("failed", f"expected: {expected}\nfound:    {found}", absent)
+
+    @classmethod
+    def skipped(cls, why: str) -> Outcome:
+        return cls("skipped", why)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a check may look at."""
+
+    # The probe's facts.
+    facts: dict[str, Any]
+    # Facts `when:` may name (see probe.conditions).
+    conditions: dict[str, Any]
+    # Target kind ("image", "container", "local") and the image's inspect attrs (None on local).
+    target_kind: str
+    image_attrs: dict[str, Any] | None
+    # Waits for the container to become healthy: (budget_s) -> (healthy, what was seen); None on local.
+    wait_healthy: Callable[[float], tuple[bool, str]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def verify(kind: str, item: Item, ctx: Context) -> Outcome:
+    """Apply `when:`, run the kind's check, turn an absent optional item into a skip, add the manifest's why."""
+    unmet = item.when.unmet(ctx.conditions)
+    if unmet:
+        return Outcome.skipped(unmet)
+    module = importlib.import_module(f"devbox_conformance.checks.{REGISTRY[kind]}")
+    outcome: Outcome = module.evaluate(item, ctx)
+    if outcome.status != "failed":
+        return outcome
+    why = manifest.explain(ctx.facts.get("manifest"), kind, item)
+    if item.optional and outcome.absent:
+        reason = item.reason or "optional item"
+        return Outcome.skipped(f"optional, absent: {reason}" + (f" ({why})" if why else ""))
+    header = f"{kind}[{item.key}] ({item.source})"
+    text = f"{header}\n{outcome.message}"
+    if why:
+        text += f"\nwhy:      {why}"
+    return Outcome("failed", text, outcome.absent)

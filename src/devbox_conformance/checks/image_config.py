@@ -1,0 +1,64 @@
+"""image_config: CMD, ENTRYPOINT, WORKDIR, USER from the engine's image config; HEALTHCHECK present and the
+run's container reaching `healthy` within the image's own timing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devbox_conformance.checks import Context, Outcome
+from devbox_conformance.checks._match import describe, matches
+from devbox_conformance.expectations import ImageConfig
+
+_FIELDS = {"cmd": "Cmd", "entrypoint": "Entrypoint", "workdir": "WorkingDir", "user": "User"}
+_NS = 1e9
+
+
+def health_budget(health: dict[str, Any]) -> float:
+    """Seconds the engine may need to call a container healthy: start period + retries x (interval + timeout).
+
+    Docker's defaults apply to fields left at 0 (interval 30 s, timeout 30 s, retries 3, start period 0).
+    """
+    interval = (health.get("Interval") or 30 * _NS) / _NS
+    timeout = (health.get("Timeout") or 30 * _NS) / _NS
+    retries = health.get("Retries") or 3
+    start = (health.get("StartPeriod") or 0) / _NS
+    return start + retries * (interval + timeout)
+
+
+def evaluate(item: ImageConfig, ctx: Context) -> Outcome:
+    if ctx.image_attrs is None:
+        return Outcome.skipped(f"image config; the {ctx.target_kind} target has no image")
+    config = ctx.image_attrs.get("Config") or {}
+    if item.name == "healthcheck":
+        return _healthcheck(item, config, ctx)
+    actual = config.get(_FIELDS[item.name])
+    value = list(item.value) if isinstance(item.value, tuple) else item.value
+    expected = describe(value, item.regex)
+    if actual in (None, "", []):
+        return Outcome.failed(expected, f"{item.name.upper()} not set", absent=True)
+    shown = " ".join(actual) if isinstance(actual, list) else str(actual)
+    if value is not None and actual != value and not (isinstance(value, str) and shown == value):
+        return Outcome.failed(expected, repr(actual))
+    if not matches(shown, None, item.regex):
+        return Outcome.failed(expected, repr(actual))
+    return Outcome.passed(shown)
+
+
+def _healthcheck(item: ImageConfig, config: dict[str, Any], ctx: Context) -> Outcome:
+    health = config.get("Healthcheck") or {}
+    test = health.get("Test") or []
+    expected = "HEALTHCHECK set" + (", container reaches healthy" if item.healthy else "")
+    if not test or test[0] == "NONE":
+        return Outcome.failed(expected, "no HEALTHCHECK in the image config", absent=True)
+    shown = " ".join(test[1:]) if test[0] in ("CMD", "CMD-SHELL") else " ".join(test)
+    if not matches(shown, item.value, item.regex):
+        return Outcome.failed(describe(item.value, item.regex), repr(shown))
+    if not item.healthy:
+        return Outcome.passed(shown)
+    if ctx.wait_healthy is None:
+        return Outcome.skipped(f"healthy: needs a container; the {ctx.target_kind} target has none")
+    budget = health_budget(health)
+    ok, seen = ctx.wait_healthy(budget)
+    if not ok:
+        return Outcome.failed(expected + f" within {budget:.0f} s", f"{shown!r}: {seen}")
+    return Outcome.passed(shown)

@@ -1,0 +1,20 @@
+"""labels: image labels, exact value or regex (image and container targets only)."""
+
+from __future__ import annotations
+
+from devbox_conformance.checks import Context, Outcome
+from devbox_conformance.checks._match import describe, matches
+from devbox_conformance.expectations import Label
+
+
+def evaluate(item: Label, ctx: Context) -> Outcome:
+    if ctx.image_attrs is None:
+        return Outcome.skipped(f"labels are image config; the {ctx.target_kind} target has no image")
+    labels = (ctx.image_attrs.get("Config") or {}).get("Labels") or {}
+    expected = describe(item.value, item.regex)
+    if item.name not in labels:
+        return Outcome.failed(expected, "label not set", absent=True)
+    actual = labels[item.name]
+    if not matches(actual, item.value, item.regex):
+        return Outcome.failed(expected, repr(actual))
+    return Outcome.passed(actual)

@@ -1,0 +1,64 @@
+"""shells: bash/zsh, login and/or interactive, under a pseudo-terminal: greeting exactly once and first,
+exit 0, PATH entries, aliases, nothing on stderr."""
+
+from __future__ import annotations
+
+from devbox_conformance.checks import Context, Outcome
+from devbox_conformance.expectations import Shell
+
+
+def _mode(item: Shell) -> str:
+    flags = [f for f, on in (("-l", item.login), ("-i", item.interactive)) if on]
+    return f"{item.shell} {' '.join(flags)}".strip()
+
+
+def evaluate(item: Shell, ctx: Context) -> Outcome:
+    run = (ctx.facts.get("shells") or {}).get(item.name)
+    mode = _mode(item)
+    if not run or not run.get("available"):
+        return Outcome.failed(f"`{item.shell}` on PATH", "not on PATH", absent=True)
+    if run.get("error"):
+        return Outcome.failed(f"`{mode}` starts", run["error"])
+    problems: list[str] = []
+    if run.get("timed_out"):
+        problems.append("did not finish within 60 s")
+    elif run.get("exit_code") != 0:
+        problems.append(f"exit code {run.get('exit_code')}")
+    if not run.get("completed"):
+        problems.append("the probe's commands did not run to the end")
+    lines = [ln for ln in (run.get("stdout") or "").splitlines() if ln.strip()]
+    if item.greeting is not None:
+        if item.greeting == "":
+            pass
+        else:
+            count = sum(1 for ln in lines if ln.strip() == item.greeting)
+            if count != 1:
+                problems.append(f"greeting {item.greeting!r} printed {count} times")
+            elif lines[0].strip() != item.greeting:
+                problems.append(f"first line is {lines[0].strip()!r}, not the greeting")
+    home = run.get("home") or "~"
+    path_entries = (run.get("path") or "").split(":")
+    for entry in item.path_contains:
+        wanted = home + entry[1:] if entry.startswith("~") else entry
+        if wanted not in path_entries:
+            problems.append(f"PATH lacks {wanted} (PATH={run.get('path')})")
+    for alias in item.aliases:
+        if not (run.get("aliases") or {}).get(alias):
+            problems.append(f"alias {alias} not defined")
+    if item.stderr_empty and (run.get("stderr") or "").strip():
+        problems.append(f"stderr: {run['stderr'].strip()[:300]!r}")
+    if item.greeting == "" and lines:
+        problems.append(f"unexpected output: {lines[0][:200]!r}")
+    if problems:
+        expected = [f"`{mode}` exits 0"]
+        if item.greeting:
+            expected.append(f"prints {item.greeting!r} once, first")
+        if item.path_contains:
+            expected.append(f"PATH holds {', '.join(item.path_contains)}")
+        if item.aliases:
+            expected.append(f"aliases {', '.join(item.aliases)}")
+        if item.stderr_empty:
+            expected.append("nothing on stderr")
+        return Outcome.failed(", ".join(expected), "; ".join(problems)
+                              + (f"\nstdout:   {(run.get('stdout') or '')[:500]!r}" if lines else ""))
+    return Outcome.passed()

@@ -1,0 +1,418 @@
+"""Expectations: YAML files -> one validated, frozen model.
+
+    >>> model = load(Path("expectations"), arch="amd64", base_kind="standin")
+    >>> [b.name for b in model.binaries][:3]
+    ['git', 'rg', 'fd']
+
+Files, in order: `common.yaml`, `<arch>.yaml`, `bases/<base_kind>.yaml`. Items merge by kind and key (`name`,
+or `path` for files); a later file replaces the fields it gives; `remove: true` drops the item. Every bad
+input raises `ExpectationsError` whose message is ONE line naming file, line and key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+KNOWN_ARCHS = ("amd64", "arm64")
+DEFAULT_GREETING = "Welcome to GPU devbox!"
+
+
+class ExpectationsError(Exception):
+    """Bad expectations input; str() is one line: `file:line: key: what is wrong`."""
+
+
+@dataclass(frozen=True)
+class When:
+    """Conditions on facts of the target; None means "no condition"."""
+
+    arch: tuple[str, ...] | None = None
+    cuda: bool | None = None
+    gpu: bool | None = None
+    sets: tuple[str, ...] | None = None
+    base: tuple[str, ...] | None = None
+
+    def unmet(self, cond: Mapping[str, Any]) -> str | None:
+        """Why the item does not apply to a target with conditions `cond`, or None when it does.
+
+        `cond` keys: arch (str), cuda (CUDA version or None), gpu (bool), sets (included set names or None
+        when unknown), base (str), sets_excluded (name -> reason from the manifest).
+        """
+        if self.arch is not None and cond.get("arch") not in self.arch:
+            return f"when: arch in {list(self.arch)}, but the target is {cond.get('arch')}"
+        if self.cuda is not None and bool(cond.get("cuda")) != self.cuda:
+            have = f"CUDA {cond.get('cuda')}" if cond.get("cuda") else "no CUDA"
+            return f"when: cuda is {str(self.cuda).lower()}, but the target's torch has {have}"
+        if self.gpu is not None and bool(cond.get("gpu")) != self.gpu:
+            have = "a GPU visible" if cond.get("gpu") else "no GPU visible"
+            return f"when: gpu is {str(self.gpu).lower()}, but the target has {have}"
+        if self.sets is not None and cond.get("sets") is not None:
+            missing = [s for s in self.sets if s not in cond["sets"]]
+            if missing:
+                why = (cond.get("sets_excluded") or {}).get(missing[0])
+                return (f"when: sets {list(self.sets)}, but set {missing[0]} is not in this build"
+                        + (f" ({why})" if why else ""))
+        if self.base is not None and cond.get("base") not in self.base:
+            return f"when: base in {list(self.base)}, but the target's base is {cond.get('base')}"
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Item:
+    """Fields every item has."""
+
+    # Test id of the item (name, or path for files).
+    key: str
+    optional: bool = False
+    reason: str | None = None
+    when: When = field(default_factory=When)
+    # "file:line" where the item was last defined (shown in failures).
+    source: str = ""
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Binary(Item):
+    name: str
+    package: str | None = None
+    version: SpecifierSet | None = None
+    version_args: tuple[str, ...] = ("--version",)
+    version_regex: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PythonDist(Item):
+    name: str
+    min_version: Version | None = None
+    # Module to import, or None for "do not import".
+    import_name: str | None = None
+    import_timeout: float = 120.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Label(Item):
+    name: str
+    value: str | None = None
+    regex: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvVar(Item):
+    name: str
+    value: str | None = None
+    regex: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class File(Item):
+    path: str
+    type: str | None = None
+    mode: str | None = None
+    owner: str | None = None
+    content: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class User(Item):
+    name: str
+    uid: int | None = None
+    home: str | None = None
+    shell: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Group(Item):
+    name: str
+    gid: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shell(Item):
+    name: str
+    shell: str
+    login: bool = False
+    interactive: bool = False
+    # First line expected exactly once; "" means no greeting may appear; None means not checked.
+    greeting: str | None = None
+    path_contains: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    stderr_empty: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageConfig(Item):
+    name: str
+    value: str | tuple[str, ...] | None = None
+    regex: str | None = None
+    healthy: bool = False
+
+
+# YAML section -> (model class, key field). The order is the report order.
+KINDS: dict[str, tuple[type[Item], str]] = {
+    "binaries": (Binary, "name"),
+    "python_dists": (PythonDist, "name"),
+    "labels": (Label, "name"),
+    "env": (EnvVar, "name"),
+    "files": (File, "path"),
+    "users": (User, "name"),
+    "groups": (Group, "name"),
+    "shells": (Shell, "name"),
+    "image_config": (ImageConfig, "name"),
+}
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """The merged contract for one target: one tuple of items per kind."""
+
+    arch: str
+    base_kind: str
+    # Files read, in merge order.
+    files: tuple[str, ...]
+    binaries: tuple[Binary, ...] = ()
+    python_dists: tuple[PythonDist, ...] = ()
+    labels: tuple[Label, ...] = ()
+    env: tuple[EnvVar, ...] = ()
+    files_: tuple[File, ...] = ()
+    users: tuple[User, ...] = ()
+    groups: tuple[Group, ...] = ()
+    shells: tuple[Shell, ...] = ()
+    image_config: tuple[ImageConfig, ...] = ()
+
+    def items(self, kind: str) -> tuple[Item, ...]:
+        return getattr(self, "files_" if kind == "files" else kind)
+
+    def all_items(self) -> Iterator[tuple[str, Item]]:
+        for kind in KINDS:
+            for item in self.items(kind):
+                yield kind, item
+
+    def count(self) -> int:
+        return sum(1 for _ in self.all_items())
+
+
+def _schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _dotted(parts: list[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _line_of(node: yaml.Node | None, parts: list[Any], key_line: bool = False) -> int:
+    """1-based line of the value at `parts` in a composed YAML tree (of its key when key_line)."""
+    if node is None:
+        return 1
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == part:
+                    if last and key_line:
+                        return k.start_mark.line + 1
+                    node = v
+                    break
+            else:
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+    return node.start_mark.line + 1
+
+
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list", dict: "mapping",
+               type(None): "null"}
+
+
+def _schema_error_text(err: jsonschema.ValidationError) -> tuple[list[Any], str, bool]:
+    """(path, message, point at the key) for one schema error."""
+    path = list(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = list((err.schema.get("properties") or {}).keys())
+        extra = sorted(k for k in err.instance if k not in allowed)
+        key = extra[0] if extra else "?"
+        near = difflib.get_close_matches(str(key), allowed, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else f" (valid keys: {', '.join(allowed)})"
+        return [*path, key], f"unknown key {key!r}{hint}", True
+    if err.validator == "type":
+        want = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
+        got = _TYPE_NAMES.get(type(err.instance), type(err.instance).__name__)
+        return path, f"wrong type: expected {want}, got {got} ({err.instance!r})", False
+    if err.validator == "enum":
+        what = "unknown arch" if "arch" in path else "invalid value"
+        return path, f"{what} {err.instance!r} (expected one of {', '.join(map(str, err.validator_value))})", False
+    if err.validator == "required":
+        return path, err.message.replace("is a required property", "is required"), False
+    return path, err.message.splitlines()[0], False
+
+
+def _read(path: Path) -> tuple[Any, yaml.Node | None]:
+    shown = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ExpectationsError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ExpectationsError(f"{shown}:{line}: malformed YAML: {problem}") from None
+    return data, node
+
+
+def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
+    shown = _display(path)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ExpectationsError(f"{shown}:1: (top level): wrong type: expected a mapping of item kinds, "
+                                f"got {_TYPE_NAMES.get(type(data), type(data).__name__)}")
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = list(validator.iter_errors(data))
+    if errors:
+        located = []
+        for err in errors:
+            parts, msg, key_line = _schema_error_text(err)
+            located.append((_line_of(node, parts, key_line), parts, msg))
+        line, parts, msg = min(located, key=lambda e: (e[0], len(e[1])))
+        raise ExpectationsError(f"{shown}:{line}: {_dotted(parts)}: {msg}")
+    # Checks the schema cannot express: duplicate keys, version specifiers, regexes.
+    for kind, (_cls, keyname) in KINDS.items():
+        seen: dict[str, int] = {}
+        for i, raw in enumerate(data.get(kind) or []):
+            key = raw[keyname]
+            where = f"{shown}:{_line_of(node, [kind, i])}: {kind}[{i}]"
+            if key in seen:
+                raise ExpectationsError(f"{where}.{keyname}: duplicate item {key!r} (first at {kind}[{seen[key]}])")
+            seen[key] = i
+            for fname in ("version", "min_version", "regex", "version_regex", "content"):
+                if fname not in raw:
+                    continue
+                bad = _field_problem(kind, fname, raw[fname])
+                if bad:
+                    line = _line_of(node, [kind, i, fname])
+                    raise ExpectationsError(f"{shown}:{line}: {kind}[{i}].{fname}: {bad}")
+    return data
+
+
+def _field_problem(kind: str, fname: str, value: Any) -> str | None:
+    if fname == "version":
+        try:
+            SpecifierSet(value)
+        except InvalidSpecifier:
+            return f"invalid version spec {value!r} (PEP 440, e.g. '>=2.30')"
+    elif fname == "min_version":
+        try:
+            Version(value)
+        except InvalidVersion:
+            return f"invalid version {value!r} (PEP 440, e.g. '4.40')"
+    else:  # regex, version_regex, content
+        try:
+            re.compile(value)
+        except re.error as exc:
+            return f"invalid regex {value!r}: {exc}"
+    return None
+
+
+def overlay_files(directory: Path, arch: str, base_kind: str) -> list[Path]:
+    """The files merged for (arch, base_kind), in order; raises when a required one is missing."""
+    common = directory / "common.yaml"
+    if not directory.is_dir():
+        raise ExpectationsError(f"{_display(directory)}: expectations directory not found")
+    if not common.is_file():
+        raise ExpectationsError(f"{_display(common)}: not found (every expectations directory needs one)")
+    arch_file = directory / f"{arch}.yaml"
+    if not arch_file.is_file():
+        have = sorted(p.stem for p in directory.glob("*.yaml") if p.stem != "common")
+        raise ExpectationsError(f"{_display(arch_file)}: no overlay for arch {arch!r} "
+                                f"(overlays: {', '.join(have) or 'none'})")
+    files = [common, arch_file]
+    base_file = directory / "bases" / f"{base_kind}.yaml"
+    if base_file.is_file():
+        files.append(base_file)
+    return files
+
+
+def load(directory: Path | str, arch: str, base_kind: str) -> Expectations:
+    """Read, validate and merge the expectations for one target."""
+    directory = Path(directory)
+    merged: dict[str, dict[str, tuple[dict[str, Any], str]]] = {kind: {} for kind in KINDS}
+    files = overlay_files(directory, arch, base_kind)
+    for path in files:
+        data, node = _read(path)
+        data = _validate(path, data, node)
+        for kind, (_cls, keyname) in KINDS.items():
+            for i, raw in enumerate(data.get(kind) or []):
+                key = raw[keyname]
+                source = f"{_display(path)}:{_line_of(node, [kind, i])}"
+                if raw.get("remove"):
+                    if key not in merged[kind]:
+                        raise ExpectationsError(f"{source}: {kind}[{i}]: remove: no earlier item {key!r} "
+                                                f"to remove")
+                    del merged[kind][key]
+                    continue
+                base = dict(merged[kind][key][0]) if key in merged[kind] else {}
+                base.update(raw)
+                merged[kind][key] = (base, source)
+    built = {kind: tuple(_build(kind, raw, source) for raw, source in items.values())
+             for kind, items in merged.items()}
+    model = Expectations(arch=arch, base_kind=base_kind, files=tuple(_display(p) for p in files),
+                         **{("files_" if k == "files" else k): v for k, v in built.items()})
+    if model.count() == 0:
+        raise ExpectationsError(f"{_display(files[0])}:1: (top level): empty expectations: no item to check "
+                                f"in {', '.join(model.files)}")
+    return model
+
+
+def _build(kind: str, raw: dict[str, Any], source: str) -> Item:
+    cls, keyname = KINDS[kind]
+    names = {f.name for f in fields(cls)}
+    kwargs: dict[str, Any] = {"key": raw[keyname], "source": source}
+    for name, value in raw.items():
+        if name == "remove":
+            continue
+        if name == "when":
+            kwargs["when"] = When(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+        elif name == "version":
+            kwargs["version"] = SpecifierSet(value)
+        elif name == "min_version":
+            kwargs["min_version"] = Version(value)
+        elif name == "import":
+            kwargs["import_name"] = None if value is False else (
+                raw["name"].replace("-", "_").lower() if value is True else value)
+        elif name == "greeting":
+            kwargs["greeting"] = "" if value is False else (DEFAULT_GREETING if value is True else value)
+        elif name == "value" and isinstance(value, list):
+            kwargs["value"] = tuple(value)
+        elif isinstance(value, list):
+            kwargs[name] = tuple(value)
+        elif name in names:
+            kwargs[name] = value
+    if cls is PythonDist and "import" not in raw:
+        kwargs["import_name"] = raw["name"].replace("-", "_").lower()
+    return cls(**kwargs)

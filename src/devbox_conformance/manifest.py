@@ -1,0 +1,46 @@
+"""Explanations from the build manifest (/etc/devbox/build-manifest.json): never used to decide an outcome.
+
+    >>> explain({"sets": {"gpu-tools": {"included": True, "skipped": [{"name": "nvtop", "reason": "no
+    ... candidate for arm64"}]}}}, "binaries", item)
+    'build manifest: nvtop skipped at build (gpu-tools): no candidate for arm64'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from devbox_conformance.expectations import Item
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _names(item: Item) -> list[str]:
+    names = [getattr(item, "package", None), getattr(item, "name", None)]
+    return [_norm(n) for n in names if n]
+
+
+def explain(manifest: Any, kind: str, item: Item) -> str | None:
+    """Why the build left this item out, in one line, or None when the manifest says nothing about it."""
+    if not isinstance(manifest, dict):
+        return None
+    if kind not in ("binaries", "python_dists"):
+        return None
+    wanted = _names(item)
+    for feature, state in (manifest.get("features") or {}).items():
+        if _norm(feature) in wanted and isinstance(state, dict) and state.get("state") != "installed":
+            return f"build manifest: feature {feature} {state.get('state')}: {state.get('reason', 'no reason given')}"
+    for set_name, entry in (manifest.get("sets") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        requested = [_norm(re.split(r"[<>=!~\[; ]", str(r), maxsplit=1)[0]) for r in entry.get("requested") or []]
+        if not entry.get("included") and any(n in requested for n in wanted):
+            return f"build manifest: set {set_name} not included ({entry.get('reason', 'no reason given')})"
+        for skipped in entry.get("skipped") or []:
+            name = skipped.get("name") if isinstance(skipped, dict) else skipped
+            if name and _norm(str(name)) in wanted:
+                reason = skipped.get("reason", "no reason given") if isinstance(skipped, dict) else "skipped"
+                return f"build manifest: {name} skipped at build ({set_name}): {reason}"
+    return None

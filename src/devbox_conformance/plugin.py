@@ -1,0 +1,304 @@
+"""pytest plugin of the conformance suite: options, target lifecycle, fixtures, parametrization, results.
+
+    pytest --image gpu-devbox:local -n auto --results-json results.json
+
+The controller (the only process without xdist, or xdist's controller) resolves the target, starts ONE
+container, runs THE probe and writes the run state to a temp file; xdist workers read it through
+`workerinput`. The controller removes the container at session end, on error and on Ctrl-C (atexit and
+SIGTERM fall-backs too).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devbox_conformance import checks
+from devbox_conformance import expectations as exp
+from devbox_conformance import session as sess
+from devbox_conformance import target as tgt
+from devbox_conformance.results import ResultsCollector
+
+# Test argument name -> item kind; a suite test asks for one of these and gets one test id per item.
+ARGNAMES = {
+    "binary": "binaries",
+    "python_dist": "python_dists",
+    "label": "labels",
+    "env_var": "env",
+    "file": "files",
+    "user": "users",
+    "group": "groups",
+    "shell": "shells",
+    "image_config": "image_config",
+}
+
+STATE_KEY = pytest.StashKey["_Controller | _Worker | None"]()
+WORKER_INPUT = "devbox_run_file"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("devbox", "gpu-devbox conformance suite")
+    group.addoption("--image", dest="devbox_image", metavar="IMAGE",
+                    help="image to check (a local image; one container is started for the run)")
+    group.addoption("--container", dest="devbox_container", metavar="NAME",
+                    help="running container to check (never removed)")
+    group.addoption("--platform", dest="devbox_platform", metavar="OS/ARCH",
+                    help="platform for --image, e.g. linux/arm64 (runs emulated under QEMU)")
+    group.addoption("--expectations", dest="devbox_expectations", metavar="DIR", default="expectations",
+                    help="expectations directory (default: %(default)s)")
+    group.addoption("--arch", dest="devbox_arch", metavar="ARCH",
+                    help="override the target's architecture (picks <ARCH>.yaml)")
+    group.addoption("--base-kind", dest="devbox_base_kind", choices=tgt.BASE_KINDS,
+                    help="override the base kind (default: build manifest / image labels)")
+    group.addoption("--results-json", dest="devbox_results_json", metavar="PATH",
+                    help="write a JSON summary of the run (per kind counts, per item outcome)")
+
+
+def _options(config: pytest.Config) -> sess.Options:
+    hosts = config.getoption("hosts", default=None)  # testinfra's option: local:// is our third target
+    if isinstance(hosts, list):
+        hosts = ",".join(hosts) or None
+    return sess.Options(
+        image=config.getoption("devbox_image"), container=config.getoption("devbox_container"),
+        hosts=hosts, platform=config.getoption("devbox_platform"),
+        expectations_dir=config.getoption("devbox_expectations"), arch=config.getoption("devbox_arch"),
+        base_kind=config.getoption("devbox_base_kind"))
+
+
+def _suite_requested(config: pytest.Config, opts: sess.Options) -> bool:
+    """True when a target is given or the suite's own tests/ are collected."""
+    if opts.image or opts.container or opts.hosts:
+        return True
+    suite_dir = (config.rootpath / "tests").resolve()
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == suite_dir or suite_dir in path.parents:
+            return True
+    return False
+
+
+class _Worker:
+    """Per-process view of the run: the state, the target and the merged expectations."""
+
+    def __init__(self, state: sess.RunState) -> None:
+        self.state = state
+        self.target = state.target()
+        self.model = state.model()
+        from devbox_conformance.probe import conditions  # noqa: PLC0415
+
+        self.conditions = conditions(state.facts, state.arch, state.base_kind)
+
+
+class _Controller(_Worker):
+    """The process that owns the container and writes the results."""
+
+    def __init__(self, state: sess.RunState, tmpdir: Path) -> None:
+        super().__init__(state)
+        self.tmpdir = tmpdir
+        self.run_file = state.save(tmpdir)
+
+
+class _Lifecycle:
+    """Container ownership of the controller, with every fall-back that removes it."""
+
+    def __init__(self) -> None:
+        self.container: str | None = None
+        self.tmpdir: Path | None = None
+        self._old_sigterm: Any = None
+
+    def started(self, name: str) -> None:
+        self.container = name
+        atexit.register(self.cleanup)
+        self._old_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self.cleanup()
+        raise KeyboardInterrupt  # let pytest finish as on Ctrl-C
+
+    def cleanup(self) -> None:
+        if self.container:
+            name, self.container = self.container, None
+            tgt.remove_container(name)
+        if self.tmpdir:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+
+LIFECYCLE_KEY = pytest.StashKey[_Lifecycle]()
+RESULTS_KEY = pytest.StashKey[ResultsCollector]()
+
+
+# pytest_runtest_logreport gets no config; the controller's config is kept here for it.
+_CONFIG: dict[str, pytest.Config] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[STATE_KEY] = None
+    _CONFIG["config"] = config
+    if hasattr(config, "workerinput"):
+        run_file = config.workerinput.get(WORKER_INPUT)
+        if run_file:
+            config.stash[STATE_KEY] = _Worker(sess.RunState.load(run_file))
+        return
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(), "devbox-xdist")
+
+
+class _XdistHooks:
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        state = node.config.stash.get(STATE_KEY, None)
+        if isinstance(state, _Controller):
+            node.workerinput[WORKER_INPUT] = str(state.run_file)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not hasattr(config, "workerinput") and _suite_requested(config, _options(config)):
+        _prepare(config)
+
+
+def _prepare(config: pytest.Config) -> None:
+    opts = _options(config)
+    life = _Lifecycle()
+    config.stash[LIFECYCLE_KEY] = life
+    life.tmpdir = Path(tempfile.mkdtemp(prefix="devbox-conformance-"))
+    try:
+        state = sess.prepare(opts, tgt.new_run_id(), on_container_started=life.started)
+        config.stash[STATE_KEY] = _Controller(state, life.tmpdir)
+    except sess.UsageProblem as exc:
+        life.cleanup()
+        raise pytest.UsageError(str(exc)) from None
+    except exp.ExpectationsError as exc:
+        life.cleanup()
+        raise pytest.UsageError(str(exc)) from None
+    except BaseException:
+        life.cleanup()
+        raise
+    config.stash[RESULTS_KEY] = ResultsCollector(state)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = config.stash.get(STATE_KEY, None)
+    if not isinstance(state, _Controller):
+        return None
+    s = state.state
+    what = s.image_ref or "local host"
+    where = f", container {s.container}" if s.container else ""
+    return [f"devbox: {s.target_kind} {what} ({s.arch}, base {s.base_kind}){where}; "
+            f"{state.model.count()} items from {', '.join(state.model.files)}; probe {s.probe_seconds:.1f} s"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    state = metafunc.config.stash.get(STATE_KEY, None)
+    for argname, kind in ARGNAMES.items():
+        if argname in metafunc.fixturenames:
+            items = state.model.items(kind) if state else ()
+            metafunc.parametrize(argname, items, ids=[i.key for i in items])
+
+
+def _worker(config: pytest.Config) -> _Worker:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:
+        pytest.skip("no conformance target (pass --image, --container or --hosts local://)")
+    return state
+
+
+@pytest.fixture(scope="session")
+def devbox_target(pytestconfig: pytest.Config) -> tgt.Target:
+    """The target of this run (image container, existing container or local host)."""
+    return _worker(pytestconfig).target
+
+
+@pytest.fixture(scope="session")
+def facts(pytestconfig: pytest.Config) -> dict[str, Any]:
+    """The probe's facts (dict, as the probe printed them)."""
+    return _worker(pytestconfig).state.facts
+
+
+@pytest.fixture(scope="session")
+def expectations(pytestconfig: pytest.Config) -> exp.Expectations:
+    """The merged expectations model for this target."""
+    return _worker(pytestconfig).model
+
+
+@pytest.fixture
+def results_record(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
+    """`results_record(key, value)`: attach JSON-serialisable data to this test's entry in --results-json."""
+
+    def record(key: str, value: object) -> None:
+        json.dumps(value)  # fail here, not in the controller, when the value cannot be serialised
+        request.node.user_properties.append((f"devbox:record:{key}", value))
+
+    return record
+
+
+@pytest.fixture
+def check(request: pytest.FixtureRequest) -> Callable[[str, exp.Item], None]:
+    """`check(kind, item)`: verify one item against the facts; fails or skips with the item's message."""
+    worker = _worker(request.config)
+
+    def run(kind: str, item: exp.Item) -> None:
+        __tracebackhide__ = True
+        state = worker.state
+        wait = None
+        if isinstance(worker.target, tgt.ContainerTarget):
+            container_target = worker.target
+
+            def wait(budget: float) -> tuple[bool, str]:
+                return tgt.wait_healthy(container_target, budget_s=budget)
+
+        ctx = checks.Context(facts=state.facts, conditions=worker.conditions, target_kind=state.target_kind,
+                             image_attrs=state.image_attrs, wait_healthy=wait)
+        outcome = checks.verify(kind, item, ctx)
+        request.node.user_properties.append(("devbox:kind", kind))
+        request.node.user_properties.append(("devbox:key", item.key))
+        request.node.user_properties.append(("devbox:message", outcome.message))
+        if outcome.status == "skipped":
+            pytest.skip(outcome.message)
+        if outcome.status == "failed":
+            pytest.fail(outcome.message, pytrace=False)
+
+    return run
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Feed the results collector (in the controller: xdist forwards every worker's reports here)."""
+    config = _CONFIG.get("config")
+    collector = config.stash.get(RESULTS_KEY, None) if config is not None else None
+    if collector is not None:
+        collector.add(report)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    collector = config.stash.get(RESULTS_KEY, None)
+    path = config.getoption("devbox_results_json")
+    if collector is not None and path:
+        collector.write(Path(path), int(exitstatus))
+    _cleanup(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _cleanup(config)
+    _CONFIG.pop("config", None)
+
+
+def _cleanup(config: pytest.Config) -> None:
+    life = config.stash.get(LIFECYCLE_KEY, None)
+    if life is not None:
+        life.cleanup()
+
+

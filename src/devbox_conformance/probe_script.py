@@ -1,0 +1,389 @@
+"""The probe: gathers every fact the expectations need in ONE run inside the target, prints JSON.
+
+Standard library only, Python >= 3.8: it is shipped as source through `python3 -c` and reads its request
+(JSON, built from the expectations by `probe.build_request`) from argv[1]. Nothing here decides pass or
+fail; it only reports what it finds.
+
+    python3 -c "$(cat probe_script.py)" '{"binaries": [{"name": "rg", "version_args": ["--version"]}]}'
+"""
+
+import concurrent.futures
+import errno
+import fcntl
+import grp
+import json
+import os
+import platform
+import pty
+import pwd
+import re
+import select
+import shutil
+import stat
+import subprocess
+import sys
+import termios
+import time
+
+PROBE_VERSION = 1
+CONTENT_CAP = 65536
+OUTPUT_CAP = 4000
+BEGIN = "__DEVBOX_PROBE_BEGIN__"
+END = "__DEVBOX_PROBE_END__"
+
+
+def _text(data):
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "replace")
+    return data
+
+
+def probe_binary(spec):
+    name = spec["name"]
+    path = shutil.which(name)
+    out = {"path": path, "version_output": None, "version_exit_code": None, "error": None}
+    if path is None or not spec.get("version_args"):
+        return out
+    try:
+        proc = subprocess.run([path] + list(spec["version_args"]), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=spec.get("timeout", 30))
+        out["version_output"] = _text(proc.stdout)[:OUTPUT_CAP]
+        out["version_exit_code"] = proc.returncode
+    except subprocess.TimeoutExpired:
+        out["error"] = "version command timed out after %ss" % spec.get("timeout", 30)
+    except OSError as exc:
+        out["error"] = "cannot run: %s" % exc
+    return out
+
+
+def probe_dists():
+    from importlib import metadata
+
+    found = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if not name:
+            continue
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        # Several copies of one distribution on sys.path: the first wins, as for imports.
+        found.setdefault(key, dist.version)
+    return found
+
+
+# The child interpreter of the import checks: imports its modules one by one and streams a JSON line for
+# each (a "start" line first, so the parent knows which module hung or crashed the interpreter).
+IMPORT_CHILD = r"""
+import importlib, json, sys, time, traceback
+for name in sys.argv[1:]:
+    print(json.dumps({"module": name, "event": "start"}), flush=True)
+    t0 = time.perf_counter()
+    try:
+        importlib.import_module(name)
+        res = {"module": name, "event": "done", "ok": True, "error": None}
+    except BaseException as exc:
+        msg = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        res = {"module": name, "event": "done", "ok": False, "error": msg[:1000]}
+    res["seconds"] = round(time.perf_counter() - t0, 3)
+    print(json.dumps(res), flush=True)
+"""
+
+
+def probe_imports(modules, per_import_timeout):
+    """Import `modules` in fresh child interpreters, each module with its own time limit.
+
+    One child imports the whole batch in order (so a heavy shared dependency such as torch is imported
+    once); when a module hangs past its limit or kills the interpreter, it is marked and the rest restart
+    in a new child.
+    """
+    results = {}
+    pending = list(modules)
+    while pending:
+        proc = subprocess.Popen([sys.executable, "-c", IMPORT_CHILD] + pending, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        current = None
+        deadline = None
+        buf = b""
+        failed_here = None
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([proc.stdout], [], [], timeout if timeout is not None else 3600)
+            if not ready:
+                if deadline is not None and time.monotonic() >= deadline:
+                    proc.kill()
+                    failed_here = {"ok": False, "error": "import took longer than %ss" % per_import_timeout,
+                                   "seconds": per_import_timeout}
+                    break
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                try:
+                    event = json.loads(line.decode("utf-8", "replace"))
+                except ValueError:
+                    continue  # a module printed something on stdout while importing
+                if event.get("event") == "start":
+                    current = event["module"]
+                    deadline = time.monotonic() + per_import_timeout
+                elif event.get("event") == "done":
+                    results[event["module"]] = {"ok": event["ok"], "error": event["error"],
+                                                "seconds": event["seconds"]}
+                    current = None
+                    deadline = None
+        stderr = b""
+        try:
+            _, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if current is not None and current not in results:
+            if failed_here is None:
+                tail = _text(stderr).strip().splitlines()[-1:] or [""]
+                failed_here = {"ok": False, "seconds": None,
+                               "error": "interpreter died while importing (exit code %s) %s"
+                               % (proc.returncode, tail[0][:500])}
+            results[current] = failed_here
+        remaining = [m for m in pending if m not in results]
+        if remaining == pending:  # the child never started a module: give up on all of them
+            for m in remaining:
+                results[m] = {"ok": False, "seconds": None,
+                              "error": "import child failed to start: %s" % _text(stderr).strip()[-500:]}
+            break
+        pending = remaining
+    return results
+
+
+def probe_file(spec):
+    path = spec["path"]
+    out = {"exists": False}
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        out["error"] = os.strerror(exc.errno) if exc.errno else str(exc)
+        return out
+    out["exists"] = True
+    if stat.S_ISLNK(st.st_mode):
+        out["link_target"] = os.readlink(path)
+        try:
+            st = os.stat(path)
+            out["type"] = "symlink"
+        except OSError:
+            out["type"] = "symlink"
+            out["dangling"] = True
+            return out
+    kind = ("directory" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode)
+            else "other")
+    out.setdefault("type", kind)
+    out["target_type"] = kind
+    out["mode"] = "%04o" % stat.S_IMODE(st.st_mode)
+    out["size"] = st.st_size
+    try:
+        out["owner"] = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        out["owner"] = str(st.st_uid)
+    try:
+        out["group"] = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        out["group"] = str(st.st_gid)
+    if spec.get("content") and kind == "file":
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(CONTENT_CAP + 1)
+            out["content"] = _text(data[:CONTENT_CAP])
+            out["content_truncated"] = len(data) > CONTENT_CAP
+        except OSError as exc:
+            out["content_error"] = str(exc)
+    return out
+
+
+def probe_user(name):
+    try:
+        u = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return {"uid": u.pw_uid, "gid": u.pw_gid, "home": u.pw_dir, "shell": u.pw_shell}
+
+
+def probe_group(name):
+    try:
+        g = grp.getgrnam(name)
+    except KeyError:
+        return None
+    return {"gid": g.gr_gid, "members": list(g.gr_mem)}
+
+
+def _shell_script(aliases):
+    lines = ["printf '\\n%s\\n' " + BEGIN, 'printf "PATH=%s\\n" "$PATH"', 'printf "HOME=%s\\n" "$HOME"']
+    for name in aliases:
+        lines.append("if alias %s >/dev/null 2>&1; then echo 'ALIAS %s 1'; else echo 'ALIAS %s 0'; fi"
+                     % (name, name, name))
+    lines.append("printf '%s\\n' " + END)
+    return "; ".join(lines)
+
+
+def probe_shell(spec):
+    """Run one shell (bash/zsh, login and/or interactive) under a pseudo-terminal; stderr kept apart."""
+    shell = shutil.which(spec["shell"])
+    if shell is None:
+        return {"available": False}
+    argv = [shell]
+    if spec.get("login"):
+        argv.append("-l")
+    if spec.get("interactive"):
+        argv.append("-i")
+    argv += ["-c", _shell_script(spec.get("aliases", []))]
+    env = dict(os.environ)
+    env.setdefault("TERM", "xterm")
+    master, slave = pty.openpty()
+
+    def make_controlling_tty():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    timeout = spec.get("timeout", 60)
+    try:
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=env,
+                                cwd=env.get("HOME", "/"), start_new_session=True,
+                                preexec_fn=make_controlling_tty, close_fds=True)
+    except OSError as exc:
+        os.close(master)
+        os.close(slave)
+        return {"available": True, "error": str(exc)}
+    os.close(slave)
+    out = b""
+    err = b""
+    deadline = time.monotonic() + timeout
+    streams = [master, proc.stderr.fileno()]
+    timed_out = False
+    while streams:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            proc.kill()
+            break
+        ready, _, _ = select.select(streams, [], [], min(left, 1.0))
+        for fd in ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError as exc:  # EIO on the pty master once the shell has exited
+                if exc.errno != errno.EIO:
+                    raise
+                chunk = b""
+            if not chunk:
+                streams.remove(fd)
+            elif fd == master:
+                out += chunk
+            else:
+                err += chunk
+        if not ready and proc.poll() is not None and master in streams:
+            # the shell is gone; a background child may still hold the pty open
+            break
+    try:
+        code = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = proc.wait()
+    os.close(master)
+    stdout = _text(out).replace("\r\n", "\n").replace("\r", "\n")
+    before, sep, after = stdout.partition("\n" + BEGIN + "\n")
+    result = {"available": True, "exit_code": None if timed_out else code, "timed_out": timed_out,
+              "stdout": before[:OUTPUT_CAP], "stderr": _text(err)[:OUTPUT_CAP], "path": None,
+              "home": None, "aliases": {}, "completed": bool(sep) and END in after}
+    for line in after.splitlines():
+        if line.startswith("PATH="):
+            result["path"] = line[5:]
+        elif line.startswith("HOME="):
+            result["home"] = line[5:]
+        elif line.startswith("ALIAS "):
+            parts = line.split()
+            if len(parts) == 3:
+                result["aliases"][parts[1]] = parts[2] == "1"
+    return result
+
+
+def torch_cuda():
+    """torch's version and CUDA version read from torch/version.py, WITHOUT importing torch."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return {"installed": False, "version": None, "cuda": None}
+    for location in spec.submodule_search_locations:
+        path = os.path.join(location, "version.py")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        version = re.search(r"^__version__\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        cuda = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        return {"installed": True, "version": version.group(1) if version else None,
+                "cuda": cuda.group(1) if cuda else None}
+    return {"installed": True, "version": None, "cuda": None}
+
+
+def gpu_visible():
+    if os.path.exists("/dev/nvidia0"):
+        return {"visible": True, "how": "/dev/nvidia0"}
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            proc = subprocess.run([smi, "-L"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30)
+            if proc.returncode == 0 and "GPU" in _text(proc.stdout):
+                return {"visible": True, "how": "nvidia-smi -L"}
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return {"visible": False, "how": "no /dev/nvidia0 and no GPU from nvidia-smi -L"}
+
+
+def read_manifest(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh), None
+    except FileNotFoundError:
+        return None, "absent"
+    except (OSError, ValueError) as exc:
+        return None, "unreadable: %s" % exc
+
+
+def main(argv):
+    started = time.monotonic()
+    request = json.loads(argv[1]) if len(argv) > 1 else {}
+    facts = {"probe_version": PROBE_VERSION, "arch_machine": platform.machine(),
+             "python": platform.python_version(), "euid": os.geteuid()}
+    try:
+        facts["user"] = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        facts["user"] = str(os.geteuid())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=int(request.get("threads", 8))) as pool:
+        bins = {b["name"]: pool.submit(probe_binary, b) for b in request.get("binaries", [])}
+        shells = {s["name"]: pool.submit(probe_shell, s) for s in request.get("shells", [])}
+        imports = pool.submit(probe_imports, request.get("imports", []),
+                              float(request.get("import_timeout", 120)))
+        facts["dists"] = probe_dists()
+        facts["files"] = {f["path"]: probe_file(f) for f in request.get("files", [])}
+        facts["env"] = dict(os.environ)
+        facts["users"] = {name: probe_user(name) for name in request.get("users", [])}
+        facts["groups"] = {name: probe_group(name) for name in request.get("groups", [])}
+        facts["torch"] = torch_cuda()
+        facts["gpu"] = gpu_visible()
+        manifest, why = read_manifest(request.get("manifest", "/etc/devbox/build-manifest.json"))
+        facts["manifest"] = manifest
+        facts["manifest_status"] = why or "present"
+        facts["binaries"] = {name: fut.result() for name, fut in bins.items()}
+        facts["shells"] = {name: fut.result() for name, fut in shells.items()}
+        facts["imports"] = imports.result()
+    facts["probe_seconds"] = round(time.monotonic() - started, 3)
+    sys.stdout.write(json.dumps(facts))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
