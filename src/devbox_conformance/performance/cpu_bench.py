@@ -1,0 +1,335 @@
+"""CPU-side figures measured inside the target, printed as one JSON document.
+
+Shipped as source through ``devbox_target.run_python`` (standard library, plus numpy and torch
+when the target has them), and runnable on its own::
+
+    python3 -m devbox_conformance.performance.cpu_bench --json --metrics shell_bash,import_torch
+
+Why these figures: a float32 GEMM far below what an optimised BLAS gives means the image fell back
+to a reference BLAS; import and login-shell times are what every user pays on every start, and a
+slow profile.d snippet shows up nowhere else.
+
+* GEMM: ``perf_counter`` around each product, warmup first, ``repeats`` groups of ``iterations``,
+  median of group medians (same summary as the GPU script).
+* Import time: a fresh interpreter per run (``python -c 'import X'``, timed inside), one untimed
+  warmup run to fill the page cache, then the median of ``runs``.
+* Shell startup: ``<shell> -l -i -c true`` under a pseudo-terminal (``pty.fork``, so the shell is
+  really interactive and owns a controlling terminal), fork to exit, median of ``runs``. The bare
+  shell (``--norc``/``-f``) is measured too so a report can say how much the profile costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pty
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+ALL_METRICS = (
+    "gemm_numpy",
+    "gemm_torch",
+    "import_torch",
+    "import_transformers",
+    "shell_bash",
+    "shell_zsh",
+)
+
+
+def summarize(groups: list[list[float]]) -> tuple[float, float, list[float]]:
+    """Median of group medians, relative IQR spread of the group medians, and the group medians.
+
+    Kept identical to ``gpu_bench.summarize`` (each script must stand alone in the target).
+
+    >>> summarize([[1.0, 2.0, 3.0], [2.0, 2.0, 2.0], [3.0, 4.0, 3.0]])
+    (2.0, 0.25, [2.0, 2.0, 3.0])
+    """
+    medians = [statistics.median(g) for g in groups if g]
+    if not medians:
+        raise ValueError("no samples")
+    center = statistics.median(medians)
+    if len(medians) >= 2 and center > 0:
+        q1, _, q3 = statistics.quantiles(medians, n=4, method="inclusive")
+        spread = (q3 - q1) / center
+    else:
+        spread = 0.0
+    return center, spread, medians
+
+
+def _time_groups(fn: Callable[[], object], warmup: int, iterations: int, repeats: int) -> list[list[float]]:
+    for _ in range(warmup):
+        fn()
+    groups = []
+    for _ in range(repeats):
+        group = []
+        for _ in range(iterations):
+            start = time.perf_counter()
+            fn()
+            group.append(time.perf_counter() - start)
+        groups.append(group)
+    return groups
+
+
+def _gemm_result(fn: Callable[[], object], n: int, how: str, quick: bool, **extra: Any) -> dict[str, Any]:
+    warmup, iterations, repeats = (1, 3, 3) if quick else (3, 10, 5)
+    seconds, spread, medians = summarize(_time_groups(fn, warmup, iterations, repeats))
+    work = 2.0 * n * n * n
+    return {
+        "unit": "GFLOPS",
+        "value": work / seconds / 1e9,
+        "spread": spread,
+        "samples": [work / s / 1e9 for s in medians],
+        "durations_s": medians,
+        "work": work,
+        "how": how,
+        "warmup": warmup,
+        "iterations": iterations,
+        "repeats": repeats,
+        **extra,
+    }
+
+
+def numpy_blas() -> str:
+    """Name of the BLAS numpy was built against, e.g. ``scipy-openblas`` or ``mkl``."""
+    import numpy as np
+
+    config = getattr(np, "__config__", None)
+    info = getattr(config, "CONFIG", None)  # numpy >= 1.26
+    if isinstance(info, dict):
+        blas = info.get("Build Dependencies", {}).get("blas", {})
+        name = blas.get("name") or "unknown"
+        version = blas.get("version")
+        return f"{name} {version}" if version else str(name)
+    return "unknown (numpy < 1.26 has no machine-readable build config)"
+
+
+def torch_blas(torch: Any) -> str:
+    """BLAS_INFO from torch's build configuration (``mkl``, ``open``, ``blas`` = reference...)."""
+    text = torch.__config__.show()
+    for part in text.replace("\n", ",").split(","):
+        part = part.strip()
+        if part.startswith("BLAS_INFO="):
+            return part.split("=", 1)[1]
+    return "mkl" if torch.backends.mkl.is_available() else "unknown"
+
+
+def measure_gemm_numpy(n: int, quick: bool) -> dict[str, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), dtype=np.float32)
+    return _gemm_result(
+        lambda: np.matmul(a, b, out=out),
+        n,
+        f"numpy.matmul float32 {n}x{n}x{n}; FLOPs = 2*n^3",
+        quick,
+        backend=numpy_blas(),
+        library_version=np.__version__,
+        threads=os.cpu_count(),
+    )
+
+
+def measure_gemm_torch(n: int, quick: bool) -> dict[str, Any]:
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen, dtype=torch.float32)
+    b = torch.randn(n, n, generator=gen, dtype=torch.float32)
+    out = torch.empty(n, n, dtype=torch.float32)
+    return _gemm_result(
+        lambda: torch.mm(a, b, out=out),
+        n,
+        f"torch.mm float32 {n}x{n}x{n} on CPU; FLOPs = 2*n^3",
+        quick,
+        backend=torch_blas(torch),
+        library_version=torch.__version__,
+        threads=torch.get_num_threads(),
+    )
+
+
+def _sample_result(samples: list[float], how: str, **extra: Any) -> dict[str, Any]:
+    # Single runs: each run is its own group, so the summary is the plain median and IQR.
+    seconds, spread, _ = summarize([[s] for s in samples])
+    return {
+        "unit": "s",
+        "value": seconds,
+        "spread": spread,
+        "samples": samples,
+        "durations_s": samples,
+        "how": how,
+        **extra,
+    }
+
+
+IMPORT_SNIPPET = (
+    "import sys, time\n"
+    "t = time.perf_counter()\n"
+    "__import__(sys.argv[1])\n"
+    "print(repr(time.perf_counter() - t))\n"
+)
+
+
+def measure_import(module: str, runs: int, timeout: float) -> dict[str, Any]:
+    """Import time of ``module`` in fresh interpreters; raises ImportError when it is absent."""
+    samples: list[float] = []
+    for i in range(runs + 1):  # run 0 is the untimed warmup (page cache, .pyc files)
+        proc = subprocess.run(
+            [sys.executable, "-c", IMPORT_SNIPPET, module],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            if f"No module named '{module}'" in last:
+                raise ImportError(last)
+            raise RuntimeError(f"python -c 'import {module}' exited {proc.returncode}: {last}")
+        if i > 0:
+            samples.append(float(proc.stdout.strip().splitlines()[-1]))
+    return _sample_result(
+        samples,
+        f"fresh `{sys.executable}` per run, perf_counter around `import {module}`, "
+        f"1 warmup + median of {runs}",
+        python=sys.executable,
+    )
+
+
+def time_under_pty(argv: list[str], timeout: float) -> tuple[float, int, str]:
+    """Run ``argv`` as the session leader of a new pty; return (seconds, exit status, output tail).
+
+    The output is drained continuously: a shell that prints a greeting would otherwise block on a
+    full pty buffer and the figure would measure the buffer, not the shell.
+    """
+    start = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:  # child: become the shell
+        try:
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    output = bytearray()
+    deadline = start + timeout
+    try:
+        while True:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                raise TimeoutError(f"{' '.join(argv)} did not exit within {timeout} s")
+            ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # EIO: the slave side closed, the shell is gone
+                    chunk = b""
+                if not chunk:
+                    break
+                output.extend(chunk)
+                del output[:-4096]
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    elapsed = time.perf_counter() - start
+    return elapsed, os.waitstatus_to_exitcode(status), output.decode(errors="replace")[-500:]
+
+
+def measure_shell(shell: str, runs: int, timeout: float) -> dict[str, Any]:
+    exe = shutil.which(shell)
+    if exe is None:
+        raise ImportError(f"{shell} is not on PATH")
+    login = [exe, "-l", "-i", "-c", "true"]
+    bare = [exe, "--norc", "--noprofile", "-c", "true"] if shell == "bash" else [exe, "-f", "-c", "true"]
+    time_under_pty(login, timeout)  # warmup: page cache, zsh's compdump
+    samples = []
+    statuses = set()
+    tail = ""
+    for _ in range(runs):
+        seconds, status, tail = time_under_pty(login, timeout)
+        samples.append(seconds)
+        statuses.add(status)
+    bare_samples = [time_under_pty(bare, timeout)[0] for _ in range(max(3, runs // 2))]
+    return _sample_result(
+        samples,
+        f"`{shell} -l -i -c true` under a pty, fork to exit, 1 warmup + median of {runs}",
+        exit_codes=sorted(statuses),
+        bare_seconds=statistics.median(bare_samples),
+        bare_command=" ".join([shell] + bare[1:]),
+        output_tail=tail,
+    )
+
+
+def run(metrics: tuple[str, ...], quick: bool, runs: int, timeout: float) -> dict[str, Any]:
+    """Measure ``metrics``; one metric's failure lands in ``errors`` and the others still run."""
+    n = 256 if quick else 1024
+    todo: dict[str, Callable[[], dict[str, Any]]] = {
+        "gemm_numpy": lambda: measure_gemm_numpy(n, quick),
+        "gemm_torch": lambda: measure_gemm_torch(n, quick),
+        "import_torch": lambda: measure_import("torch", runs, timeout),
+        "import_transformers": lambda: measure_import("transformers", runs, timeout),
+        "shell_bash": lambda: measure_shell("bash", runs, timeout),
+        "shell_zsh": lambda: measure_shell("zsh", runs, timeout),
+    }
+    report: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "kind": "cpu",
+        "cpu_count": os.cpu_count(),
+        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "machine": os.uname().machine,
+        "metrics": {},
+        "errors": {},
+    }
+    for name in metrics:
+        try:
+            report["metrics"][name] = todo[name]()
+        except ImportError as exc:
+            report["errors"][name] = f"absent: {exc}"
+        except Exception as exc:  # noqa: BLE001 - reported per metric, the others still run
+            report["errors"][name] = f"{type(exc).__name__}: {exc}"
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the JSON report (the default)")
+    parser.add_argument("--pretty", action="store_true", help="indent the JSON report")
+    parser.add_argument(
+        "--metrics", default=",".join(ALL_METRICS), help=f"subset of {', '.join(ALL_METRICS)}"
+    )
+    parser.add_argument("--runs", type=int, default=7, help="timed runs for import and shell figures")
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds one import or shell run may take"
+    )
+    parser.add_argument("--quick", action="store_true", help="small shapes: a smoke test, not a measurement")
+    args = parser.parse_args(argv)
+    metrics = tuple(m for m in args.metrics.split(",") if m)
+    unknown = [m for m in metrics if m not in ALL_METRICS]
+    if unknown:
+        parser.error(f"unknown metrics: {', '.join(unknown)}")
+    # Library chatter on fd 1 goes to stderr while measuring; stdout carries only the JSON.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        report = run(metrics, args.quick, args.runs, args.timeout)
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+    json.dump(report, sys.stdout, indent=2 if args.pretty else None, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
