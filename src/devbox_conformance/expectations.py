@@ -257,12 +257,14 @@ def _schema_error_text(err: jsonschema.ValidationError) -> tuple[list[Any], str,
         hint = f" (did you mean {near[0]!r}?)" if near else f" (valid keys: {', '.join(allowed)})"
         return [*path, key], f"unknown key {key!r}{hint}", True
     if err.validator == "type":
-        want = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
+        value = err.validator_value
+        want = value if isinstance(value, str) else " or ".join(value)
         got = _TYPE_NAMES.get(type(err.instance), type(err.instance).__name__)
         return path, f"wrong type: expected {want}, got {got} ({err.instance!r})", False
     if err.validator == "enum":
         what = "unknown arch" if "arch" in path else "invalid value"
-        return path, f"{what} {err.instance!r} (expected one of {', '.join(map(str, err.validator_value))})", False
+        choices = ", ".join(map(str, err.validator_value))
+        return path, f"{what} {err.instance!r} (expected one of {choices})", False
     if err.validator == "required":
         return path, err.message.replace("is a required property", "is required"), False
     return path, err.message.splitlines()[0], False
@@ -308,7 +310,8 @@ def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
             key = raw[keyname]
             where = f"{shown}:{_line_of(node, [kind, i])}: {kind}[{i}]"
             if key in seen:
-                raise ExpectationsError(f"{where}.{keyname}: duplicate item {key!r} (first at {kind}[{seen[key]}])")
+                raise ExpectationsError(f"{where}.{keyname}: duplicate item {key!r} "
+                                        f"(first at {kind}[{seen[key]}])")
             seen[key] = i
             for fname in ("version", "min_version", "regex", "version_regex", "content"):
                 if fname not in raw:

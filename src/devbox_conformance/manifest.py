@@ -31,11 +31,13 @@ def explain(manifest: Any, kind: str, item: Item) -> str | None:
     wanted = _names(item)
     for feature, state in (manifest.get("features") or {}).items():
         if _norm(feature) in wanted and isinstance(state, dict) and state.get("state") != "installed":
-            return f"build manifest: feature {feature} {state.get('state')}: {state.get('reason', 'no reason given')}"
+            why = state.get("reason", "no reason given")
+            return f"build manifest: feature {feature} {state.get('state')}: {why}"
     for set_name, entry in (manifest.get("sets") or {}).items():
         if not isinstance(entry, dict):
             continue
-        requested = [_norm(re.split(r"[<>=!~\[; ]", str(r), maxsplit=1)[0]) for r in entry.get("requested") or []]
+        requested = [_norm(re.split(r"[<>=!~\[; ]", str(r), maxsplit=1)[0])
+                     for r in entry.get("requested") or []]
         if not entry.get("included") and any(n in requested for n in wanted):
             return f"build manifest: set {set_name} not included ({entry.get('reason', 'no reason given')})"
         for skipped in entry.get("skipped") or []:

@@ -1,3 +1,4 @@
+# ruff: noqa: UP031 - runs on the target's own python3 (any >= 3.8); plain %-formatting keeps it simple
 """The probe: gathers every fact the expectations need in ONE run inside the target, prints JSON.
 
 Standard library only, Python >= 3.8: it is shipped as source through `python3 -c` and reads its request

@@ -68,7 +68,8 @@ class ResultsCollector:
             "probe_seconds": s.probe_seconds,
             "exit_status": exit_status,
             "counts": counts,
-            "totals": {k: sum(b[k] for b in counts.values()) for k in ("passed", "failed", "skipped", "error")},
+            "totals": {k: sum(b[k] for b in counts.values())
+                       for k in ("passed", "failed", "skipped", "error")},
             "items": sorted(self.entries.values(), key=lambda e: e["nodeid"]),
         }
 

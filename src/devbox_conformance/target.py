@@ -169,7 +169,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def image_attrs(ref: str) -> dict[str, Any]:
-    """`images.get(ref).attrs`, or TargetError when the image is not in the local engine (nothing is pulled)."""
+    """`images.get(ref).attrs`; TargetError when the image is not in the local engine (nothing is pulled)."""
     import docker  # noqa: PLC0415
 
     client = docker_client()
@@ -270,7 +270,8 @@ def wait_healthy(target: ContainerTarget, *, budget_s: float, poll_s: float = 0.
         log = health.get("Log") or []
         if log:
             entry = log[-1]
-            last = f"{status}; last probe exit {entry.get('ExitCode')}: {str(entry.get('Output', '')).strip()[:300]}"
+            output = str(entry.get("Output", "")).strip()[:300]
+            last = f"{status}; last probe exit {entry.get('ExitCode')}: {output}"
         else:
             last = str(status)
         if status == "unhealthy":

@@ -69,7 +69,7 @@ class Context:
 
 
 def verify(kind: str, item: Item, ctx: Context) -> Outcome:
-    """Apply `when:`, run the kind's check, turn an absent optional item into a skip, add the manifest's why."""
+    """Apply `when:`, run the kind's check, skip an absent optional item, add the manifest's why."""
     unmet = item.when.unmet(ctx.conditions)
     if unmet:
         return Outcome.skipped(unmet)

@@ -1,0 +1,102 @@
+"""Fixtures shared by the suite's self-tests: the fixture image and its broken variants."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SUITE_FIXTURES = REPO / "selftests" / "fixtures" / "suite"
+FIXTURE_EXPECTATIONS = SUITE_FIXTURES / "expectations"
+
+
+def _docker() -> str:
+    return "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+
+
+def _build(context: Path, tag: str) -> None:
+    proc = subprocess.run([_docker(), "build", "-q", "-t", tag, str(context)], capture_output=True, text=True,
+                          env={**os.environ, "DOCKER_BUILDKIT": "1"}, timeout=900)
+    if proc.returncode != 0:
+        pytest.fail(f"building {tag} failed:\n{proc.stderr[-3000:]}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def suite_fixture_image() -> Iterator[str]:
+    """The suite's fixture image (selftests/fixtures/suite/image), removed after the session."""
+    if subprocess.run([_docker(), "image", "inspect", "gpu-devbox-base:bookworm-amd64"],
+                      capture_output=True).returncode != 0:
+        pytest.skip("needs the stand-in base gpu-devbox-base:bookworm-amd64 (`./devbox base`)")
+    tag = f"devbox-suite-fixture:e2e-{os.getpid()}"
+    _build(SUITE_FIXTURES / "image", tag)
+    yield tag
+    subprocess.run([_docker(), "rmi", "-f", tag], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def derive_image(suite_fixture_image: str) -> Iterator[Callable[[str, list[str]], str]]:
+    """derive_image(name, dockerfile_lines) -> tag of an image FROM the fixture with one defect."""
+    made: list[str] = []
+
+    def derive(name: str, lines: list[str]) -> str:
+        tag = f"devbox-suite-fixture:broken-{name}-{os.getpid()}"
+        with tempfile.TemporaryDirectory(prefix="devbox-suite-derive-") as ctx:
+            (Path(ctx) / "Dockerfile").write_text("\n".join([f"FROM {suite_fixture_image}", *lines]) + "\n")
+            _build(Path(ctx), tag)
+        made.append(tag)
+        return tag
+
+    yield derive
+    for tag in made:
+        subprocess.run([_docker(), "rmi", "-f", tag], capture_output=True)
+
+
+@dataclass(frozen=True)
+class ConformanceRun:
+    """What one run of the suite (in a subprocess, as a user runs it) reported."""
+
+    returncode: int
+    output: str
+    # --results-json document ({} when none was written)
+    results: dict[str, Any]
+
+    def names(self, outcome: str) -> set[str]:
+        return {e["name"] for e in self.results.get("items", []) if e["outcome"] == outcome}
+
+    @property
+    def failed(self) -> set[str]:
+        return self.names("failed") | self.names("error")
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return {e["name"]: e["message"] for e in self.results.get("items", []) if e["outcome"] == "skipped"}
+
+    def describe(self) -> str:
+        return f"rc={self.returncode} failed={sorted(self.failed)}\n{self.output[-4000:]}"
+
+
+def run_conformance(*args: str, timeout: float = 900) -> ConformanceRun:
+    """`python -m pytest ARGS --results-json …` from the repository root, with this interpreter."""
+    with tempfile.TemporaryDirectory(prefix="devbox-suite-run-") as tmp:
+        results = Path(tmp) / "results.json"
+        env = {**os.environ, "PATH": f"{Path(_docker()).parent}:{os.environ.get('PATH', '')}"}
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                               f"--results-json={results}", *args],
+                              cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+        data = json.loads(results.read_text()) if results.exists() else {}
+    return ConformanceRun(proc.returncode, proc.stdout + proc.stderr, data)
+
+
+@pytest.fixture(scope="session")
+def conformance() -> Callable[..., ConformanceRun]:
+    """conformance(*pytest_args) -> ConformanceRun; see run_conformance."""
+    return run_conformance

@@ -1,0 +1,67 @@
+"""The suite against its fixture image: green as built, and each derived defect fails exactly its test id."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+EXPECTATIONS = "selftests/fixtures/suite/expectations"
+# The perf developer's tests measure; these tests are about the checks.
+SUITE_ARGS = ("--expectations", EXPECTATIONS, "--ignore=tests/performance")
+
+# name -> (Dockerfile lines of the defect, test ids that must fail, and only those)
+DEFECTS = {
+    "binary-deleted": (["RUN rm /usr/local/bin/devbox-fixture-tool"],
+                       {"test_binary[devbox-fixture-tool]"}),
+    "dist-uninstalled": (["RUN pip uninstall -y --break-system-packages devbox-fixture-pkg"],
+                         {"test_python_dist[devbox-fixture-pkg]"}),
+    "dist-below-minimum": (
+        ["RUN cd /usr/local/lib/python3.11/dist-packages && mv devbox_fixture_pkg-1.2.0.dist-info "
+         "devbox_fixture_pkg-0.9.dist-info && sed -i 's/^Version: .*/Version: 0.9/' "
+         "devbox_fixture_pkg-0.9.dist-info/METADATA"],
+        {"test_python_dist[devbox-fixture-pkg]"}),
+    "label-changed": (['LABEL org.opencontainers.image.title="something-else"'],
+                      {"test_label[org.opencontainers.image.title]"}),
+    "greeting-fails": (["RUN printf '#!/bin/sh\\necho broken >&2\\nexit 3\\n' "
+                        ">/usr/local/bin/devbox-greeting"],
+                       {"test_shell[bash-login-interactive]"}),
+    "healthcheck-removed": (["HEALTHCHECK NONE"], {"test_image_config[healthcheck]"}),
+}
+
+
+def test_fixture_image_passes(suite_fixture_image: str, conformance) -> None:
+    run = conformance("--image", suite_fixture_image, *SUITE_ARGS)
+    assert run.returncode == 0 and not run.failed, run.describe()
+    assert len(run.names("passed")) >= 12, run.describe()
+    # optional absent -> skip with its reason and the manifest's why; `when:` false -> skip naming the fact
+    assert "not available on the stand-in base" in run.skipped["test_binary[nvtop]"]
+    assert "no candidate for amd64" in run.skipped["test_binary[nvtop]"]
+    assert "python-extras" in run.skipped["test_binary[devbox-extra-tool]"]
+    res = run.results
+    assert res["arch"] == "amd64" and res["target_kind"] == "image" and res["base_kind"] == "standin"
+    assert res["image"]["ref"] == suite_fixture_image and res["image"]["id"].startswith("sha256:")
+    assert res["counts"]["binaries"] == {"passed": 3, "failed": 0, "skipped": 2, "error": 0}
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_defect_fails_exactly_its_test(derive_image, conformance, defect: str) -> None:
+    lines, expected_failures = DEFECTS[defect]
+    image = derive_image(defect, lines)
+    run = conformance("--image", image, *SUITE_ARGS)
+    assert run.returncode == 1, run.describe()
+    assert run.failed == expected_failures, run.describe()
+    failed_items = [e for e in run.results["items"] if e["outcome"] == "failed"]
+    assert [e["name"] for e in failed_items] == sorted(expected_failures)
+    # the message names what was expected and what was found
+    assert "expected:" in failed_items[0]["message"] and "found:" in failed_items[0]["message"]
+
+
+def test_xdist_gives_the_same_outcomes(derive_image, conformance) -> None:
+    image = derive_image("binary-deleted", DEFECTS["binary-deleted"][0])
+    serial = conformance("--image", image, *SUITE_ARGS)
+    parallel = conformance("--image", image, *SUITE_ARGS, "-n", "2")
+    assert parallel.returncode == serial.returncode == 1, parallel.describe()
+    assert {e["name"]: e["outcome"] for e in serial.results["items"]} == \
+        {e["name"]: e["outcome"] for e in parallel.results["items"]}, parallel.describe()
+    assert serial.results["counts"] == parallel.results["counts"]
