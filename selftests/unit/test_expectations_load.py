@@ -1,0 +1,162 @@
+# ruff: noqa: E501 - tables of exact expected messages read better unwrapped
+"""expectations.load: merging, `when:`, and one exact line for each kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from devbox_conformance import expectations as exp
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+COMMON = """\
+binaries:
+  - name: rg
+    package: ripgrep
+    version: ">=13"
+  - name: nvtop
+  - name: ltrace
+python_dists:
+  - name: transformers
+    min_version: "4.40"
+"""
+
+
+def test_overlays_merge_by_key_replace_fields_and_remove(tmp_path: Path) -> None:
+    d = write(tmp_path, {
+        "common.yaml": COMMON,
+        "arm64.yaml": "binaries:\n  - name: ltrace\n    remove: true\n  - name: rg\n    version: '>=14'\n",
+        "amd64.yaml": "",
+        "bases/standin.yaml": "binaries:\n  - name: nvtop\n    optional: true\n    reason: contrib\n",
+    })
+    model = exp.load(d, "arm64", "standin")
+    assert [b.name for b in model.binaries] == ["rg", "nvtop"]
+    rg = model.binaries[0]
+    assert str(rg.version) == ">=14" and rg.package == "ripgrep"  # replaced one field, kept the others
+    assert model.binaries[1].optional and model.binaries[1].reason == "contrib"
+    assert model.python_dists[0].min_version == Version("4.40")
+    assert model.python_dists[0].import_name == "transformers"
+    assert model.files == (f"{d}/common.yaml", f"{d}/arm64.yaml", f"{d}/bases/standin.yaml")
+    # amd64 has no base overlay for "other": common + arch only
+    assert len(exp.load(d, "amd64", "other").binaries) == 3
+
+
+def test_model_is_frozen(tmp_path: Path) -> None:
+    model = exp.load(write(tmp_path, {"common.yaml": COMMON, "amd64.yaml": ""}), "amd64", "other")
+    with pytest.raises(AttributeError):
+        model.binaries[0].name = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("when, cond, unmet", [
+    ({"arch": ("amd64",)}, {"arch": "arm64"}, "when: arch in ['amd64'], but the target is arm64"),
+    ({"cuda": True}, {"cuda": None}, "when: cuda is true, but the target's torch has no CUDA"),
+    ({"cuda": True}, {"cuda": "12.4"}, None),
+    ({"gpu": True}, {"gpu": False}, "when: gpu is true, but the target has no GPU visible"),
+    ({"sets": ("python-core",)}, {"sets": ["base-tools"], "sets_excluded": {"python-core": "INSTALL_PYTHON_CORE=false"}},
+     "when: sets ['python-core'], but set python-core is not in this build (INSTALL_PYTHON_CORE=false)"),
+    ({"sets": ("python-core",)}, {"sets": None}, None),  # no manifest: the contract applies
+    ({"base": ("ngc",)}, {"base": "standin"}, "when: base in ['ngc'], but the target's base is standin"),
+    ({}, {"arch": "amd64"}, None),
+])
+def test_when(when: dict, cond: dict, unmet: str | None) -> None:
+    assert exp.When(**when).unmet(cond) == unmet
+
+
+BAD = {
+    "malformed YAML": ("binaries:\n  - name: rg\n   version: 1\n",
+                       "{d}/common.yaml:3: malformed YAML: expected <block end>, but found '<block mapping start>'"),
+    "unknown key": ("binaries:\n  - name: rg\n    versoin: '>=1'\n",
+                    "{d}/common.yaml:3: binaries[0].versoin: unknown key 'versoin' (did you mean 'version'?)"),
+    "unknown kind": ("binaris:\n  - name: rg\n",
+                     "{d}/common.yaml:1: binaris: unknown key 'binaris' (did you mean 'binaries'?)"),
+    "wrong type": ("binaries:\n  - name: rg\n    optional: 'yes'\n",
+                   "{d}/common.yaml:3: binaries[0].optional: wrong type: expected boolean, got string ('yes')"),
+    "invalid version spec": ("binaries:\n  - name: rg\n    version: '>>13'\n",
+                             "{d}/common.yaml:3: binaries[0].version: invalid version spec '>>13' "
+                             "(PEP 440, e.g. '>=2.30')"),
+    "invalid min_version": ("python_dists:\n  - name: x\n    min_version: 'four'\n",
+                            "{d}/common.yaml:3: python_dists[0].min_version: invalid version 'four' "
+                            "(PEP 440, e.g. '4.40')"),
+    "unknown arch in when": ("binaries:\n  - name: rg\n    when: {arch: [amd65]}\n",
+                             "{d}/common.yaml:3: binaries[0].when.arch[0]: unknown arch 'amd65' "
+                             "(expected one of amd64, arm64)"),
+    "missing key": ("binaries:\n  - version: '>=1'\n", "{d}/common.yaml:2: binaries[0]: 'name' is required"),
+    "duplicate": ("env:\n  - name: A\n  - name: A\n",
+                  "{d}/common.yaml:3: env[1].name: duplicate item 'A' (first at env[0])"),
+    "bad regex": ("env:\n  - name: A\n    regex: '('\n",
+                  "{d}/common.yaml:3: env[0].regex: invalid regex '(': missing ), unterminated subpattern "
+                  "at position 0"),
+    "empty": ("# nothing yet\n", "{d}/common.yaml:1: (top level): empty expectations: no item to check in "
+              "{d}/common.yaml, {d}/amd64.yaml"),
+    "top level list": ("- a\n", "{d}/common.yaml:1: (top level): wrong type: expected a mapping of item kinds, "
+                       "got list"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_gives_one_exact_line(tmp_path: Path, case: str) -> None:
+    text, message = BAD[case]
+    d = write(tmp_path, {"common.yaml": text, "amd64.yaml": ""})
+    with pytest.raises(exp.ExpectationsError) as info:
+        exp.load(d, "amd64", "other")
+    assert str(info.value) == message.format(d=d)
+    assert "\n" not in str(info.value)
+
+
+def test_remove_of_unknown_item(tmp_path: Path) -> None:
+    d = write(tmp_path, {"common.yaml": COMMON, "amd64.yaml": "binaries:\n  - name: fzf\n    remove: true\n"})
+    with pytest.raises(exp.ExpectationsError, match=r"amd64.yaml:2: binaries\[0\]: remove: no earlier item 'fzf'"):
+        exp.load(d, "amd64", "other")
+
+
+def test_arch_without_overlay(tmp_path: Path) -> None:
+    d = write(tmp_path, {"common.yaml": COMMON, "amd64.yaml": ""})
+    with pytest.raises(exp.ExpectationsError) as info:
+        exp.load(d, "riscv64", "other")
+    assert str(info.value) == f"{d}/riscv64.yaml: no overlay for arch 'riscv64' (overlays: amd64)"
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(exp.ExpectationsError, match="expectations directory not found"):
+        exp.load(tmp_path / "nope", "amd64", "other")
+
+
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+@pytest.mark.parametrize("base", ["ngc", "standin", "other"])
+def test_the_real_contract_loads(arch: str, base: str) -> None:
+    model = exp.load(REPO / "expectations", arch, base)
+    assert model.count() > 150
+    names = {b.name for b in model.binaries}
+    assert {"rg", "fd", "bat", "fzf", "git-lfs", "cmake", "clang", "nvtop", "htop", "btop", "tmux", "zsh"} <= names
+    dists = {d.name for d in model.python_dists}
+    assert {"transformers", "datasets", "accelerate", "deepspeed", "peft", "trl", "lightning", "wandb",
+            "tensorboard", "flash-attn"} <= dists
+
+
+def test_real_overlays_are_small_and_say_what_differs() -> None:
+    standin = exp.load(REPO / "expectations", "amd64", "standin")
+    optional = {b.name for b in standin.binaries if b.optional}
+    assert {"nvtop", "dust", "starship", "nsys", "ncu"} <= optional
+    arm = exp.load(REPO / "expectations", "arm64", "standin")
+    assert next(b for b in arm.binaries if b.name == "ltrace").optional
+    flash = next(d for d in arm.python_dists if d.name == "flash-attn")
+    assert flash.when.arch == ("amd64",) and flash.when.cuda is True
+
+
+def test_every_yaml_points_at_the_schema() -> None:
+    for path in (REPO / "expectations").rglob("*.yaml"):
+        if "baselines" in path.parts:
+            continue
+        assert path.read_text().startswith("# yaml-language-server: $schema="), path
