@@ -80,3 +80,11 @@ def test_in_target_durations_are_what_pytest_benchmark_stores_and_compares(tmp_p
     slower = _pytest(tmp_path, "--benchmark-compare", "--benchmark-compare-fail=mean:50%", scale="2")
     assert slower.returncode != 0
     assert "Performance has regressed" in slower.stdout + slower.stderr
+
+
+def test_disabled_benchmarks_still_use_the_fixture(tmp_path: Path) -> None:
+    """--benchmark-disable must not leave the "fixture was not used" warning (an error here)."""
+    (tmp_path / "test_fed.py").write_text(TEST_FILE)
+    (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings =\n    error\n")
+    out = _pytest(tmp_path, "--benchmark-disable")
+    assert out.returncode == 0, out.stdout + out.stderr

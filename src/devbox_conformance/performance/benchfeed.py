@@ -74,7 +74,10 @@ def feed(benchmark: Any, measurement: Measurement, extra_info: Mapping[str, Any]
     if extra_info:
         benchmark.extra_info.update(dict(extra_info))
     if getattr(benchmark, "disabled", False):
-        return  # --benchmark-disable: nothing is stored, the figures stay in extra_info/results
+        # --benchmark-disable: nothing is stored, but the fixture must still be used once, or
+        # pytest-benchmark warns (an error under filterwarnings = error).
+        benchmark.pedantic(_noop)
+        return
     if not hasattr(benchmark, "_timer"):
         raise RuntimeError(
             "this pytest-benchmark has no fixture timer to replace; in-target figures cannot be fed"

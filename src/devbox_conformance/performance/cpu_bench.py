@@ -259,11 +259,13 @@ def measure_shell(shell: str, runs: int, timeout: float) -> dict[str, Any]:
         samples.append(seconds)
         statuses.add(status)
     bare_samples = [time_under_pty(bare, timeout)[0] for _ in range(max(3, runs // 2))]
+    bare_median = statistics.median(bare_samples)
     return _sample_result(
         samples,
-        f"`{shell} -l -i -c true` under a pty, fork to exit, 1 warmup + median of {runs}",
+        f"`{shell} -l -i -c true` under a pty, fork to exit, 1 warmup + median of {runs}; "
+        f"the bare `{' '.join([shell] + bare[1:])}` takes {bare_median:.3f} s",
         exit_codes=sorted(statuses),
-        bare_seconds=statistics.median(bare_samples),
+        bare_seconds=bare_median,
         bare_command=" ".join([shell] + bare[1:]),
         output_tail=tail,
     )

@@ -1,0 +1,92 @@
+"""Fixtures of the performance tests: baselines, one measurer per in-target script, and the
+serial-only guard (pytest-benchmark switches itself off under xdist, and figures taken beside
+other tests' load would be noise)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devbox_conformance.performance import baselines as bl
+from devbox_conformance.performance.conclude import skip_under_xdist
+from devbox_conformance.performance.measure import Measurer
+from devbox_conformance.performance.report import BenchReport
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist registers xdist_group only when it is loaded; the serial run (-p no:xdist) uses
+    # --strict-markers too, so the marker must be known without it.
+    config.addinivalue_line("markers", "xdist_group(name): keep these tests on one xdist worker")
+
+
+@pytest.fixture(autouse=True)
+def _performance_runs_serially(request: pytest.FixtureRequest) -> None:
+    skip_under_xdist(request.config)
+
+
+def baselines_dir(config: pytest.Config) -> Path:
+    """``baselines/`` of the --expectations directory when it has one, else the shipped files."""
+    chosen = config.getoption("devbox_expectations", default=None)
+    if chosen:
+        candidate = Path(chosen).resolve() / "baselines"
+        if candidate.is_dir():
+            return candidate
+    return bl.default_dir()
+
+
+@pytest.fixture(scope="session")
+def perf_baselines(pytestconfig: pytest.Config) -> bl.BaselineSet:
+    """Every file of the baselines directory; a bad file errors every performance test with one line."""
+    return bl.load_dir(baselines_dir(pytestconfig))
+
+
+@pytest.fixture(scope="session")
+def cpu_baseline(perf_baselines: bl.BaselineSet, devbox_target: Any) -> bl.Baseline:
+    baseline = perf_baselines.for_arch(devbox_target.arch)
+    if baseline is None:
+        pytest.skip(f"no CPU baseline for arch {devbox_target.arch} in {bl.default_dir()}")
+    return baseline
+
+
+@pytest.fixture(scope="session")
+def cpu_measurer(devbox_target: Any) -> Measurer:
+    return Measurer(devbox_target, "cpu_bench")
+
+
+def _gpu_visible(facts: Any) -> tuple[bool, str]:
+    gpu = facts.get("gpu") if isinstance(facts, dict) else None
+    if isinstance(gpu, dict):
+        return bool(gpu.get("visible")), str(gpu.get("how", ""))
+    return bool(gpu), "probe fact 'gpu'"
+
+
+@pytest.fixture(scope="session")
+def gpu_measurer(devbox_target: Any, facts: Any) -> Measurer:
+    """Skips (with the probe's reason) when the target sees no GPU: GPU figures need one."""
+    visible, how = _gpu_visible(facts)
+    if not visible:
+        pytest.skip(
+            f"no GPU visible in the target ({how}); GPU performance needs one "
+            "(run on a GPU node with --hosts local://, or an image started with GPUs)"
+        )
+    return Measurer(devbox_target, "gpu_bench")
+
+
+@pytest.fixture(scope="session")
+def gpu_report(gpu_measurer: Measurer) -> BenchReport:
+    report = gpu_measurer.report()
+    if not report.available:
+        pytest.skip(f"GPU figures not measurable in the target: {report.reason}")
+    return report
+
+
+@pytest.fixture(scope="session")
+def gpu_match(perf_baselines: bl.BaselineSet, gpu_report: BenchReport) -> bl.GpuMatch | None:
+    """The GPU's baseline, a borrowed family one, or None (figures are then reported, unjudged)."""
+    device = gpu_report.device
+    name = str(gpu_report.smi.get("name") or device.get("name") or "")
+    cap = device.get("capability")
+    capability = (int(cap[0]), int(cap[1])) if isinstance(cap, list) and len(cap) == 2 else None
+    return perf_baselines.for_gpu(name, capability)
