@@ -1,0 +1,137 @@
+"""Bad input through the real command line: ONE line, exit != 0, no traceback; and Ctrl-C cleans up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = "gpu-devbox-base:bookworm-amd64"
+LABEL = "io.github.gpu-devbox.conformance"
+
+
+def docker() -> str:
+    return "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+
+
+def pytest_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    __tracebackhide__ = True
+    text = proc.stdout + proc.stderr
+    assert proc.returncode not in (0, 1), text  # 1 would be "tests failed"
+    assert "Traceback" not in text and "INTERNALERROR" not in text, text
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def containers_with_label(ancestor: str | None = None) -> list[str]:
+    """Containers the suite labelled (of one image, when given: other sessions may be running the suite)."""
+    flt = ["--filter", f"label={LABEL}"] + (["--filter", f"ancestor={ancestor}"] if ancestor else [])
+    out = subprocess.run([docker(), "ps", "-aq", *flt], capture_output=True, text=True).stdout
+    return out.split()
+
+
+@pytest.fixture
+def expectations_dir(tmp_path: Path):
+    def make(common: str, overlays: dict[str, str] | None = None) -> Path:
+        (tmp_path / "common.yaml").write_text(common)
+        for name, text in (overlays if overlays is not None else {"amd64.yaml": ""}).items():
+            (tmp_path / name).write_text(text)
+        return tmp_path
+    return make
+
+
+@pytest.mark.parametrize("common, expected", [
+    ("binaries:\n  - name: rg\n    versoin: '>=1'\n",
+     "common.yaml:3: binaries[0].versoin: unknown key 'versoin' (did you mean 'version'?)"),
+    ("binaries:\n  - name: rg\n   x: 1\n", "common.yaml:3: malformed YAML:"),
+    ("binaries:\n  - name: 7\n", "common.yaml:2: binaries[0].name: wrong type: expected string, got integer (7)"),
+    ("binaries:\n  - name: rg\n    version: '=>13'\n", "common.yaml:3: binaries[0].version: invalid version spec"),
+    ("# nothing\n", "common.yaml:1: (top level): empty expectations"),
+])
+def test_bad_expectations(expectations_dir, common: str, expected: str) -> None:
+    d = expectations_dir(common)
+    # `--expectations=DIR` as one token: pytest picks its rootdir from path-like arguments before plugins load
+    line = one_error_line(pytest_cli("--image", BASE, f"--expectations={d}"))
+    assert line.startswith("ERROR: ") and expected in line, line
+
+
+def test_image_arch_without_overlay(expectations_dir) -> None:
+    d = expectations_dir("env:\n  - name: A\n", {"arm64.yaml": ""})
+    line = one_error_line(pytest_cli("--image", BASE, f"--expectations={d}"))
+    assert line == f"ERROR: {d}/amd64.yaml: no overlay for arch 'amd64' (overlays: arm64)"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--arch", "sparc"], "ERROR: --arch sparc: unknown arch (expected one of amd64, arm64)"),
+    (["--image", "x", "--container", "y"], "ERROR: --image and --container both given: pick exactly one target"),
+    ([], "ERROR: no target: pass --image IMAGE, --container NAME or --hosts local://"),
+    (["--image", "devbox-no-such-image:nope"],
+     "ERROR: image 'devbox-no-such-image:nope' not found in the local engine (the suite never pulls; build or "
+     "`docker load` it first)"),
+    (["--hosts", "ssh://box"], "ERROR: --hosts ssh://box: only local:// is supported; use --container NAME for "
+                               "a running container"),
+])
+def test_bad_options(args: list[str], expected: str) -> None:
+    extra = ["--image", BASE] if args[:1] == ["--arch"] else []
+    assert one_error_line(pytest_cli("tests", *extra, *args)) == expected
+
+
+def test_daemon_down() -> None:
+    line = one_error_line(pytest_cli("--image", BASE, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}))
+    assert line.startswith("ERROR: cannot reach the Docker engine (") and "is dockerd running" in line
+
+
+def test_target_without_python(derive_image) -> None:
+    image = derive_image("no-python", ["RUN rm -f /usr/bin/python3 /usr/bin/python3.11"])
+    line = one_error_line(pytest_cli("--image", image))
+    assert line.startswith("ERROR: no python3 in devbox-conformance-") and "the probe needs python3" in line
+    assert not containers_with_label(image)
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_ctrl_c_removes_the_container(suite_fixture_image: str, xdist: list[str]) -> None:
+    before = set(containers_with_label(suite_fixture_image))
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--image",
+                             suite_fixture_image, "--expectations=selftests/fixtures/suite/expectations",
+                             *xdist], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    started: set[str] = set()
+    while time.monotonic() < deadline and not started:
+        started = set(containers_with_label(suite_fixture_image)) - before
+        time.sleep(0.2)
+    assert started, "the suite never started its container"
+    time.sleep(2)  # mid-run: probe or checks under way
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out
+    assert not set(containers_with_label(suite_fixture_image)) & started, out
+
+
+def test_sigterm_removes_the_container(suite_fixture_image: str) -> None:
+    before = set(containers_with_label(suite_fixture_image))
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--image",
+                             suite_fixture_image, "--expectations=selftests/fixtures/suite/expectations"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    started: set[str] = set()
+    while time.monotonic() < deadline and not started:
+        started = set(containers_with_label(suite_fixture_image)) - before
+        time.sleep(0.2)
+    assert started
+    proc.terminate()
+    out, _ = proc.communicate(timeout=120)
+    assert not set(containers_with_label(suite_fixture_image)) & started, out
