@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - tables of exact expected messages read better unwrapped
 """Bad input through the real command line: ONE line, exit != 0, no traceback; and Ctrl-C cleans up."""
 
 from __future__ import annotations
