@@ -21,8 +21,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): keep these tests on one xdist worker")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _performance_runs_serially(request: pytest.FixtureRequest) -> None:
+    """Session-scoped: runs before the session fixtures that measure, so xdist never measures."""
     skip_under_xdist(request.config)
 
 

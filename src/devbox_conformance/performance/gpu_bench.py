@@ -185,8 +185,10 @@ def measure_matmul(bench: Bench, dtype_name: str, n: int) -> dict[str, Any]:
     a = torch.randn(n, n, device=bench.device, dtype=dtype)
     b = torch.randn(n, n, device=bench.device, dtype=dtype)
     out = torch.empty(n, n, device=bench.device, dtype=dtype)
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = dtype_name == "tf32"
+    # TF32 only for its own measurement; set_float32_matmul_precision is the switch torch documents
+    # across versions (the allow_tf32 attribute is being replaced by fp32_precision).
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if dtype_name == "tf32" else "highest")
     try:
         result = bench.throughput(
             lambda: torch.matmul(a, b, out=out),
@@ -197,7 +199,7 @@ def measure_matmul(bench: Bench, dtype_name: str, n: int) -> dict[str, Any]:
             shape=[n, n, n],
         )
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = previous
+        torch.set_float32_matmul_precision(previous)
     return result
 
 
@@ -320,7 +322,6 @@ def backend_flags(torch: Any) -> dict[str, Any]:
         "cudnn_available": bool(torch.backends.cudnn.is_available()),
         "cudnn_enabled": bool(torch.backends.cudnn.enabled),
         "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
     }
     for name in ("flash_sdp_enabled", "mem_efficient_sdp_enabled", "math_sdp_enabled", "cudnn_sdp_enabled"):
