@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.e2e
 
+DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 EXPECTATIONS = "selftests/fixtures/suite/expectations"
 # The perf developer's tests measure; these tests are about the checks.
-SUITE_ARGS = ("--expectations", EXPECTATIONS, "--ignore=tests/performance")
+SUITE_ARGS = (f"--expectations={EXPECTATIONS}", "--ignore=tests/performance")
 
 # name -> (Dockerfile lines of the defect, test ids that must fail, and only those)
 DEFECTS = {
@@ -65,3 +70,28 @@ def test_xdist_gives_the_same_outcomes(derive_image, conformance) -> None:
     assert {e["name"]: e["outcome"] for e in serial.results["items"]} == \
         {e["name"]: e["outcome"] for e in parallel.results["items"]}, parallel.describe()
     assert serial.results["counts"] == parallel.results["counts"]
+
+
+def test_container_target_is_checked_and_kept(suite_fixture_image: str, conformance) -> None:
+    name = f"devbox-suite-existing-{os.getpid()}"
+    subprocess.run([DOCKER, "run", "-d", "--name", name, suite_fixture_image, "sleep", "infinity"],
+                   check=True, capture_output=True)
+    try:
+        run = conformance("--container", name, *SUITE_ARGS)
+        assert run.returncode == 0, run.describe()
+        assert run.results["target_kind"] == "container" and run.results["container"] == name
+        state = subprocess.run([DOCKER, "inspect", "-f", "{{.State.Running}}", name], capture_output=True,
+                               text=True)
+        assert state.stdout.strip() == "true", "the suite must never remove a container it did not start"
+    finally:
+        subprocess.run([DOCKER, "rm", "-f", name], capture_output=True)
+
+
+def test_local_target_runs_the_same_checks(conformance) -> None:
+    # This machine is not a devbox: the fixture's items fail or skip, but the same checks run, one line each,
+    # and image-only kinds skip naming the target.
+    run = conformance("--hosts", "local://", *SUITE_ARGS)
+    assert run.results["target_kind"] == "local" and run.results["image"] is None, run.describe()
+    assert run.skipped["test_label[org.opencontainers.image.title]"] == \
+        "labels are image config; the local target has no image"
+    assert "test_user[root]" in run.names("passed")

@@ -206,6 +206,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(argname, items, ids=[i.key for i in items])
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A kind without items (e.g. no `groups:` in the expectations) adds no test rather than a skip."""
+    empty = [item for item in items if _is_empty_kind(item)]
+    if empty:
+        config.hook.pytest_deselected(items=empty)
+        items[:] = [item for item in items if item not in empty]
+
+
+def _is_empty_kind(item: pytest.Item) -> bool:
+    fixturenames = getattr(item, "fixturenames", ())
+    if not any(name in ARGNAMES for name in fixturenames):
+        return False
+    return any(str(m.kwargs.get("reason", "")).startswith("got empty parameter set")
+               for m in item.iter_markers("skip"))
+
+
 def _worker(config: pytest.Config) -> _Worker:
     state = config.stash.get(STATE_KEY, None)
     if state is None:
