@@ -127,6 +127,8 @@ def probe_imports(modules, per_import_timeout):
                 try:
                     event = json.loads(line.decode("utf-8", "replace"))
                 except ValueError:
+                    event = None
+                if not isinstance(event, dict):
                     continue  # a module printed something on stdout while importing
                 if event.get("event") == "start":
                     current = event["module"]
@@ -141,6 +143,10 @@ def probe_imports(modules, per_import_timeout):
             _, stderr = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        finally:
+            for stream in (proc.stdout, proc.stderr):
+                stream.close()
         if current is not None and current not in results:
             if failed_here is None:
                 tail = _text(stderr).strip().splitlines()[-1:] or [""]
@@ -287,6 +293,7 @@ def probe_shell(spec):
     except subprocess.TimeoutExpired:
         proc.kill()
         code = proc.wait()
+    proc.stderr.close()
     os.close(master)
     stdout = _text(out).replace("\r\n", "\n").replace("\r", "\n")
     before, sep, after = stdout.partition("\n" + BEGIN + "\n")
