@@ -1,0 +1,59 @@
+"""The plugin through pytester, on the local target (no Docker): fixtures, results JSON, xdist hand-off."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+EXPECTATIONS = {
+    "exp/common.yaml": "binaries:\n  - name: sh\n  - name: devbox-surely-absent-tool\n    optional: true\n"
+                       "    reason: only in some builds\nenv:\n  - name: PATH\n    regex: '.*/bin.*'\n",
+    "exp/amd64.yaml": "",
+    "exp/arm64.yaml": "",
+}
+
+TESTS = '''
+def test_binary(binary, check):
+    check("binaries", binary)
+
+
+def test_env(env_var, check):
+    check("env", env_var)
+
+
+def test_interface(devbox_target, facts, expectations, results_record):
+    result = devbox_target.run(["sh", "-c", "echo out; echo err >&2; exit 3"], timeout=10)
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "out\\n", "err\\n")
+    assert devbox_target.run(["cat"], timeout=10, stdin="fed").stdout == "fed"
+    assert devbox_target.run_python("import sys; print(sys.argv[1])", ["x"], timeout=10).stdout == "x\\n"
+    assert devbox_target.kind == "local" and devbox_target.image_attrs is None
+    assert devbox_target.arch in ("amd64", "arm64")
+    assert "sh" in facts["binaries"]
+    assert [b.name for b in expectations.binaries] == ["sh", "devbox-surely-absent-tool"]
+    results_record("answer", {"value": 42})
+'''
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makefile(".yaml", **{k.removesuffix(".yaml"): v for k, v in EXPECTATIONS.items()})
+    pytester.makepyfile(test_suite=TESTS)
+    return pytester
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_local_run_with_results_json(suite: pytest.Pytester, xdist: list[str]) -> None:
+    out = suite.path / "results.json"
+    result = suite.runpytest_subprocess("-p", "devbox_conformance.plugin", "--hosts", "local://",
+                                        "--expectations=exp", f"--results-json={out}", "-p", "no:cacheprovider",
+                                        *xdist)
+    result.assert_outcomes(passed=3, skipped=1)
+    doc = json.loads(out.read_text())
+    assert doc["target_kind"] == "local" and doc["image"] is None
+    assert doc["counts"]["binaries"] == {"passed": 1, "failed": 0, "skipped": 1, "error": 0}
+    items = {e["name"]: e for e in doc["items"]}
+    assert items["test_interface"]["records"] == {"answer": {"value": 42}}
+    assert items["test_binary[devbox-surely-absent-tool]"]["message"] == "optional, absent: only in some builds"
