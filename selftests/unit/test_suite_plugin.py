@@ -48,12 +48,13 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 def test_local_run_with_results_json(suite: pytest.Pytester, xdist: list[str]) -> None:
     out = suite.path / "results.json"
     result = suite.runpytest_subprocess("-p", "devbox_conformance.plugin", "--hosts", "local://",
-                                        "--expectations=exp", f"--results-json={out}", "-p", "no:cacheprovider",
-                                        *xdist)
+                                        "--expectations=exp", f"--results-json={out}",
+                                        "-p", "no:cacheprovider", *xdist)
     result.assert_outcomes(passed=3, skipped=1)
     doc = json.loads(out.read_text())
     assert doc["target_kind"] == "local" and doc["image"] is None
     assert doc["counts"]["binaries"] == {"passed": 1, "failed": 0, "skipped": 1, "error": 0}
     items = {e["name"]: e for e in doc["items"]}
     assert items["test_interface"]["records"] == {"answer": {"value": 42}}
-    assert items["test_binary[devbox-surely-absent-tool]"]["message"] == "optional, absent: only in some builds"
+    absent = items["test_binary[devbox-surely-absent-tool]"]
+    assert absent["message"] == "optional, absent: only in some builds"

@@ -164,6 +164,25 @@ def probe_imports(modules, per_import_timeout):
     return results
 
 
+def probe_imports_batched(modules, per_import_timeout, batches):
+    """Split `modules` into `batches` child interpreters that run side by side.
+
+    The first module (the heavy shared dependency, torch, when present) heads every batch, so each child
+    imports it once up front instead of through whichever module needs it first.
+    """
+    if batches <= 1 or len(modules) < 4:
+        return probe_imports(modules, per_import_timeout)
+    head, rest = modules[:1], modules[1:]
+    groups = [head + rest[i::batches] for i in range(batches)]
+    results = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=batches) as pool:
+        for i, part in enumerate(pool.map(lambda g: probe_imports(g, per_import_timeout), groups)):
+            for name, res in part.items():
+                if i == 0 or name not in head:
+                    results[name] = res
+    return results
+
+
 def probe_file(spec):
     path = spec["path"]
     out = {"exists": False}
@@ -372,8 +391,8 @@ def main(argv):
     with concurrent.futures.ThreadPoolExecutor(max_workers=int(request.get("threads", 8))) as pool:
         bins = {b["name"]: pool.submit(probe_binary, b) for b in request.get("binaries", [])}
         shells = {s["name"]: pool.submit(probe_shell, s) for s in request.get("shells", [])}
-        imports = pool.submit(probe_imports, request.get("imports", []),
-                              float(request.get("import_timeout", 120)))
+        imports = pool.submit(probe_imports_batched, request.get("imports", []),
+                              float(request.get("import_timeout", 120)), int(request.get("import_batches", 1)))
         facts["dists"] = probe_dists()
         facts["files"] = {f["path"]: probe_file(f) for f in request.get("files", [])}
         facts["env"] = dict(os.environ)
