@@ -392,7 +392,8 @@ def main(argv):
         bins = {b["name"]: pool.submit(probe_binary, b) for b in request.get("binaries", [])}
         shells = {s["name"]: pool.submit(probe_shell, s) for s in request.get("shells", [])}
         imports = pool.submit(probe_imports_batched, request.get("imports", []),
-                              float(request.get("import_timeout", 120)), int(request.get("import_batches", 1)))
+                              float(request.get("import_timeout", 120)),
+                              int(request.get("import_batches", 1)))
         facts["dists"] = probe_dists()
         facts["files"] = {f["path"]: probe_file(f) for f in request.get("files", [])}
         facts["env"] = dict(os.environ)
