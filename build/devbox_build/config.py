@@ -1,0 +1,105 @@
+"""Settings shared by the subcommands: upstream's environment variables, their defaults, and parsing.
+
+Command-line flags override the environment, which overrides the defaults below (the upstream scripts'
+variables keep working: IMAGE, TAG, PLATFORMS, BUILDER, BUILD_CONTEXT, DOCKERFILE, VCS_REF, CACHE_DIR,
+SKIP_LOGIN, INSTALL_*).
+
+Example:
+    parse_platforms("linux/amd64,linux/arm64")  # -> ("amd64", "arm64")
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from devbox_build.errors import UsageError
+
+# The repository root: build/devbox_build/config.py -> parents[2].
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULT_IMAGE = "gpu-devbox"
+DEFAULT_BUILD_TAG = "local"
+DEFAULT_PUSH_TAG = "latest"
+DEFAULT_PLATFORMS = "linux/amd64,linux/arm64"
+DEFAULT_BUILDER = "gpu-devbox-builder"
+DEFAULT_DOCKERFILE = "Dockerfile"
+DEFAULT_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+DEFAULT_WHEELHOUSE = Path("/opt/wheels")
+SUPPORTED_ARCHES = ("amd64", "arm64")
+STANDIN_BASE = "gpu-devbox-base:{suite}-{arch}"
+
+# uname -m spellings -> Docker's arch names
+_MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def env(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
+    """An environment variable, where an empty value counts as unset (as `${X:-default}` did upstream)."""
+    value = (os.environ if environ is None else environ).get(name, "")
+    return value if value else default
+
+
+def host_arch(machine: str | None = None) -> str:
+    """This machine's architecture in Docker's spelling (amd64, arm64)."""
+    m = (machine or platform.machine()).lower()
+    if m not in _MACHINE_TO_ARCH:
+        raise UsageError(f"unsupported host architecture {m!r}: gpu-devbox builds for amd64 and arm64")
+    return _MACHINE_TO_ARCH[m]
+
+
+def parse_arch(text: str) -> str:
+    """'arm64', 'linux/arm64', 'aarch64' -> 'arm64'; anything else is a one-line usage error."""
+    value = text.strip().lower()
+    if value.startswith("linux/"):
+        value = value.removeprefix("linux/")
+    elif "/" in value:
+        raise UsageError(f"bad platform {text!r}: only linux/amd64 and linux/arm64 are supported")
+    value = _MACHINE_TO_ARCH.get(value, value)
+    if value not in SUPPORTED_ARCHES:
+        raise UsageError(f"bad platform {text!r}: use linux/amd64 or linux/arm64")
+    return value
+
+
+def parse_platforms(text: str) -> tuple[str, ...]:
+    """A comma-separated PLATFORMS value -> arches, in order, without duplicates."""
+    arches: list[str] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        arch = parse_arch(part)
+        if arch not in arches:
+            arches.append(arch)
+    if not arches:
+        raise UsageError(f"no platform in {text!r}: use e.g. linux/amd64,linux/arm64")
+    return tuple(arches)
+
+
+def vcs_ref(context: Path, environ: Mapping[str, str] | None = None) -> str:
+    """VCS_REF, else the short commit of the build context, else 'unknown' (as upstream)."""
+    given = env("VCS_REF", "", environ)
+    if given:
+        return given
+    try:
+        out = subprocess.run(["git", "-C", str(context), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """CACHE_DIR (debootstrap tarballs, buildx cache), default ~/.cache/gpu-devbox."""
+    return Path(env("CACHE_DIR", str(Path.home() / ".cache" / "gpu-devbox"), environ)).expanduser()
+
+
+def log_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where build logs go: LOG_DIR, default <repo>/logs (git-ignored)."""
+    return Path(env("LOG_DIR", str(REPO_ROOT / "logs"), environ)).expanduser()
+
+
+def truthy(value: str) -> bool:
+    """Shell-style booleans as the upstream scripts read them ('1', 'true', 'yes')."""
+    return value.strip().lower() in {"1", "true", "yes", "on"}
