@@ -1,10 +1,56 @@
-"""placeholder"""
+"""`devbox verify REF`: the pushed manifest list has every expected platform and each has the labels.
+
+Exit 1 when a platform or label is missing, so CI and `release` can gate on it.
+
+Example:
+    ./devbox verify 127.0.0.1:5000/gpu-devbox:latest --require-label org.opencontainers.image.revision
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from devbox_build import config
+from devbox_build.docker import Docker
+from devbox_build.remote import RemoteImage, missing_labels
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("verify")
-    p.set_defaults(func=lambda a: 0)
+    p = sub.add_parser("verify", help="check a pushed image's platforms and labels",
+                       description="Read REF from its registry; fail when an expected platform or label is "
+                                   "missing.")
+    p.add_argument("ref", metavar="REF", help="image reference, e.g. 127.0.0.1:5000/gpu-devbox:latest")
+    p.add_argument("--platforms", default=config.env("PLATFORMS", config.DEFAULT_PLATFORMS),
+                   help="platforms that must be present (env PLATFORMS; default %(default)s)")
+    p.add_argument("--require-label", action="append", default=[], metavar="KEY[=VALUE]",
+                   help="label every platform must carry (non-empty, or equal to VALUE); repeatable")
+    p.set_defaults(func=run)
+
+
+def check(remote: RemoteImage, platforms: list[str], labels: list[str]) -> list[str]:
+    """Problems found (empty when REF is fine); pure, so unit tests feed it synthetic RemoteImages."""
+    problems = [f"platform {p} missing" for p in platforms if p not in remote.platforms]
+    for plat in remote.platforms:
+        if plat in platforms or not platforms:
+            problems += [f"{plat}: label {m} missing" for m in missing_labels(remote.labels.get(plat, {}), labels)]
+    return problems
+
+
+def verify(docker: Docker, ref: str, platforms: list[str], labels: list[str]) -> list[str]:
+    remote = RemoteImage.read(docker, ref)
+    kind = "manifest list" if remote.is_list else "single-arch image"
+    print(f"{ref}: {kind} with {', '.join(remote.platforms)}")
+    for plat in remote.platforms:
+        print(f"  {plat}")
+        for key, value in sorted(remote.labels.get(plat, {}).items()):
+            print(f"    {key}={value}")
+    return check(remote, platforms, labels)
+
+
+def run(args: argparse.Namespace) -> int:
+    platforms = [f"linux/{a}" for a in config.parse_platforms(args.platforms)]
+    problems = verify(Docker.detect(), args.ref, platforms, args.require_label)
+    for p in problems:
+        print(f"FAIL {p}")
+    print("verify: OK" if not problems else f"verify: {len(problems)} problem(s)")
+    return 1 if problems else 0
