@@ -1,0 +1,207 @@
+# ruff: noqa: UP031 - runs on the target's own python3 (any >= 3.8); plain %-formatting keeps it simple
+"""One check of one item, run INSIDE the target by the peer runners (container-structure-test, testinfra).
+
+Why it exists: a peer tool can only say "this command exited 0" or "its output matched a regex". Three of
+the contract's kinds need a little logic to mean the same as the suite's check — a PEP 440-ish version
+comparison (binaries with `version:`, distributions with `min_version:`) and a shell started under a
+pseudo-terminal (greeting, PATH, aliases, quiet stderr). Both peers ship this same file through
+`python3 -c` with ONE item's spec as JSON in argv[1], so they check exactly the same thing; what a peer
+does NOT get from it is the suite's batching: one process per check, as a team writing those tools would.
+
+Standard library only (the image may lack `packaging`). Exit 0: pass (an absent optional item prints
+`SKIP: ...` and exits 0, the closest a peer tool has to a skip); exit 1: fail, with the reason on stdout.
+"""
+
+import errno
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import subprocess
+import sys
+import time
+
+VERSION_RE = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)+)")
+
+
+def release(text):
+    """(2, 13, 0) from "2.13.0+cpu": the numeric release segments, enough for >=/</== on real versions."""
+    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", text)
+    if not match:
+        raise ValueError("no version in %r" % text)
+    return tuple(int(p) for p in match.group(1).split("."))
+
+
+def _cmp(a, b):
+    width = max(len(a), len(b))
+    a = a + (0,) * (width - len(a))
+    b = b + (0,) * (width - len(b))
+    return (a > b) - (a < b)
+
+
+def satisfies(version, spec):
+    """True when `version` meets a comma-separated specifier (>=, >, <=, <, ==, !=, ~=, ==X.*)."""
+    have = release(version)
+    for clause in [c.strip() for c in spec.split(",") if c.strip()]:
+        match = re.match(r"(~=|==|!=|>=|<=|>|<)\s*(.+)", clause)
+        if not match:
+            raise ValueError("unsupported specifier %r" % clause)
+        op, want_text = match.groups()
+        if want_text.endswith(".*"):
+            prefix = release(want_text[:-2])
+            same = have[:len(prefix)] == prefix
+            if (op == "==" and not same) or (op == "!=" and same):
+                return False
+            continue
+        want = release(want_text)
+        c = _cmp(have, want)
+        ok = {">=": c >= 0, ">": c > 0, "<=": c <= 0, "<": c < 0, "==": c == 0, "!=": c != 0,
+              "~=": c >= 0 and have[:max(len(want) - 1, 1)] == want[:max(len(want) - 1, 1)]}[op]
+        if not ok:
+            return False
+    return True
+
+
+def absent(spec, what):
+    if spec.get("optional"):
+        print("SKIP: optional, absent: %s (%s)" % (what, spec.get("reason") or "optional item"))
+        return 0
+    print("FAIL: %s" % what)
+    return 1
+
+
+def check_binary(spec):
+    path = shutil.which(spec["name"])
+    if path is None:
+        return absent(spec, "%s not on PATH" % spec["name"])
+    if not spec.get("version"):
+        print(path)
+        return 0
+    try:
+        proc = subprocess.run([path] + list(spec.get("version_args") or ["--version"]),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        print("FAIL: %s: version unknown: %s" % (path, exc))
+        return 1
+    output = proc.stdout.decode("utf-8", "replace")
+    regex = spec.get("version_regex")
+    match = re.search(regex, output, re.M) if regex else VERSION_RE.search(output)
+    if not match:
+        print("FAIL: %s: no version in %r" % (path, output[:200]))
+        return 1
+    version = match.group(1) if match.groups() else match.group(0)
+    if not satisfies(version, spec["version"]):
+        print("FAIL: %s %s does not satisfy %s" % (path, version, spec["version"]))
+        return 1
+    print("%s %s" % (path, version))
+    return 0
+
+
+def check_dist(spec):
+    import importlib
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version(spec["name"])
+    except importlib.metadata.PackageNotFoundError:
+        return absent(spec, "%s not installed" % spec["name"])
+    if spec.get("min_version") and not satisfies(version, ">=" + spec["min_version"]):
+        print("FAIL: %s %s < %s" % (spec["name"], version, spec["min_version"]))
+        return 1
+    if spec.get("import_name"):
+        try:
+            importlib.import_module(spec["import_name"])
+        except BaseException as exc:  # an import may raise anything, SystemExit included
+            print("FAIL: %s %s; import %s failed: %s: %s" % (spec["name"], version, spec["import_name"],
+                                                             type(exc).__name__, exc))
+            return 1
+    print("%s %s" % (spec["name"], version))
+    return 0
+
+
+def run_under_pty(argv, timeout):
+    """(exit code, stdout, stderr) of argv with a pseudo-terminal as stdin/stdout, stderr kept apart."""
+    master, slave = pty.openpty()
+    env = dict(os.environ)
+    env.setdefault("TERM", "xterm")
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=env,
+                            cwd=env.get("HOME", "/"), start_new_session=True, close_fds=True)
+    os.close(slave)
+    out, err = b"", b""
+    streams = [master, proc.stderr.fileno()]
+    deadline = time.monotonic() + timeout
+    while streams and time.monotonic() < deadline:
+        ready, _, _ = select.select(streams, [], [], 1.0)
+        for fd in ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError as exc:
+                if exc.errno != errno.EIO:
+                    raise
+                chunk = b""
+            if not chunk:
+                streams.remove(fd)
+            elif fd == master:
+                out += chunk
+            else:
+                err += chunk
+        if not ready and proc.poll() is not None:
+            break
+    if proc.poll() is None:
+        proc.kill()
+    code = proc.wait()
+    os.close(master)
+    text = out.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+    return code, text, err.decode("utf-8", "replace")
+
+
+def check_shell(spec):
+    shell = shutil.which(spec["shell"])
+    if shell is None:
+        return absent(spec, "%s not on PATH" % spec["shell"])
+    marker = "__BENCH_SHELL__"
+    script = ["printf '\\n%s\\n' " + marker, 'printf "PATH=%s\\n" "$PATH"', 'printf "HOME=%s\\n" "$HOME"']
+    for alias in spec.get("aliases") or []:
+        script.append("alias %s >/dev/null 2>&1 && echo 'ALIAS %s'" % (alias, alias))
+    script.append("true")
+    argv = [shell] + (["-l"] if spec.get("login") else []) + (["-i"] if spec.get("interactive") else [])
+    code, out, err = run_under_pty(argv + ["-c", "; ".join(script)], 60)
+    before, _, after = out.partition("\n" + marker + "\n")
+    problems = []
+    if code != 0:
+        problems.append("exit code %s" % code)
+    lines = [ln.strip() for ln in before.splitlines() if ln.strip()]
+    greeting = spec.get("greeting")
+    if greeting:
+        if lines.count(greeting) != 1 or lines[0] != greeting:
+            problems.append("greeting %r not printed once, first (%r)" % (greeting, lines[:3]))
+    elif greeting == "" and lines:
+        problems.append("unexpected output %r" % lines[0])
+    facts = dict(ln.split("=", 1) for ln in after.splitlines() if "=" in ln and ln[:4] in ("PATH", "HOME"))
+    home = facts.get("HOME", "~")
+    entries = facts.get("PATH", "").split(":")
+    for entry in spec.get("path_contains") or []:
+        wanted = home + entry[1:] if entry.startswith("~") else entry
+        if wanted not in entries:
+            problems.append("PATH lacks %s" % wanted)
+    for alias in spec.get("aliases") or []:
+        if "ALIAS %s" % alias not in after:
+            problems.append("alias %s not defined" % alias)
+    if spec.get("stderr_empty", True) and err.strip():
+        problems.append("stderr: %r" % err.strip()[:200])
+    if problems:
+        print("FAIL: " + "; ".join(problems))
+        return 1
+    return 0
+
+
+def main(argv):
+    spec = json.loads(argv[1])
+    return {"binary": check_binary, "dist": check_dist, "shell": check_shell}[spec["check"]](spec)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
