@@ -13,6 +13,7 @@ Standard library only (the image may lack `packaging`). Exit 0: pass (an absent 
 """
 
 import errno
+import fcntl
 import json
 import os
 import pty
@@ -21,6 +22,7 @@ import select
 import shutil
 import subprocess
 import sys
+import termios
 import time
 
 VERSION_RE = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)+)")
@@ -127,8 +129,13 @@ def run_under_pty(argv, timeout):
     master, slave = pty.openpty()
     env = dict(os.environ)
     env.setdefault("TERM", "xterm")
+    def controlling_tty():
+        # an interactive shell without a controlling terminal warns on stderr ("no job control")
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
     proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=env,
-                            cwd=env.get("HOME", "/"), start_new_session=True, close_fds=True)
+                            cwd=env.get("HOME", "/"), start_new_session=True, close_fds=True,
+                            preexec_fn=controlling_tty)
     os.close(slave)
     out, err = b"", b""
     streams = [master, proc.stderr.fileno()]

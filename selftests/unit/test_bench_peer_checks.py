@@ -1,0 +1,239 @@
+"""Peer benchmark: one check list from a synthetic contract, and the same list in every peer's config.
+
+No Docker: these pin down that the three runners are told to check the same things (bench/peer_checks.py),
+and that the in-container checker the peers share decides like the suite does.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devbox_conformance import expectations as exp
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+
+import incontainer_check as checker  # noqa: E402
+import peer_checks as pc  # noqa: E402
+
+COMMON = """\
+binaries:
+  - name: python3
+    version: ">=3.8"
+  - name: rg
+    when: {sets: [dev-tools]}
+  - name: nvtop
+    optional: true
+    reason: contrib only
+  - name: nsys
+    when: {arch: [arm64]}
+python_dists:
+  - name: torch
+    min_version: "2.3"
+  - name: pillow
+    import: PIL
+  - name: tf-keras
+    import: false
+  - name: flash-attn
+    optional: true
+    reason: no wheel
+    when: {cuda: true}
+labels:
+  - name: org.opencontainers.image.title
+    value: gpu-devbox
+  - name: org.opencontainers.image.revision
+    regex: "[0-9a-f]{7,40}"
+env:
+  - name: LANG
+    value: C.UTF-8
+files:
+  - path: /usr/local/bin/devbox-greeting
+    type: file
+    mode: "0755"
+    owner: root
+  - path: /etc/devbox/build-manifest.json
+    type: file
+    content: '"schema_version"'
+  - path: /opt/devbox/base-constraints.txt
+    type: file
+users:
+  - name: root
+    uid: 0
+    home: /root
+groups:
+  - name: root
+    gid: 0
+shells:
+  - name: bash-login-interactive
+    shell: bash
+    login: true
+    interactive: true
+    greeting: Welcome to GPU devbox!
+    path_contains: ["~/.local/bin"]
+    aliases: [ll]
+image_config:
+  - name: cmd
+    value: ["/bin/bash", "-l"]
+  - name: workdir
+    value: /workspace
+  - name: healthcheck
+    value: /usr/local/bin/devbox-healthcheck
+    healthy: true
+"""
+
+COND = {"arch": "amd64", "cuda": None, "gpu": False, "sets": ["base-tools"], "sets_excluded": {},
+        "base": "standin"}
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> exp.Expectations:
+    (tmp_path / "common.yaml").write_text(COMMON)
+    (tmp_path / "amd64.yaml").write_text("")
+    return exp.load(tmp_path, "amd64", "standin")
+
+
+@pytest.fixture
+def derivation(model: exp.Expectations) -> pc.Derivation:
+    return pc.derive_checks(model, COND)
+
+
+def test_derivation_keeps_what_applies_and_names_why_the_rest_does_not(derivation: pc.Derivation) -> None:
+    ids = [c.id for c in derivation.checks]
+    assert "binaries[python3]" in ids and "binaries[nvtop]" in ids  # optional items stay in
+    left_out = dict(derivation.not_applicable)
+    assert set(left_out) == {"binaries[rg]", "binaries[nsys]", "python_dists[flash-attn]"}
+    assert "set dev-tools is not in this build" in left_out["binaries[rg]"]
+    assert derivation.by_kind() == {"binaries": 2, "python_dists": 3, "labels": 2, "env": 1, "files": 3,
+                                    "users": 1, "groups": 1, "shells": 1, "image_config": 3}
+
+
+def test_check_specs_are_plain_json(derivation: pc.Derivation) -> None:
+    by_id = {c.id: c for c in derivation.checks}
+    assert by_id["binaries[python3]"].spec["version"] == ">=3.8"
+    assert by_id["python_dists[pillow]"].spec == {"name": "pillow", "min_version": None, "import_name": "PIL"}
+    assert by_id["python_dists[tf-keras]"].spec["import_name"] is None
+    assert by_id["image_config[cmd]"].spec["value"] == ["/bin/bash", "-l"]
+    json.dumps([c.to_json() for c in derivation.checks])
+
+
+def test_unknown_set_list_means_every_set_item_applies(model: exp.Expectations) -> None:
+    derivation = pc.derive_checks(model, {**COND, "sets": None})
+    assert "binaries[rg]" in [c.id for c in derivation.checks]
+
+
+def test_select_spreads_evenly_and_never_pads(derivation: pc.Derivation) -> None:
+    checks = list(derivation.checks)
+    assert pc.select(checks, 300) == checks
+    picked = pc.select(checks, 6)
+    assert len(picked) == 6 and len({c.id for c in picked}) == 6
+    assert [checks.index(c) for c in picked] == sorted(checks.index(c) for c in picked)
+    assert {c.kind for c in picked} >= {"binaries", "python_dists", "files", "image_config"}
+    assert pc.select(checks, 0) == []
+
+
+def test_suite_node_ids_name_real_tests(derivation: pc.Derivation) -> None:
+    for kind, nodeid in pc.SUITE_TESTS.items():
+        path, func = nodeid.split("::")
+        tree = ast.parse((REPO / path).read_text())
+        assert func in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, kind
+    assert derivation.checks[0].suite_nodeid == "tests/test_binaries.py::test_binary[python3]"
+
+
+def _cst(derivation: pc.Derivation) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    cfg, covers = pc.cst_config(list(derivation.checks))
+    # what the runner writes must survive a YAML round trip unchanged
+    assert yaml.safe_load(yaml.safe_dump(cfg, sort_keys=False, width=1 << 16)) == cfg
+    return cfg, covers
+
+
+def test_cst_config_covers_every_check_exactly_once(derivation: pc.Derivation) -> None:
+    cfg, covers = _cst(derivation)
+    covered = [i for ids in covers.values() for i in ids]
+    assert sorted(covered) == sorted(c.id for c in derivation.checks)
+    assert cfg["schemaVersion"] == "2.0.0"
+    assert covers["metadataTest:Metadata Test"] == [
+        "labels[org.opencontainers.image.title]", "labels[org.opencontainers.image.revision]", "env[LANG]",
+        "image_config[cmd]", "image_config[workdir]"]
+
+
+def test_cst_config_uses_native_tests_where_they_fit(derivation: pc.Derivation) -> None:
+    cfg, _ = _cst(derivation)
+    meta = cfg["metadataTest"]
+    assert {"key": "org.opencontainers.image.revision", "value": "^(?:[0-9a-f]{7,40})$",
+            "isRegex": True} in meta["labels"]
+    assert {"key": "org.opencontainers.image.title", "value": "gpu-devbox"} in meta["labels"]
+    assert meta["envVars"] == [{"key": "LANG", "value": "C.UTF-8"}]
+    assert meta["cmd"] == ["/bin/bash", "-l"] and meta["workdir"] == "/workspace"
+    assert cfg["fileExistenceTests"] == [{"name": "files[/usr/local/bin/devbox-greeting]",
+                                          "path": "/usr/local/bin/devbox-greeting", "shouldExist": True,
+                                          "permissions": "-rwxr-xr-x", "uid": 0}]
+    assert cfg["fileContentTests"][0]["expectedContents"] == ['(?m)"schema_version"']
+    commands = {t["name"]: t for t in cfg["commandTests"]}
+    assert commands["files[/opt/devbox/base-constraints.txt]"]["args"] == [
+        "-c", "test -f '/opt/devbox/base-constraints.txt'"]
+    assert commands["image_config[healthcheck]"]["args"] == ["-c", "/usr/local/bin/devbox-healthcheck"]
+    assert commands["users[root]"]["expectedOutput"] == ["(?m)^root:[^:]*:0:[^:]*:[^:]*:/root:[^:]*$"]
+    assert commands["groups[root]"]["expectedOutput"] == ["(?m)^root:[^:]*:0:"]
+    # an absent optional binary passes with SKIP (CST has no skip); a required one fails
+    assert "SKIP" in commands["binaries[nvtop]"]["args"][1]
+
+
+def test_cst_logic_checks_ship_the_shared_checker(derivation: pc.Derivation) -> None:
+    cfg, _ = _cst(derivation)
+    commands = {t["name"]: t for t in cfg["commandTests"]}
+    for name, kind in (("binaries[python3]", "binary"), ("python_dists[torch]", "dist"),
+                       ("shells[bash-login-interactive]", "shell")):
+        test = commands[name]
+        assert test["command"] == "python3" and test["args"][1] == pc.CHECKER_SOURCE
+        assert json.loads(test["args"][2])["check"] == kind
+    assert json.loads(commands["python_dists[torch]"]["args"][2])["min_version"] == "2.3"
+
+
+def test_testinfra_cases_one_per_check(derivation: pc.Derivation) -> None:
+    cases = pc.testinfra_cases(list(derivation.checks))
+    assert [c["id"] for c in cases] == [c.id for c in derivation.checks]
+    shells = [c for c in cases if c["kind"] == "shells"]
+    assert shells[0]["checker_spec"]["check"] == "shell"
+    assert shells[0]["checker_spec"]["greeting"] == "Welcome to GPU devbox!"
+    json.dumps(cases)
+
+
+@pytest.mark.parametrize("version, spec, ok", [
+    ("2.13.0+cpu", ">=2.3", True),
+    ("2.2.1", ">=2.3", False),
+    ("0.30.1", ">=0.30", True),
+    ("3.3", ">=3.2,<4", True),
+    ("4.0", ">=3.2,<4", False),
+    ("13", "==13.*", True),
+    ("1.4.2", "~=1.4", True),
+    ("2.0", "~=1.4", False),
+    ("5.9", "!=5.9", False),
+])
+def test_checker_version_spec(version: str, spec: str, ok: bool) -> None:
+    assert checker.satisfies(version, spec) is ok
+
+
+def _run_checker(spec: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """The checker exactly as the peers ship it: source through `python3 -c`, spec in argv[1]."""
+    return subprocess.run([sys.executable, "-c", pc.CHECKER_SOURCE, json.dumps(spec)], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_checker_binary_and_dist_on_this_host() -> None:
+    assert _run_checker({"check": "binary", "name": "python3", "version": ">=3.8"}).returncode == 0
+    assert _run_checker({"check": "binary", "name": "python3", "version": ">=99"}).returncode == 1
+    absent = _run_checker({"check": "binary", "name": "no-such-tool-xyz", "optional": True, "reason": "r"})
+    assert absent.returncode == 0 and absent.stdout.startswith("SKIP:")
+    assert _run_checker({"check": "binary", "name": "no-such-tool-xyz"}).returncode == 1
+    assert _run_checker({"check": "dist", "name": "PyYAML", "min_version": "5", "import_name": "yaml"}
+                        ).returncode == 0
+    broken = _run_checker({"check": "dist", "name": "PyYAML", "import_name": "no_such_module_xyz"})
+    assert broken.returncode == 1 and "import no_such_module_xyz failed" in broken.stdout
