@@ -122,6 +122,18 @@ def test_noisy_figure_clear_of_every_limit_passes() -> None:
     assert judge(noisy, BF16, NOISE, H200).outcome is Outcome.PASS
 
 
+def test_noisy_figure_with_every_sample_over_the_ceiling_still_fails() -> None:
+    shells = fig("shell_zsh", "s", 6.8, spread=0.3, samples=(5.4, 5.9, 6.0, 6.8, 7.0, 8.9, 10.7))
+    zsh = MetricBaseline(name="shell_zsh", unit="s", maximum=1.5)
+    verdict = judge(shells, zsh, NOISE, Context(subject="amd64"))
+    assert verdict.outcome is Outcome.FAIL and "6.800 s is above the ceiling 1.500 s" in verdict.message
+
+
+def test_noisy_passing_median_with_a_breaching_sample_is_inconclusive() -> None:
+    noisy = fig("shell_bash", "s", 0.9, spread=0.5, samples=(0.5, 0.9, 2.5))
+    assert judge(noisy, SHELL, NOISE, Context(subject="amd64")).outcome is Outcome.INCONCLUSIVE
+
+
 def test_quiet_figure_below_the_floor_fails_even_with_samples_around() -> None:
     quiet = fig("matmul_bf16", "TFLOPS", 500.0, spread=0.02, samples=(495.0, 500.0, 505.0))
     assert judge(quiet, BF16, NOISE, H200).outcome is Outcome.FAIL
