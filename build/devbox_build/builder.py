@@ -75,8 +75,15 @@ def build_command(docker: Docker, req: BuildRequest, iidfile: Path) -> list[str]
         if len(req.platforms) != 1:
             raise UsageError("building several platforms in one go needs buildx; build each arch separately")
         cmd = docker.cmd("build")
-    cmd += ["--progress=plain", "--file", str(req.dockerfile), "--iidfile", str(iidfile),
-            "--platform", ",".join(f"linux/{a}" for a in req.platforms)]
+    cmd += [
+        "--progress=plain",
+        "--file",
+        str(req.dockerfile),
+        "--iidfile",
+        str(iidfile),
+        "--platform",
+        ",".join(f"linux/{a}" for a in req.platforms),
+    ]
     for sid, src in req.secrets.items():
         cmd += ["--secret", f"id={sid},src={src}"]
     cmd += buildargs.as_flags(req.build_args)
@@ -95,8 +102,7 @@ def build_command(docker: Docker, req: BuildRequest, iidfile: Path) -> list[str]
     return cmd
 
 
-def build(docker: Docker, req: BuildRequest, *, log_name: str,
-          echo: Callable[[str], None] = print) -> str:
+def build(docker: Docker, req: BuildRequest, *, log_name: str, echo: Callable[[str], None] = print) -> str:
     """Build, logging everything to logs/<log_name>-<time>.log; return the image id ('' for cache-only)."""
     for sid, src in req.secrets.items():
         if not src.is_file():
@@ -106,7 +112,8 @@ def build(docker: Docker, req: BuildRequest, *, log_name: str,
     with tempfile.TemporaryDirectory(prefix="devbox-iid-") as tmp, log_file:
         iidfile = Path(tmp) / "iid"
         cmd = build_command(docker, req, iidfile)
-        echo(f"building {', '.join(req.tags) or '(cache only)'} for {', '.join(req.platforms)}; log: {log_path}")
+        what = ", ".join(req.tags) or "(cache only)"
+        echo(f"building {what} for {', '.join(req.platforms)}; log: {log_path}")
         result = runner.stream(cmd, on_line=progress.feed, log_file=log_file, env=DOCKER_ENV)
         if not result.ok:
             if not req.verbose:

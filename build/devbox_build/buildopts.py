@@ -19,35 +19,76 @@ from devbox_build.errors import UsageError
 
 
 def add_image_options(p: argparse.ArgumentParser, default_tag: str) -> None:
-    p.add_argument("--image", default=config.env("IMAGE", config.DEFAULT_IMAGE),
-                   help="image name, may include a registry (env IMAGE; default %(default)s)")
+    p.add_argument(
+        "--image",
+        default=config.env("IMAGE", config.DEFAULT_IMAGE),
+        help="image name, may include a registry (env IMAGE; default %(default)s)",
+    )
     p.add_argument("--tag", default=config.env("TAG", default_tag), help="tag (env TAG; default %(default)s)")
 
 
 def add_build_options(p: argparse.ArgumentParser, default_tag: str = config.DEFAULT_BUILD_TAG) -> None:
     add_image_options(p, default_tag)
-    p.add_argument("--context", type=Path, default=Path(config.env("BUILD_CONTEXT", str(config.REPO_ROOT))),
-                   help="build context (env BUILD_CONTEXT; default: the repository root)")
-    p.add_argument("--dockerfile", default=config.env("DOCKERFILE", config.DEFAULT_DOCKERFILE),
-                   help="Dockerfile, relative to the context (env DOCKERFILE; default %(default)s)")
-    p.add_argument("--builder", default=config.env("BUILDER", config.DEFAULT_BUILDER),
-                   help="buildx builder, when buildx exists (env BUILDER; default %(default)s)")
-    p.add_argument("--build-arg", action="append", default=[], metavar="K=V",
-                   help="extra build argument; overrides everything else (repeatable)")
-    p.add_argument("--set-only", action="append", default=[], metavar="SET[,SET]",
-                   help="include only these package sets (INSTALL_<SET>=true, all others false)")
-    p.add_argument("--without-set", action="append", default=[], metavar="SET[,SET]",
-                   help="leave these package sets out (INSTALL_<SET>=false)")
-    p.add_argument("--standin", action="store_true",
-                   help="build on the Debian stand-in base gpu-devbox-base:bookworm-<arch> (`devbox base`)")
-    p.add_argument("--base-image", default=None, help="another BASE_IMAGE (default: the Dockerfile's NGC base)")
+    p.add_argument(
+        "--context",
+        type=Path,
+        default=Path(config.env("BUILD_CONTEXT", str(config.REPO_ROOT))),
+        help="build context (env BUILD_CONTEXT; default: the repository root)",
+    )
+    p.add_argument(
+        "--dockerfile",
+        default=config.env("DOCKERFILE", config.DEFAULT_DOCKERFILE),
+        help="Dockerfile, relative to the context (env DOCKERFILE; default %(default)s)",
+    )
+    p.add_argument(
+        "--builder",
+        default=config.env("BUILDER", config.DEFAULT_BUILDER),
+        help="buildx builder, when buildx exists (env BUILDER; default %(default)s)",
+    )
+    p.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="extra build argument; overrides everything else (repeatable)",
+    )
+    p.add_argument(
+        "--set-only",
+        action="append",
+        default=[],
+        metavar="SET[,SET]",
+        help="include only these package sets (INSTALL_<SET>=true, all others false)",
+    )
+    p.add_argument(
+        "--without-set",
+        action="append",
+        default=[],
+        metavar="SET[,SET]",
+        help="leave these package sets out (INSTALL_<SET>=false)",
+    )
+    p.add_argument(
+        "--standin",
+        action="store_true",
+        help="build on the Debian stand-in base gpu-devbox-base:bookworm-<arch> (`devbox base`)",
+    )
+    p.add_argument(
+        "--base-image", default=None, help="another BASE_IMAGE (default: the Dockerfile's NGC base)"
+    )
     ca_default = config.DEFAULT_CA_BUNDLE if config.DEFAULT_CA_BUNDLE.is_file() else None
-    p.add_argument("--ca-bundle", type=Path, default=ca_default,
-                   help="CA bundle passed as BuildKit secret id 'ca' for HTTPS inside the build, never in a "
-                        "layer (default: %(default)s)")
+    p.add_argument(
+        "--ca-bundle",
+        type=Path,
+        default=ca_default,
+        help="CA bundle passed as BuildKit secret id 'ca' for HTTPS inside the build, never in a "
+        "layer (default: %(default)s)",
+    )
     p.add_argument("--no-ca", action="store_true", help="pass no CA bundle")
-    p.add_argument("--wheelhouse", type=Path, default=None,
-                   help="folder of wheels staged into <context>/wheelhouse/ for this build only")
+    p.add_argument(
+        "--wheelhouse",
+        type=Path,
+        default=None,
+        help="folder of wheels staged into <context>/wheelhouse/ for this build only",
+    )
     p.add_argument("--verbose", action="store_true", help="echo every BuildKit line, not just the steps")
 
 
@@ -85,13 +126,28 @@ def resolve_args(args: argparse.Namespace, docker: Docker, arch: str, image_ref:
     identity = {"VCS_REF": config.vcs_ref(context), "BUILD_DATE": build_date(), "IMAGE_REF": image_ref}
     only = buildargs.split_names(args.set_only)
     without = buildargs.split_names(args.without_set)
-    switches = buildargs.set_switches(buildargs.discover_sets(context), only, without) if only or without else {}
-    return buildargs.assemble(identity, base_args(args, docker, arch), buildargs.env_install_args(os.environ),
-                              switches, buildargs.parse_kv(args.build_arg))
+    switches = (
+        buildargs.set_switches(buildargs.discover_sets(context), only, without) if only or without else {}
+    )
+    return buildargs.assemble(
+        identity,
+        base_args(args, docker, arch),
+        buildargs.env_install_args(os.environ),
+        switches,
+        buildargs.parse_kv(args.build_arg),
+    )
 
 
-def request_for(args: argparse.Namespace, docker: Docker, arches: list[str], tags: list[str],
-                image_ref: str, *, push: bool = False, cache_dir: Path | None = None) -> BuildRequest:
+def request_for(
+    args: argparse.Namespace,
+    docker: Docker,
+    arches: list[str],
+    tags: list[str],
+    image_ref: str,
+    *,
+    push: bool = False,
+    cache_dir: Path | None = None,
+) -> BuildRequest:
     context = Path(args.context).resolve()
     return BuildRequest(
         context=context,

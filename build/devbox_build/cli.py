@@ -35,7 +35,7 @@ def make_parser() -> argparse.ArgumentParser:
         prog="devbox",
         description="Build, check and publish the gpu-devbox image (amd64 and arm64).",
         epilog="Environment: IMAGE, TAG, PLATFORMS, BUILDER, BUILD_CONTEXT, DOCKERFILE, VCS_REF, CACHE_DIR, "
-               "SKIP_LOGIN, INSTALL_*; flags override them. See build/README.md.",
+        "SKIP_LOGIN, INSTALL_*; flags override them. See build/README.md.",
     )
     parser.add_argument("--debug", action="store_true", help="log every command run and show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -46,8 +46,11 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="[devbox] %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="[devbox] %(message)s",
+        stream=sys.stderr,
+    )
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(args.func(args))

@@ -83,8 +83,13 @@ def vcs_ref(context: Path, environ: Mapping[str, str] | None = None) -> str:
     if given:
         return given
     try:
-        out = subprocess.run(["git", "-C", str(context), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(context), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"

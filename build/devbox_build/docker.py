@@ -126,5 +126,5 @@ def split_ref(ref: str) -> tuple[str, str]:
     slash = ref.rfind("/")
     colon = ref.rfind(":")
     if colon > slash:
-        return ref[:colon], ref[colon + 1:]
+        return ref[:colon], ref[colon + 1 :]
     return ref, "latest"

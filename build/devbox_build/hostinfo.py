@@ -20,8 +20,10 @@ def binfmt_status(host: str, root: Path = BINFMT) -> tuple[bool, str]:
     try:
         text = entry.read_text()
     except FileNotFoundError:
-        return False, (f"no {handler} binfmt handler: {foreign} builds will fail; install qemu-user-static "
-                       f"and binfmt-support, or `docker run --privileged --rm tonistiigi/binfmt --install all`")
+        return False, (
+            f"no {handler} binfmt handler: {foreign} builds will fail; install qemu-user-static "
+            f"and binfmt-support, or `docker run --privileged --rm tonistiigi/binfmt --install all`"
+        )
     except OSError as exc:
         return False, f"cannot read {entry}: {exc.strerror}"
     enabled = text.splitlines()[0].strip() == "enabled" if text else False

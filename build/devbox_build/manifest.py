@@ -21,7 +21,9 @@ def login(docker: Docker, image: str, skip: bool) -> None:
     if skip:
         return
     if not sys.stdin.isatty():
-        print("not a terminal: skipping `docker login`, using stored credentials (SKIP_LOGIN=1 silences this)")
+        print(
+            "not a terminal: skipping `docker login`, using stored credentials (SKIP_LOGIN=1 silences this)"
+        )
         return
     registry = registry_of(image)
     args = ["login"] if registry == "docker.io" else ["login", registry]

@@ -65,7 +65,9 @@ class RemoteImage:
 
 def _read_buildx(docker: Docker, ref: str) -> RemoteImage:
     raw = json.loads(docker.run("buildx", "imagetools", "inspect", "--raw", ref).stdout)
-    images = json.loads(docker.run("buildx", "imagetools", "inspect", "--format", "{{json .Image}}", ref).stdout)
+    images = json.loads(
+        docker.run("buildx", "imagetools", "inspect", "--format", "{{json .Image}}", ref).stdout
+    )
     plats = platforms_of(raw)
     if plats:
         labels = {p: ((images.get(p) or {}).get("config") or {}).get("Labels") or {} for p in plats}

@@ -56,8 +56,16 @@ def run(
     argv = [str(a) for a in cmd]
     log.debug("$ %s", shlex.join(argv))
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=_env(env), cwd=cwd,
-                              input=input_text, timeout=timeout, check=False)
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            env=_env(env),
+            cwd=cwd,
+            input=input_text,
+            timeout=timeout,
+            check=False,
+        )
     except FileNotFoundError as exc:
         raise _missing(argv) from exc
     result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
@@ -95,8 +103,16 @@ def stream(
         log_file.flush()
     lines: list[str] = []
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace", env=_env(env), cwd=cwd, bufsize=1)
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=_env(env),
+            cwd=cwd,
+            bufsize=1,
+        )
     except FileNotFoundError as exc:
         raise _missing(argv) from exc
     assert proc.stdout is not None

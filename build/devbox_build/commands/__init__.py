@@ -8,4 +8,15 @@ Example:
 from __future__ import annotations
 
 # Order = order in `devbox --help`.
-NAMES = ("setup_builder", "base", "build", "build_native", "push", "run", "verify", "info", "prune", "release")
+NAMES = (
+    "setup_builder",
+    "base",
+    "build",
+    "build_native",
+    "push",
+    "run",
+    "verify",
+    "info",
+    "prune",
+    "release",
+)

@@ -29,28 +29,44 @@ from devbox_build.errors import UsageError
 
 INCLUDE = ("python3", "python3-pip", "python3-venv", "ca-certificates")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-# PyPI's torch is a CPU build on arm64; on amd64 PyPI's default is the (huge) CUDA build, so use the CPU index.
-PYPI_TORCH = {"arm64": ("torch==2.9.1", ""), "amd64": ("torch==2.9.1", "https://download.pytorch.org/whl/cpu")}
+# PyPI's torch is a CPU build on arm64; on amd64 PyPI's default is the (huge) CUDA build: use the CPU index.
+PYPI_TORCH = {
+    "arm64": ("torch==2.9.1", ""),
+    "amd64": ("torch==2.9.1", "https://download.pytorch.org/whl/cpu"),
+}
 # wheel platform tags per arch
 _WHEEL_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
 _WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-(?P<py>cp\d+|py3)-[^-]+-(?P<plat>.+)\.whl$")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("base", help="build the Debian stand-in base gpu-devbox-base:<suite>-<arch>",
-                       description="debootstrap a minimal Debian, add Python and torch, tag it as the "
-                                   "stand-in base. Needs root (debootstrap).")
+    p = sub.add_parser(
+        "base",
+        help="build the Debian stand-in base gpu-devbox-base:<suite>-<arch>",
+        description="debootstrap a minimal Debian, add Python and torch, tag it as the "
+        "stand-in base. Needs root (debootstrap).",
+    )
     p.add_argument("--arch", default=None, help="amd64 or arm64 (default: the host's)")
     p.add_argument("--suite", default="bookworm", help="Debian suite (default %(default)s)")
     p.add_argument("--mirror", default=DEFAULT_MIRROR, help="Debian mirror (default %(default)s)")
     p.add_argument("--no-torch", action="store_true", help="leave torch out")
     wheels = config.DEFAULT_WHEELHOUSE if config.DEFAULT_WHEELHOUSE.is_dir() else None
-    p.add_argument("--wheelhouse", type=Path, default=wheels,
-                   help="folder with a torch wheel for the arch (default: %(default)s)")
-    p.add_argument("--torch", default=None, metavar="SPEC",
-                   help="torch requirement from PyPI when the wheelhouse has none (default torch==2.9.1)")
+    p.add_argument(
+        "--wheelhouse",
+        type=Path,
+        default=wheels,
+        help="folder with a torch wheel for the arch (default: %(default)s)",
+    )
+    p.add_argument(
+        "--torch",
+        default=None,
+        metavar="SPEC",
+        help="torch requirement from PyPI when the wheelhouse has none (default torch==2.9.1)",
+    )
     ca_default = config.DEFAULT_CA_BUNDLE if config.DEFAULT_CA_BUNDLE.is_file() else None
-    p.add_argument("--ca-bundle", type=Path, default=ca_default, help="CA bundle for pip (default %(default)s)")
+    p.add_argument(
+        "--ca-bundle", type=Path, default=ca_default, help="CA bundle for pip (default %(default)s)"
+    )
     p.add_argument("--tag", default=None, help="image tag (default gpu-devbox-base:<suite>-<arch>)")
     p.add_argument("--verbose", action="store_true", help="echo every BuildKit line")
     p.set_defaults(func=run)
@@ -120,7 +136,9 @@ def bootstrap(arch: str, suite: str, mirror: str, cache: Path) -> Path:
         print(f"rootfs: cached {tarball}")
         return tarball
     if os.geteuid() != 0:
-        raise UsageError("debootstrap needs root: run `sudo ./devbox base`, or reuse a cached rootfs in CACHE_DIR")
+        raise UsageError(
+            "debootstrap needs root: run `sudo ./devbox base`, or reuse a cached rootfs in CACHE_DIR"
+        )
     if shutil.which("debootstrap") is None and not Path("/usr/sbin/debootstrap").exists():
         raise UsageError("debootstrap is not installed (apt-get install debootstrap qemu-user-static)")
     cache.mkdir(parents=True, exist_ok=True)
@@ -129,8 +147,17 @@ def bootstrap(arch: str, suite: str, mirror: str, cache: Path) -> Path:
         root = Path(tmp) / "root"
         started = time.monotonic()
         print(f"rootfs: debootstrap {suite} {arch} (about 30 s on amd64, minutes for a foreign arch)")
-        runner.run([debootstrap, "--variant=minbase", f"--arch={arch}", f"--include={','.join(INCLUDE)}",
-                    suite, str(root), mirror])
+        runner.run(
+            [
+                debootstrap,
+                "--variant=minbase",
+                f"--arch={arch}",
+                f"--include={','.join(INCLUDE)}",
+                suite,
+                str(root),
+                mirror,
+            ]
+        )
         partial = Path(tmp) / "rootfs.tar"
         runner.run(["tar", "-C", str(root), "-cf", str(partial), "."])
         partial.replace(tarball)
@@ -164,8 +191,14 @@ def run(args: argparse.Namespace) -> int:
                 shutil.copy2(torch.wheel, ctx / "wheelhouse" / torch.wheel.name)
         (ctx / "Dockerfile").write_text(dockerfile_text(torch))
         secrets = {"ca": Path(args.ca_bundle).resolve()} if args.ca_bundle is not None else {}
-        req = BuildRequest(context=ctx, dockerfile=ctx / "Dockerfile", tags=[tag], platforms=[arch],
-                           secrets=secrets, verbose=args.verbose)
+        req = BuildRequest(
+            context=ctx,
+            dockerfile=ctx / "Dockerfile",
+            tags=[tag],
+            platforms=[arch],
+            secrets=secrets,
+            verbose=args.verbose,
+        )
         image_id = build(docker, req, log_name=f"base-{arch}")
     print(f"built {tag} ({image_id[:19]}) in {time.monotonic() - started:.0f} s")
     return 0

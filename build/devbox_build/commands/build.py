@@ -18,14 +18,20 @@ from devbox_build.docker import Docker
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("build", help="build the image (host arch by default)",
-                       description="Build the image. Without --platforms: the host's arch, tagged IMAGE:TAG. "
-                                   "With --platforms: each arch as IMAGE:TAG-<arch> (buildx: a multi-arch "
-                                   "build into CACHE_DIR/buildx-cache; use `push` to publish).")
+    p = sub.add_parser(
+        "build",
+        help="build the image (host arch by default)",
+        description="Build the image. Without --platforms: the host's arch, tagged IMAGE:TAG. "
+        "With --platforms: each arch as IMAGE:TAG-<arch> (buildx: a multi-arch "
+        "build into CACHE_DIR/buildx-cache; use `push` to publish).",
+    )
     buildopts.add_build_options(p)
-    p.add_argument("--platforms", default=None,
-                   help="comma-separated platforms, e.g. linux/amd64,linux/arm64 (env PLATFORMS is used by "
-                        "push/release; build defaults to the host arch)")
+    p.add_argument(
+        "--platforms",
+        default=None,
+        help="comma-separated platforms, e.g. linux/amd64,linux/arm64 (env PLATFORMS is used by "
+        "push/release; build defaults to the host arch)",
+    )
     p.set_defaults(func=run)
 
 
@@ -33,8 +39,9 @@ def per_arch_tag(image: str, tag: str, arch: str) -> str:
     return f"{image}:{tag}-{arch}"
 
 
-def build_arches(args: argparse.Namespace, docker: Docker, arches: list[str], *,
-                 per_arch_tags: bool) -> dict[str, str]:
+def build_arches(
+    args: argparse.Namespace, docker: Docker, arches: list[str], *, per_arch_tags: bool
+) -> dict[str, str]:
     """Build each arch in turn; return arch -> image ref. Shared by build, push and release."""
     refs: dict[str, str] = {}
     final = f"{args.image}:{args.tag}"

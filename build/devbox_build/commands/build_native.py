@@ -15,18 +15,23 @@ from devbox_build.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("build-native", help="build arm64 on native arm64 hardware",
-                       description="Build the arm64 image natively. Refuses elsewhere: use `build --platforms "
-                                   "linux/arm64` (QEMU) or add an arm64 node to a buildx builder.")
+    p = sub.add_parser(
+        "build-native",
+        help="build arm64 on native arm64 hardware",
+        description="Build the arm64 image natively. Refuses elsewhere: use `build --platforms "
+        "linux/arm64` (QEMU) or add an arm64 node to a buildx builder.",
+    )
     buildopts.add_build_options(p, default_tag="arm64-native")
     p.add_argument("--push", action="store_true", help="push IMAGE:TAG after building")
     p.set_defaults(func=run)
 
 
 def refusal(arch: str, builder: str) -> str:
-    return (f"build-native needs arm64 hardware, this host is {arch}: build under QEMU with "
-            f"`./devbox build --platforms linux/arm64`, or add a native node to the buildx builder with "
-            f"`docker buildx create --append --name {builder} ssh://user@arm64-host`")
+    return (
+        f"build-native needs arm64 hardware, this host is {arch}: build under QEMU with "
+        f"`./devbox build --platforms linux/arm64`, or add a native node to the buildx builder with "
+        f"`docker buildx create --append --name {builder} ssh://user@arm64-host`"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,8 +17,11 @@ from devbox_build.errors import DevboxError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="show Docker, buildx, QEMU, NVIDIA toolkit and disk facts",
-                       description="Diagnostics; each probe fails soft, exit status is always 0.")
+    p = sub.add_parser(
+        "info",
+        help="show Docker, buildx, QEMU, NVIDIA toolkit and disk facts",
+        description="Diagnostics; each probe fails soft, exit status is always 0.",
+    )
     p.set_defaults(func=run)
 
 
@@ -29,7 +32,11 @@ def _section(title: str) -> None:
 def _show(cmd: list[str], fallback: str) -> None:
     res = runner.probe(cmd, timeout=30)
     text = (res.stdout.strip() or res.stderr.strip()) if res is not None else ""
-    print(text if res is not None and res.ok and text else f"{fallback}{': ' + text.splitlines()[-1] if text else ''}")
+    print(
+        text
+        if res is not None and res.ok and text
+        else f"{fallback}{': ' + text.splitlines()[-1] if text else ''}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,17 +55,35 @@ def run(args: argparse.Namespace) -> int:
         d = docker.binary
         _section("Docker client / server")
         print(f"client binary: {d}")
-        _show([d, "version", "--format", "client {{.Client.Version}} (API {{.Client.APIVersion}}), "
-               "server {{.Server.Version}} (API {{.Server.APIVersion}})"], "server not reachable")
-        _show([d, "info", "--format", "root dir {{.DockerRootDir}}, storage {{.Driver}}, runtimes "
-               "{{range $k, $v := .Runtimes}}{{$k}} {{end}}"], "docker info failed")
+        _show(
+            [
+                d,
+                "version",
+                "--format",
+                "client {{.Client.Version}} (API {{.Client.APIVersion}}), "
+                "server {{.Server.Version}} (API {{.Server.APIVersion}})",
+            ],
+            "server not reachable",
+        )
+        _show(
+            [
+                d,
+                "info",
+                "--format",
+                "root dir {{.DockerRootDir}}, storage {{.Driver}}, runtimes "
+                "{{range $k, $v := .Runtimes}}{{$k}} {{end}}",
+            ],
+            "docker info failed",
+        )
         _section("Build path")
         if docker.buildx:
             _show([d, "buildx", "version"], "buildx version unknown")
             _show([d, "buildx", "ls"], "no builders")
         else:
-            print("buildx: not available -> BuildKit per-arch builds (DOCKER_BUILDKIT=1 docker build) "
-                  "+ `docker manifest` lists")
+            print(
+                "buildx: not available -> BuildKit per-arch builds (DOCKER_BUILDKIT=1 docker build) "
+                "+ `docker manifest` lists"
+            )
         _section("Disk usage")
         _show([d, "system", "df"], "docker system df failed")
     if arch:

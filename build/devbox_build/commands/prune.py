@@ -17,8 +17,11 @@ from devbox_build.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prune", help="remove unused Docker data (asks first)",
-                       description="docker system prune --all [--volumes], showing disk usage before/after.")
+    p = sub.add_parser(
+        "prune",
+        help="remove unused Docker data (asks first)",
+        description="docker system prune --all [--volumes], showing disk usage before/after.",
+    )
     p.add_argument("--yes", "-y", action="store_true", help="don't ask")
     p.add_argument("--keep-volumes", action="store_true", help="keep unused volumes")
     p.set_defaults(func=run)

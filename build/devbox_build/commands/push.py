@@ -21,23 +21,39 @@ from devbox_build.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("push", help="build and push every arch and a multi-arch manifest list",
-                       description="Build (unless --no-build) and push IMAGE:TAG-<arch> for each platform, "
-                                   "then the manifest list IMAGE:TAG.")
+    p = sub.add_parser(
+        "push",
+        help="build and push every arch and a multi-arch manifest list",
+        description="Build (unless --no-build) and push IMAGE:TAG-<arch> for each platform, "
+        "then the manifest list IMAGE:TAG.",
+    )
     buildopts.add_build_options(p, default_tag=config.DEFAULT_PUSH_TAG)
     add_push_options(p)
-    p.add_argument("--no-build", action="store_true",
-                   help="push the existing local IMAGE:TAG-<arch> images instead of building")
+    p.add_argument(
+        "--no-build",
+        action="store_true",
+        help="push the existing local IMAGE:TAG-<arch> images instead of building",
+    )
     p.set_defaults(func=run)
 
 
 def add_push_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--platforms", default=config.env("PLATFORMS", config.DEFAULT_PLATFORMS),
-                   help="comma-separated platforms (env PLATFORMS; default %(default)s)")
-    p.add_argument("--registry", default=None,
-                   help="registry host[:port]; IMAGE's last path part is pushed there (e.g. 127.0.0.1:5000)")
-    p.add_argument("--skip-login", action="store_true", default=config.truthy(os.environ.get("SKIP_LOGIN", "")),
-                   help="don't run `docker login` (env SKIP_LOGIN=1)")
+    p.add_argument(
+        "--platforms",
+        default=config.env("PLATFORMS", config.DEFAULT_PLATFORMS),
+        help="comma-separated platforms (env PLATFORMS; default %(default)s)",
+    )
+    p.add_argument(
+        "--registry",
+        default=None,
+        help="registry host[:port]; IMAGE's last path part is pushed there (e.g. 127.0.0.1:5000)",
+    )
+    p.add_argument(
+        "--skip-login",
+        action="store_true",
+        default=config.truthy(os.environ.get("SKIP_LOGIN", "")),
+        help="don't run `docker login` (env SKIP_LOGIN=1)",
+    )
 
 
 def apply_registry(args: argparse.Namespace) -> None:
@@ -66,12 +82,15 @@ def run(args: argparse.Namespace) -> int:
         refs = {a: per_arch_tag(args.image, args.tag, a) for a in arches}
         for ref in refs.values():
             if not docker.image_exists(ref):
-                raise UsageError(f"no local image {ref}: build it with `./devbox build --platforms ...` first")
+                raise UsageError(
+                    f"no local image {ref}: build it with `./devbox build --platforms ...` first"
+                )
     elif docker.buildx and not args.standin:
         final = f"{args.image}:{args.tag}"
         with staged_wheelhouse(Path(args.context).resolve(), args.wheelhouse):
-            req = buildopts.request_for(args, docker, arches, [final], final, push=True,
-                                        cache_dir=config.cache_dir() / "buildx-cache")
+            req = buildopts.request_for(
+                args, docker, arches, [final], final, push=True, cache_dir=config.cache_dir() / "buildx-cache"
+            )
             build(docker, req, log_name="push-multiarch")
         print(f"pushed {final} ({', '.join(arches)}); check it with `./devbox verify {final}`")
         return 0

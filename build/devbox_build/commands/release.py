@@ -23,20 +23,33 @@ from devbox_build.commands.verify import verify
 from devbox_build.docker import Docker
 
 # The suite as a user runs it, from the repository root; {placeholders} are filled per arch.
-DEFAULT_SUITE_CMD = ("{python} -m pytest --image {image} --platform {platform} -p no:cacheprovider "
-                     "--results-json {results}")
+DEFAULT_SUITE_CMD = (
+    "{python} -m pytest --image {image} --platform {platform} -p no:cacheprovider --results-json {results}"
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("release", help="build, run the conformance suite per arch, push only if all pass",
-                       description="Build every platform, run the conformance suite against each, and push "
-                                   "+ assemble + verify the manifest list only when every arch passed.")
+    p = sub.add_parser(
+        "release",
+        help="build, run the conformance suite per arch, push only if all pass",
+        description="Build every platform, run the conformance suite against each, and push "
+        "+ assemble + verify the manifest list only when every arch passed.",
+    )
     buildopts.add_build_options(p, default_tag=config.DEFAULT_PUSH_TAG)
     add_push_options(p)
-    p.add_argument("--suite-args", default="", metavar="ARGS",
-                   help="extra arguments for the suite's pytest, one string (e.g. \"-n 2 -k binary\")")
-    p.add_argument("--require-label", action="append", default=[], metavar="KEY[=VALUE]",
-                   help="label the final verify requires on every platform (repeatable)")
+    p.add_argument(
+        "--suite-args",
+        default="",
+        metavar="ARGS",
+        help='extra arguments for the suite\'s pytest, one string (e.g. "-n 2 -k binary")',
+    )
+    p.add_argument(
+        "--require-label",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="label the final verify requires on every platform (repeatable)",
+    )
     # Test hook, hidden from --help: replace the suite command (a template with {python} {image} {platform}
     # {arch} {results}); the harness self-tests use it to make one arch red without a real suite run.
     p.add_argument("--suite-cmd", default=DEFAULT_SUITE_CMD, help=argparse.SUPPRESS)
@@ -45,8 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def suite_command(template: str, extra: str, *, image: str, arch: str, results: Path) -> list[str]:
     """The suite's argument list for one arch (pure; unit-tested)."""
-    fields = {"python": sys.executable, "image": image, "platform": f"linux/{arch}", "arch": arch,
-              "results": str(results)}
+    fields = {
+        "python": sys.executable,
+        "image": image,
+        "platform": f"linux/{arch}",
+        "arch": arch,
+        "results": str(results),
+    }
     return [tok.format(**fields) for tok in shlex.split(template)] + shlex.split(extra)
 
 

@@ -23,8 +23,11 @@ from devbox_build.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a container of the image (GPU auto-detected)",
-                       description="docker run --rm with GPUs when available, --ipc=host and ulimits.")
+    p = sub.add_parser(
+        "run",
+        help="run a container of the image (GPU auto-detected)",
+        description="docker run --rm with GPUs when available, --ipc=host and ulimits.",
+    )
     buildopts.add_image_options(p, config.DEFAULT_BUILD_TAG)
     gpu = p.add_mutually_exclusive_group()
     gpu.add_argument("--no-gpu", action="store_true", help="CPU only, even when a GPU is present")
@@ -35,8 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-e", "--env", action="append", default=[], help="environment variable, as docker run -e")
     p.add_argument("--name", default=None, help="container name")
     p.add_argument("--dry-run", action="store_true", help="print the docker command instead of running it")
-    p.add_argument("docker_args", nargs=argparse.REMAINDER,
-                   help="after `--`: extra docker run arguments (also env RUN_EXTRA_ARGS)")
+    p.add_argument(
+        "docker_args",
+        nargs=argparse.REMAINDER,
+        help="after `--`: extra docker run arguments (also env RUN_EXTRA_ARGS)",
+    )
     p.set_defaults(func=run)
 
 
@@ -47,7 +53,9 @@ def detect_gpu(docker: Docker) -> tuple[bool, str]:
         return False, "no NVIDIA GPU detected (nvidia-smi)"
     info = runner.probe([docker.binary, "info", "--format", "{{json .Runtimes}}"])
     has_runtime = info is not None and info.ok and "nvidia" in info.stdout
-    has_toolkit = any(shutil.which(t) for t in ("nvidia-container-cli", "nvidia-ctk", "nvidia-container-runtime"))
+    has_toolkit = any(
+        shutil.which(t) for t in ("nvidia-container-cli", "nvidia-ctk", "nvidia-container-runtime")
+    )
     if not (has_runtime or has_toolkit):
         return False, "GPU found but the NVIDIA Container Toolkit is missing; install it for GPU containers"
     return True, f"{len(smi.stdout.strip().splitlines())} GPU(s)"

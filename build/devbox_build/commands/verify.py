@@ -16,14 +16,24 @@ from devbox_build.remote import RemoteImage, missing_labels
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("verify", help="check a pushed image's platforms and labels",
-                       description="Read REF from its registry; fail when an expected platform or label is "
-                                   "missing.")
+    p = sub.add_parser(
+        "verify",
+        help="check a pushed image's platforms and labels",
+        description="Read REF from its registry; fail when an expected platform or label is missing.",
+    )
     p.add_argument("ref", metavar="REF", help="image reference, e.g. 127.0.0.1:5000/gpu-devbox:latest")
-    p.add_argument("--platforms", default=config.env("PLATFORMS", config.DEFAULT_PLATFORMS),
-                   help="platforms that must be present (env PLATFORMS; default %(default)s)")
-    p.add_argument("--require-label", action="append", default=[], metavar="KEY[=VALUE]",
-                   help="label every platform must carry (non-empty, or equal to VALUE); repeatable")
+    p.add_argument(
+        "--platforms",
+        default=config.env("PLATFORMS", config.DEFAULT_PLATFORMS),
+        help="platforms that must be present (env PLATFORMS; default %(default)s)",
+    )
+    p.add_argument(
+        "--require-label",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="label every platform must carry (non-empty, or equal to VALUE); repeatable",
+    )
     p.set_defaults(func=run)
 
 
@@ -32,7 +42,9 @@ def check(remote: RemoteImage, platforms: list[str], labels: list[str]) -> list[
     problems = [f"platform {p} missing" for p in platforms if p not in remote.platforms]
     for plat in remote.platforms:
         if plat in platforms or not platforms:
-            problems += [f"{plat}: label {m} missing" for m in missing_labels(remote.labels.get(plat, {}), labels)]
+            problems += [
+                f"{plat}: label {m} missing" for m in missing_labels(remote.labels.get(plat, {}), labels)
+            ]
     return problems
 
 
