@@ -396,7 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"preparing (untimed): expectations, `when:` facts, warm page cache for {args.image} ...",
               flush=True)
-        model, cond, attrs = prepare(args.image, args.expectations, cleanup)
+        # Pin the image by ID: a rebuild may move the tag while the runners take their turns.
+        image = attrs["Id"]
+        model, cond, attrs = prepare(image, args.expectations, cleanup)
         derivation = pc.derive_checks(model, cond)
         checks = pc.select(derivation.checks, args.checks)
         print(f"image {args.image} ({attrs['Id'][:19]}, {model.arch}, base {model.base_kind}); "
@@ -411,12 +413,12 @@ def main(argv: list[str] | None = None) -> int:
             for runner in only:
                 print(f"[{rep + 1}/{args.repeat}] {runner} ...", flush=True)
                 if runner in ("suite", "suite-serial"):
-                    res = run_suite(args.image, checks, len(derivation.checks),
+                    res = run_suite(image, checks, len(derivation.checks),
                                     "auto" if runner == "suite" else "0", cleanup, args.expectations)
                 elif runner == "testinfra":
-                    res = run_testinfra(args.image, checks, cleanup)
+                    res = run_testinfra(image, checks, cleanup)
                 else:
-                    res = run_cst(args.image, checks, args.cst_sample, cleanup)
+                    res = run_cst(image, checks, args.cst_sample, cleanup)
                 results.append(res)
                 print(f"    {res.wall_s:.1f} s, exit {res.exit_code}, {res.counts} {res.note}", flush=True)
                 cleanup.run()
