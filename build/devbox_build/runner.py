@@ -115,24 +115,25 @@ def stream(
         )
     except FileNotFoundError as exc:
         raise _missing(argv) from exc
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if log_file is not None:
-                log_file.write(line)
-            on_line(line.rstrip("\n"))
-        proc.wait()
-    except BaseException:
-        # Ctrl-C or SIGTERM: the child normally got SIGINT from the terminal too; make sure it is gone.
-        proc.terminate()
+    with proc:
+        assert proc.stdout is not None
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        raise
-    finally:
-        if log_file is not None:
-            log_file.flush()
+            for line in proc.stdout:
+                lines.append(line)
+                if log_file is not None:
+                    log_file.write(line)
+                on_line(line.rstrip("\n"))
+            proc.wait()
+        except BaseException:
+            # Ctrl-C or SIGTERM: the child normally got SIGINT from the terminal too; make sure it is gone.
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+        finally:
+            if log_file is not None:
+                log_file.flush()
     output = "".join(lines)
     return Result(argv, proc.returncode, output, output)
