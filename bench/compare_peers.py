@@ -68,6 +68,10 @@ class RunResult:
     sample_wall_s: float | None = None
     load_before: float = 0.0
     note: str = ""
+    # Seconds spent per contract kind, summed over the tool's own per-test times (peers only).
+    seconds_by_kind: dict[str, float] = field(default_factory=dict)
+    # First few failures: check id -> message, so a reader can tell a real defect from a peer's quirk.
+    failures: dict[str, str] = field(default_factory=dict)
 
 
 class Cleanup:
@@ -227,18 +231,41 @@ def run_testinfra(image: str, checks: list[pc.Check], cleanup: Cleanup) -> RunRe
            "-q", "--no-header", "-rN", f"--junitxml={junit}", "--rootdir", str(work), "-c", "/dev/null"]
     load = os.getloadavg()[0]
     wall, code, out = _timed(cmd, work, cleanup, env)
+    by_kind, failures = _junit_details(junit)
     return RunResult("testinfra", len(checks), wall, code, _junit_counts(junit), load_before=load,
-                     note="" if junit.exists() else (out.strip().splitlines() or ["no output"])[-1][:200])
+                     note="" if junit.exists() else (out.strip().splitlines() or ["no output"])[-1][:200],
+                     seconds_by_kind=by_kind, failures=failures)
 
 
-def _junit_counts(path: Path) -> dict[str, int]:
+def _junit_suite(path: Path) -> Any:
     import xml.etree.ElementTree as ET  # noqa: PLC0415
 
     try:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError):
-        return {}
-    suite = root if root.tag == "testsuite" else root.find("testsuite")
+        return None
+    return root if root.tag == "testsuite" else root.find("testsuite")
+
+
+def _junit_details(path: Path) -> tuple[dict[str, float], dict[str, str]]:
+    """(seconds per kind, failed check id -> message) from testinfra's JUnit report."""
+    suite = _junit_suite(path)
+    by_kind: dict[str, float] = {}
+    failures: dict[str, str] = {}
+    for case in suite.iter("testcase") if suite is not None else ():
+        check_id = case.get("name", "").removeprefix("test_check[").removesuffix("]")
+        kind = check_id.split("[", 1)[0]
+        by_kind[kind] = round(by_kind.get(kind, 0.0) + float(case.get("time") or 0), 3)
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        if bad is not None and len(failures) < 10:
+            failures[check_id] = (bad.get("message") or "")[:300]
+    return by_kind, failures
+
+
+def _junit_counts(path: Path) -> dict[str, int]:
+    suite = _junit_suite(path)
     if suite is None:
         return {}
     total = int(suite.get("tests", 0))
@@ -272,6 +299,7 @@ def run_cst(image: str, checks: list[pc.Check], sample: int | None, cleanup: Cle
     doc = _cst_report(report, out)
     passed = failed = 0
     per_kind: dict[str, list[float]] = {}
+    failures: dict[str, str] = {}
     skipped_like = 0
     for res in doc.get("Results") or []:
         ids = covers.get(_cst_key(res.get("Name", ""), covers), [])
@@ -282,27 +310,34 @@ def run_cst(image: str, checks: list[pc.Check], sample: int | None, cleanup: Cle
                 skipped_like += 1
         else:
             failed += n
-        if len(ids) == 1:
-            per_kind.setdefault(ids[0].split("[", 1)[0], []).append(float(res.get("Duration") or 0) / 1e9)
+            if len(failures) < 10:
+                failures[",".join(ids) or res.get("Name", "?")] = "; ".join(
+                    [*map(str, res.get("Errors") or []), str(res.get("Stdout") or "")])[:300]
+        kind = ids[0].split("[", 1)[0] if len(ids) == 1 else "metadata"
+        per_kind.setdefault(kind, []).append(float(res.get("Duration") or 0) / 1e9)
     counts = {k: v for k, v in {"passed": passed, "failed": failed}.items() if v}
     note = f"{len(doc.get('Results') or [])} CST tests"
     if skipped_like:
         note += f"; {skipped_like} passes are absent optional items (SKIP)"
+    by_kind = {k: round(sum(v), 3) for k, v in per_kind.items()}
     if len(chosen) == len(checks):
-        return RunResult("cst", len(checks), wall, code, counts, load_before=load, note=note)
+        return RunResult("cst", len(checks), wall, code, counts, load_before=load, note=note,
+                         seconds_by_kind=by_kind, failures=failures)
     # Extrapolate: fixed overhead (wall minus the tests' own durations) + per-kind mean x full count.
-    measured = sum(sum(v) for v in per_kind.values())
-    overhead = max(wall - measured, 0.0)
-    full_by_kind = {k: sum(1 for c in checks if c.kind == k) for k in {c.kind for c in checks}}
+    # The full config's own tests per kind (labels, env, CMD, WORKDIR share the one metadataTest).
+    overhead = max(wall - sum(sum(v) for v in per_kind.values()), 0.0)
+    full_by_kind: dict[str, int] = {}
+    for ids in pc.cst_config(list(checks))[1].values():
+        kind = ids[0].split("[", 1)[0] if len(ids) == 1 else "metadata"
+        full_by_kind[kind] = full_by_kind.get(kind, 0) + 1
     estimate = overhead
     for kind, count in full_by_kind.items():
         durations = per_kind.get(kind)
         if durations:
             estimate += statistics.fmean(durations) * count
-        else:  # a kind the sample missed (e.g. metadata-only kinds): already inside the overhead
-            pass
+        # a kind the sample missed has too few tests to matter (select() spreads the sample evenly)
     return RunResult("cst", len(checks), estimate, code, counts, extrapolated_from=len(chosen),
-                     sample_wall_s=wall, load_before=load,
+                     sample_wall_s=wall, load_before=load, seconds_by_kind=by_kind, failures=failures,
                      note=note + f"; EXTRAPOLATED from {len(chosen)} of {len(checks)} checks "
                                  f"({wall:.1f} s measured)")
 
@@ -431,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
                    "image": {"ref": args.image, "id": attrs["Id"], "arch": model.arch,
                              "base_kind": model.base_kind,
                              "size_bytes": attrs.get("Size")},
+                   "repo": _version(["git", "-C", str(REPO), "describe", "--always", "--dirty"]),
                    "host": {"cpus": os.cpu_count(), "machine": platform.machine(),
                             "cst": _version(["container-structure-test", "version"])},
                    "checks": {"used": len(checks), "applicable": len(derivation.checks),
