@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from devbox_conformance import expectations as exp
 
 CHECKER_SOURCE = Path(__file__).with_name("incontainer_check.py").read_text(encoding="utf-8")
@@ -130,6 +132,31 @@ def select(checks: tuple[Check, ...] | list[Check], n: int) -> list[Check]:
         return []
     step = len(checks) / n
     return [checks[int(i * step)] for i in range(n)]
+
+
+def write_subset(src: Path, dst: Path, keep: set[str]) -> Path:
+    """Copy the expectations directory `src` to `dst` keeping only the items whose check id is in `keep`.
+
+    Why not `pytest -k`/node ids: the suite's probe gathers facts for the whole contract it loads, so a
+    subset selected by test id would still pay for every import. A subset contract is what a team checking
+    fewer things would have.
+    """
+    dst.mkdir(parents=True, exist_ok=True)
+    for path in sorted(src.rglob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        out: dict[str, Any] = {}
+        for kind, items in data.items():
+            if kind not in exp.KINDS:
+                out[kind] = items
+                continue
+            keyname = exp.KINDS[kind][1]
+            kept = [raw for raw in items or [] if f"{kind}[{raw[keyname]}]" in keep]
+            if kept:
+                out[kind] = kept
+        target = dst / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump(out, sort_keys=False, width=1 << 16), encoding="utf-8")
+    return dst
 
 
 # --- container-structure-test ---------------------------------------------------------------------------

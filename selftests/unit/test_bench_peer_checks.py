@@ -237,3 +237,17 @@ def test_checker_binary_and_dist_on_this_host() -> None:
                         ).returncode == 0
     broken = _run_checker({"check": "dist", "name": "PyYAML", "import_name": "no_such_module_xyz"})
     assert broken.returncode == 1 and "import no_such_module_xyz failed" in broken.stdout
+
+
+def test_subset_contract_loads_with_only_the_kept_items(tmp_path: Path, derivation: pc.Derivation) -> None:
+    src = tmp_path / "src"
+    (src / "bases").mkdir(parents=True)
+    (src / "common.yaml").write_text(COMMON)
+    (src / "amd64.yaml").write_text("binaries:\n  - name: rg\n    remove: true\n")
+    (src / "bases" / "standin.yaml").write_text("binaries:\n  - name: nvtop\n    optional: false\n")
+    keep = {"binaries[nvtop]", "files[/usr/local/bin/devbox-greeting]", "image_config[cmd]"}
+    out = pc.write_subset(src, tmp_path / "dst", keep)
+    model = exp.load(out, "amd64", "standin")
+    assert sorted(f"{k}[{i.key}]" for k, i in model.all_items()) == sorted(keep)
+    assert model.binaries[0].optional is False  # overlays still merge over the kept items
+    assert model.files_[0].mode == "0755"
