@@ -105,6 +105,11 @@ def log_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env("LOG_DIR", str(REPO_ROOT / "logs"), environ)).expanduser()
 
 
+def results_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where release keeps the suite's per-arch results: RESULTS_DIR, default <repo>/results (git-ignored)."""
+    return Path(env("RESULTS_DIR", str(REPO_ROOT / "results"), environ)).expanduser()
+
+
 def truthy(value: str) -> bool:
     """Shell-style booleans as the upstream scripts read them ('1', 'true', 'yes')."""
     return value.strip().lower() in {"1", "true", "yes", "on"}

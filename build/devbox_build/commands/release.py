@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     docker = Docker.detect()
     docker.ping()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    results_dir = config.REPO_ROOT / "results" / f"release-{stamp}"
+    results_dir = config.results_dir() / f"release-{stamp}"
     results_dir.mkdir(parents=True, exist_ok=True)
 
     print(f"== release {args.image}:{args.tag} for {', '.join(arches)}: build")
