@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import logging
 import signal
 import sys
@@ -46,6 +47,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    # Progress must reach a pipe or CI log as it happens, not when the buffer fills.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="[devbox] %(message)s",
