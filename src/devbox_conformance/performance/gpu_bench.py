@@ -351,6 +351,8 @@ def run(metrics: tuple[str, ...], device_index: int, quick: bool) -> dict[str, A
         report["reason"] = f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA device"
         return report
     report["available"] = True
+    # Events record on the current device's stream: make the measured device the current one.
+    torch.cuda.set_device(device_index)
     props = torch.cuda.get_device_properties(device_index)
     report["device"] = {
         "index": device_index,

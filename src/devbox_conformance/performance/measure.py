@@ -88,12 +88,13 @@ class Measurer:
         self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT_S[script]
         self._report: BenchReport | None = None
 
-    def run(self, metrics: tuple[str, ...] = ()) -> BenchReport:
+    def run(self, metrics: tuple[str, ...] = (), timeout: float | None = None) -> BenchReport:
         """One run of the script in the target; ``ReportError`` with exit code and output tail."""
         args = [*self.args, "--json"]
         if metrics:
             args += ["--metrics", ",".join(metrics)]
-        result = self.target.run_python(script_source(self.script), args, timeout=self.timeout)
+        budget = timeout if timeout is not None else self.timeout
+        result = self.target.run_python(script_source(self.script), args, timeout=budget)
         try:
             return parse_report(result.stdout)
         except ReportError as exc:
