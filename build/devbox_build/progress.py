@@ -71,4 +71,4 @@ def open_log(directory: Path, name: str) -> tuple[Path, TextIO]:
     while path.exists():
         n += 1
         path = directory / f"{name}-{stamp}-{n}.log"
-    return path, path.open("w", encoding="utf-8")
+    return path, path.open("w", encoding="utf-8", buffering=1)
