@@ -333,3 +333,57 @@ def test_release_green_publishes_and_verifies(
         assert "devbox-harness-green" in _catalog(registry)
     finally:
         _rmi(f"{image}:g1-amd64", f"{image}:g1-arm64")
+
+
+def test_sigterm_mid_build_removes_staged_wheels(tmp_path: Path, harness_env: dict[str, str]) -> None:
+    if not _image_exists(BASE):
+        pytest.skip(f"needs the stand-in base {BASE}")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo {uuid.uuid4().hex} && sleep 60\n")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "w-1-py3-none-any.whl").write_text("x")
+    proc = subprocess.Popen(
+        [
+            str(REPO / "devbox"),
+            "build",
+            "--context",
+            str(ctx),
+            "--image",
+            "devbox-harness-e2e",
+            "--tag",
+            "term",
+            "--wheelhouse",
+            str(wheels),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **harness_env},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            logs = list((tmp_path / "logs").glob("build-amd64-*.log"))
+            if (
+                logs
+                and "sleep 60" in logs[0].read_text()
+                and (ctx / "wheelhouse" / "w-1-py3-none-any.whl").exists()
+            ):
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail("the build never reached its RUN step")
+        time.sleep(1)
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    assert "devbox build: terminated" in err
+    assert sorted(p.name for p in ctx.iterdir()) == ["Dockerfile"]
+    assert not _image_exists("devbox-harness-e2e:term")
