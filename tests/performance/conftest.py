@@ -51,9 +51,22 @@ def cpu_baseline(perf_baselines: bl.BaselineSet, devbox_target: Any) -> bl.Basel
     return baseline
 
 
+def selected_metrics(session: pytest.Session, test_name: str) -> tuple[str, ...]:
+    """``metric`` parameters of the selected items of ``test_name``: a ``-k shell_bash`` run
+    measures only the login shell, not every import and GEMM."""
+    metrics: list[str] = []
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if getattr(item, "originalname", None) == test_name and callspec is not None:
+            metric = callspec.params.get("metric")
+            if isinstance(metric, str) and metric not in metrics:
+                metrics.append(metric)
+    return tuple(metrics)
+
+
 @pytest.fixture(scope="session")
-def cpu_measurer(devbox_target: Any) -> Measurer:
-    return Measurer(devbox_target, "cpu_bench")
+def cpu_measurer(devbox_target: Any, request: pytest.FixtureRequest) -> Measurer:
+    return Measurer(devbox_target, "cpu_bench", metrics=selected_metrics(request.session, "test_cpu_figure"))
 
 
 def _gpu_visible(facts: Any) -> tuple[bool, str]:
@@ -64,7 +77,7 @@ def _gpu_visible(facts: Any) -> tuple[bool, str]:
 
 
 @pytest.fixture(scope="session")
-def gpu_measurer(devbox_target: Any, facts: Any) -> Measurer:
+def gpu_measurer(devbox_target: Any, facts: Any, request: pytest.FixtureRequest) -> Measurer:
     """Skips (with the probe's reason) when the target sees no GPU: GPU figures need one."""
     visible, how = _gpu_visible(facts)
     if not visible:
@@ -72,7 +85,7 @@ def gpu_measurer(devbox_target: Any, facts: Any) -> Measurer:
             f"no GPU visible in the target ({how}); GPU performance needs one "
             "(run on a GPU node with --hosts local://, or an image started with GPUs)"
         )
-    return Measurer(devbox_target, "gpu_bench")
+    return Measurer(devbox_target, "gpu_bench", metrics=selected_metrics(request.session, "test_gpu_figure"))
 
 
 @pytest.fixture(scope="session")

@@ -80,11 +80,18 @@ class Measurer:
     """Measures through one target with one script; caches the full run for the session."""
 
     def __init__(
-        self, target: RunsPython, script: str, args: tuple[str, ...] = (), timeout: float | None = None
+        self,
+        target: RunsPython,
+        script: str,
+        args: tuple[str, ...] = (),
+        timeout: float | None = None,
+        metrics: tuple[str, ...] = (),
     ) -> None:
         self.target = target
         self.script = script
         self.args = args
+        # What the session run measures (the selected tests' metrics); () = the script's default set.
+        self.metrics = metrics
         self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT_S[script]
         self._report: BenchReport | None = None
 
@@ -105,7 +112,7 @@ class Measurer:
 
     def report(self) -> BenchReport:
         if self._report is None:
-            self._report = self.run()
+            self._report = self.run(self.metrics)
         return self._report
 
     def judged(
