@@ -74,6 +74,16 @@ class ManifestUnknownError(CommandError, UsageError):
         return f"no such image in the registry: {self.cmd[-1]}"
 
 
+class RegistryUnreachableError(CommandError, UsageError):
+    """Nothing answers at the registry's address (not started, wrong port, firewall)."""
+
+    exit_code = 2
+
+    def _summary(self) -> str:
+        ref = self.cmd[-1].removeprefix("docker://")
+        return f"registry not reachable for {ref} (connection refused): is it running, is the port right?"
+
+
 class ToolMissingError(UsageError):
     """An executable the command needs is not installed."""
 
@@ -86,6 +96,7 @@ _STDERR_PATTERNS: tuple[tuple[str, type[CommandError]], ...] = (
     ("no such image", NoSuchImageError),
     ("manifest unknown", ManifestUnknownError),
     ("name unknown", ManifestUnknownError),
+    ("connection refused", RegistryUnreachableError),
 )
 
 

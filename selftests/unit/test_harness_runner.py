@@ -18,6 +18,7 @@ from devbox_build.errors import (
     DaemonPermissionError,
     ManifestUnknownError,
     NoSuchImageError,
+    RegistryUnreachableError,
     ToolMissingError,
     classify,
 )
@@ -113,3 +114,15 @@ def test_daemon_down_via_cli_is_one_line(
         "devbox build: error: the Docker daemon is not running or not reachable "
         "(start dockerd, or set DOCKER_HOST)"
     )
+
+
+def test_registry_unreachable_is_one_line() -> None:
+    err = classify(
+        ["skopeo", "inspect", "--raw", "docker://127.0.0.1:1/x:y"],
+        1,
+        "",
+        'level=fatal msg="pinging container registry 127.0.0.1:1: '
+        'dial tcp 127.0.0.1:1: connect: connection refused"',
+    )
+    assert type(err) is RegistryUnreachableError and err.exit_code == 2
+    assert str(err).startswith("registry not reachable for 127.0.0.1:1/x:y")

@@ -30,13 +30,13 @@ def _section(title: str) -> None:
 
 
 def _show(cmd: list[str], fallback: str) -> None:
+    """Print a probe's output, or FALLBACK and the last line of its error."""
     res = runner.probe(cmd, timeout=30)
-    text = (res.stdout.strip() or res.stderr.strip()) if res is not None else ""
-    print(
-        text
-        if res is not None and res.ok and text
-        else f"{fallback}{': ' + text.splitlines()[-1] if text else ''}"
-    )
+    if res is not None and res.ok and res.stdout.strip():
+        print(res.stdout.strip())
+        return
+    why = (res.stderr.strip() or res.stdout.strip()).splitlines() if res is not None else []
+    print(f"{fallback}: {why[-1]}" if why else fallback)
 
 
 def run(args: argparse.Namespace) -> int:
