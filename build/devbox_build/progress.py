@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-# "#7 [3/9] RUN …" or "#7 [stage-1 3/9] RUN …"
-_STEP = re.compile(r"^#(\d+) \[(?:[\w.:-]+ )?(\d+)/(\d+)\] (.*)$")
+# "#7 [3/9] RUN …", "#7 [ 3/14] RUN …" (BuildKit pads the counter) or "#7 [stage-1 3/9] RUN …"
+_STEP = re.compile(r"^#(\d+) \[(?:[\w.:-]+\s+)?\s*(\d+)/(\d+)\] (.*)$")
 # "#7 DONE 1.2s", "#7 CACHED", "#7 ERROR: …"
 _STATE = re.compile(r"^#(\d+) (DONE [\d.]+s|CACHED|ERROR.*|CANCELED)$")
 

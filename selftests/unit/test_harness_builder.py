@@ -123,6 +123,11 @@ def test_progress_counts_steps(tmp_path: Path) -> None:
         '  [3/3] ERROR: process "/bin/sh -c false" did not complete successfully: exit code: 1',
     ]
     assert p.last_step == "[3/3] RUN false"
+    padded: list[str] = []
+    q = StepProgress(echo=padded.append)
+    q.feed("#8 [ 2/14] RUN --mount=type=cache,id=devbox-apt-lists,target=/var/lib/apt/lists true")
+    q.feed("#9 [stage-1  3/14] COPY rootfs/ /")
+    assert [s.split(" RUN")[0].split(" COPY")[0] for s in padded] == ["  [2/14]", "  [3/14]"]
     path, fh = open_log(tmp_path, "build-amd64")
     fh.close()
     assert path.parent == tmp_path and path.name.startswith("build-amd64-")
