@@ -121,6 +121,8 @@ def build(docker: Docker, req: BuildRequest, *, log_name: str, echo: Callable[[s
                     echo(f"    | {line}")
             where = f" at {progress.last_step}" if progress.last_step else ""
             raise BuildFailedError(f"build failed{where} (exit {result.returncode}); full log: {log_path}")
+        if progress.cached:
+            echo(f"  ({progress.cached} of {len(progress.steps)} steps from the build cache)")
         return iidfile.read_text().strip() if iidfile.exists() else ""
 
 

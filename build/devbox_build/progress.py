@@ -32,6 +32,8 @@ class StepProgress:
     steps: dict[str, str] = field(default_factory=dict)
     # last "[k/n] instruction" seen, so a failure can name its step
     last_step: str = ""
+    # how many steps BuildKit took from its cache (reported once, at the end, instead of a line each)
+    cached: int = 0
     # last lines of output, shown when the build fails
     tail: list[str] = field(default_factory=list)
 
@@ -51,7 +53,9 @@ class StepProgress:
             state = m.group(2)
             if state.startswith("ERROR"):
                 self.last_step = self.steps[m.group(1)]
-            if not self.verbose and (state.startswith(("ERROR", "CACHED")) or _slow(state)):
+            if state == "CACHED":
+                self.cached += 1
+            elif not self.verbose and (state.startswith("ERROR") or _slow(state)):
                 self.echo(f"  {self.steps[m.group(1)].split(' ', 1)[0]} {state}")
 
 

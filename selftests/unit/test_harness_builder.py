@@ -111,6 +111,8 @@ def test_progress_counts_steps(tmp_path: Path) -> None:
         "#6 [2/3] RUN apt-get update",
         "#6 0.512 Get:1 http://deb.debian.org bookworm InRelease",
         "#6 DONE 12.3s",
+        "#8 [4/4] COPY x /",
+        "#8 CACHED",
         "#7 [3/3] RUN false",
         '#7 ERROR: process "/bin/sh -c false" did not complete successfully: exit code: 1',
     ]:
@@ -119,10 +121,11 @@ def test_progress_counts_steps(tmp_path: Path) -> None:
         "  [1/3] FROM docker.io/library/base",
         "  [2/3] RUN apt-get update",
         "  [2/3] DONE 12.3s",
+        "  [4/4] COPY x /",
         "  [3/3] RUN false",
         '  [3/3] ERROR: process "/bin/sh -c false" did not complete successfully: exit code: 1',
     ]
-    assert p.last_step == "[3/3] RUN false"
+    assert p.last_step == "[3/3] RUN false" and p.cached == 1
     padded: list[str] = []
     q = StepProgress(echo=padded.append)
     q.feed("#8 [ 2/14] RUN --mount=type=cache,id=devbox-apt-lists,target=/var/lib/apt/lists true")
