@@ -387,3 +387,40 @@ def test_sigterm_mid_build_removes_staged_wheels(tmp_path: Path, harness_env: di
     assert "devbox build: terminated" in err
     assert sorted(p.name for p in ctx.iterdir()) == ["Dockerfile"]
     assert not _image_exists("devbox-harness-e2e:term")
+
+
+def test_standin_arm64_build_runs_under_qemu(tmp_path: Path, harness_env: dict[str, str]) -> None:
+    if not _image_exists("gpu-devbox-base:bookworm-arm64"):
+        pytest.skip("needs the arm64 stand-in base (`./devbox base --arch arm64`)")
+    ctx = _copy_fixture("qemu", tmp_path / "ctx")
+    ref = "devbox-harness-e2e:qemu-arm64"
+    try:
+        res = devbox(
+            "build",
+            "--context",
+            str(ctx),
+            "--image",
+            "devbox-harness-e2e",
+            "--tag",
+            "qemu",
+            "--standin",
+            "--platforms",
+            "linux/arm64",
+            env=harness_env,
+        )
+        assert res.returncode == 0, res.stdout + res.stderr
+        out = subprocess.run(
+            [DOCKER, "run", "--rm", "--platform", "linux/arm64", ref, "cat", "/built-on.txt"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert out == "aarch64"
+        info = json.loads(
+            subprocess.run(
+                [DOCKER, "image", "inspect", ref], capture_output=True, text=True, check=True
+            ).stdout
+        )[0]
+        assert info["Architecture"] == "arm64"
+    finally:
+        _rmi(ref)
