@@ -43,14 +43,19 @@ def suite_fixture_image() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def derive_image(suite_fixture_image: str) -> Iterator[Callable[[str, list[str]], str]]:
-    """derive_image(name, dockerfile_lines) -> tag of an image FROM the fixture with one defect."""
+def derive_image(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
+    """derive_image(name, dockerfile_lines, base=None) -> tag of an image with one defect.
+
+    `base` defaults to the suite's fixture image (built only when a test asks for it); the end-to-end tests
+    of the real devbox pass their own image.
+    """
     made: list[str] = []
 
-    def derive(name: str, lines: list[str]) -> str:
+    def derive(name: str, lines: list[str], base: str | None = None) -> str:
+        parent = base or request.getfixturevalue("suite_fixture_image")
         tag = f"devbox-suite-fixture:broken-{name}-{os.getpid()}"
         with tempfile.TemporaryDirectory(prefix="devbox-suite-derive-") as ctx:
-            (Path(ctx) / "Dockerfile").write_text("\n".join([f"FROM {suite_fixture_image}", *lines]) + "\n")
+            (Path(ctx) / "Dockerfile").write_text("\n".join([f"FROM {parent}", *lines]) + "\n")
             _build(Path(ctx), tag)
         made.append(tag)
         return tag
