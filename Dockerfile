@@ -124,12 +124,13 @@ RUN --mount=type=cache,id=devbox-pip,target=/root/.cache/pip,sharing=locked \
 COPY --chmod=0755 rootfs/usr/local/bin/ /usr/local/bin/
 COPY rootfs/ /
 
-# Wire bash and zsh to the overlay, set root's login shell, index files for `locate`, and drop the
-# empty mount points the package layers left behind.
+# Wire bash and zsh to the overlay, set root's login shell, index files for `locate`, and drop what
+# the package layers left behind: empty mount points and the JVM's perf folder from pdftk-java's setup.
 ARG DEFAULT_SHELL=/bin/bash
 RUN /usr/local/lib/devbox/wire-shells.sh "${DEFAULT_SHELL}" \
-    && if command -v updatedb >/dev/null; then updatedb --prunepaths='/proc /sys /dev /run /tmp /var/cache'; fi \
-    && rm -rf /tmp/devbox-build /wheelhouse
+    && rm -rf /tmp/devbox-build /wheelhouse /tmp/hsperfdata_* \
+    && { rmdir /root/.cache/pip /root/.cache 2>/dev/null || true; } \
+    && if command -v updatedb >/dev/null; then updatedb --prunepaths='/proc /sys /dev /run /tmp /var/cache'; fi
 
 WORKDIR /workspace
 
@@ -146,12 +147,11 @@ ARG BUILD_DATE=""
 ARG IMAGE_REF=gpu-devbox:local
 ARG IMAGE_VERSION=""
 ARG IMAGE_SOURCE=https://github.com/sytelus/gpu-devbox
-RUN --mount=type=bind,source=packages/devbox_sets.py,target=/tmp/devbox-build/devbox_sets.py \
-    --mount=type=bind,source=packages/write_manifest.py,target=/tmp/devbox-build/write_manifest.py \
-    python3 -B /tmp/devbox-build/write_manifest.py --arch "${TARGETARCH}" \
+# packages/ is mounted on /mnt, an empty folder in every base, so this layer leaves no mount point behind.
+RUN --mount=type=bind,source=packages,target=/mnt \
+    python3 -B /mnt/write_manifest.py --arch "${TARGETARCH}" \
         --image-ref "${IMAGE_REF}" --vcs-ref "${VCS_REF}" --build-date "${BUILD_DATE}" \
-        --base-name "${BASE_IMAGE}" --base-digest "${BASE_DIGEST}" --base-kind "${BASE_KIND}" \
-    && rm -rf /tmp/devbox-build
+        --base-name "${BASE_IMAGE}" --base-digest "${BASE_DIGEST}" --base-kind "${BASE_KIND}"
 
 LABEL org.opencontainers.image.title="gpu-devbox" \
       org.opencontainers.image.description="GPU development image: NGC PyTorch plus developer, GPU and ML tooling (amd64, arm64)" \

@@ -22,14 +22,30 @@ from pathlib import Path
 
 import devbox_sets as ds
 
-# Lists the installed distributions of the target Python as {normalized name: version}.
+# Lists the installed distributions of the target Python as {normalized name: version}. When a name is
+# installed twice (pip's copy in /usr/local shadowing a Debian python3-* package), the first one on
+# sys.path wins, as it does for `import`.
 _LIST_DISTS = (
     "import importlib.metadata as m, json, re\n"
-    "print(json.dumps({re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version"
-    " for d in m.distributions() if d.metadata['Name']}))"
+    "found = {}\n"
+    "for d in m.distributions():\n"
+    "    if d.metadata['Name']:\n"
+    "        found.setdefault(re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(), d.version)\n"
+    "print(json.dumps(found))"
 )
 _TORCH_CUDA = "import torch; print(torch.version.cuda or '')"
 NIGHTLY_INDEX = "https://download.pytorch.org/whl/nightly/{tag}"
+
+
+def failure_reason(result: ds.Result) -> str:
+    """The line that says why pip failed: git's ``fatal:`` beats pip's generic "subprocess-exited"."""
+    generic = ("subprocess-exited-with-error", "metadata-generation-failed", "failed-wheel-build")
+    for prefix in ("fatal:", "ERROR:", "error:"):
+        for line in reversed(result.tail):
+            text = line.strip()
+            if text.startswith(prefix) and not any(g in text for g in generic):
+                return text[:300]
+    return result.reason
 
 
 def installed_dists() -> dict[str, str]:
@@ -97,7 +113,7 @@ def install_nightly(pip: Pip, cuda: str, timeout: float) -> dict[str, str]:
     # Constraints would pin the base's torch, so this call alone runs without them.
     result = ds.run([*pip.base, "--pre", "--upgrade", "--index-url", index, *names], timeout=timeout)
     if result.returncode != 0:
-        return {"state": "failed", "reason": f"{index}: {result.reason}"}
+        return {"state": "failed", "reason": f"{index}: {failure_reason(result)}"}
     after = installed_dists()
     return {"state": "installed", "reason": ", ".join(f"{n} {after.get(n, '?')}" for n in names) + f" from {index}"}
 
@@ -148,12 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         plain = [e for e in runnable if not e.no_build_isolation]
         result = pip.install([e.spec for e in plain], timeout=args.core_timeout) if plain else None
         if result is not None and result.returncode != 0:
-            raise SystemExit(f"python-core: pip install failed ({result.returncode}): {result.reason}")
+            raise SystemExit(f"python-core: pip install failed ({result.returncode}): {failure_reason(result)}")
         for entry in runnable:
             if entry.no_build_isolation:
                 result = pip.install([entry.spec], timeout=entry.timeout or args.core_timeout, no_build_isolation=True)
                 if result.returncode != 0:
-                    raise SystemExit(f"{entry.name}: pip install failed ({result.returncode}): {result.reason}")
+                    raise SystemExit(f"{entry.name}: pip install failed ({result.returncode}): {failure_reason(result)}")
     else:
         for entry in runnable:
             limit = entry.timeout or args.timeout
@@ -161,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             if result.returncode == 124:
                 outcome.skip(entry.name, f"timed out after {limit} s", attempted=True)
             elif result.returncode != 0:
-                outcome.skip(entry.name, f"pip install failed: {result.reason}", attempted=True)
+                outcome.skip(entry.name, f"pip install failed: {failure_reason(result)}", attempted=True)
 
     after = installed_dists()
     installed: dict[str, str] = {}

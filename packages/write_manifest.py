@@ -53,7 +53,10 @@ def merge(records_dir: Path) -> tuple[dict[str, object], dict[str, object]]:
             owner_record = sets.get(owner, {})
             why = owner_record.get("reason", "not recorded") if isinstance(owner_record, dict) else "not recorded"
             features[feature] = {"state": "skipped", "reason": f"set {owner} not included ({why})"}
-    return sets, features
+    # Features in a fixed order (the one of FEATURE_SETS), then any others.
+    ordered = {name: features[name] for name in ds.FEATURE_SETS if name in features}
+    ordered.update({name: state for name, state in features.items() if name not in ordered})
+    return sets, ordered
 
 
 def main(argv: list[str] | None = None) -> int:
