@@ -81,6 +81,8 @@ class Cleanup:
         self.run_id = run_id
         self.image_id = image_id
         self.dirs: list[Path] = []
+        # Tags this run added to the image (removing a tag never removes an image that has another one).
+        self.tags: list[str] = []
         self.child: subprocess.Popen[bytes] | None = None
         # Containers of the image (by ID, as container-structure-test names it) that existed before CST ran.
         self.cst_since: float | None = None
@@ -134,6 +136,9 @@ class Cleanup:
         ours = self._ids(f"label={BENCH_LABEL}={self.run_id}") + self.cst_containers()
         if ours:
             subprocess.run([DOCKER, "rm", "-f", "-v", *ours], capture_output=True)
+        if self.tags:
+            subprocess.run([DOCKER, "rmi", "--no-prune", *self.tags], capture_output=True)
+            self.tags.clear()
         for d in self.dirs:
             shutil.rmtree(d, ignore_errors=True)
         self.dirs.clear()
@@ -283,6 +288,12 @@ def run_cst(image: str, checks: list[pc.Check], sample: int | None, cleanup: Cle
     chosen = pc.select(checks, sample) if sample and sample < len(checks) else list(checks)
     cfg, covers = pc.cst_config(chosen)
     work = cleanup.tempdir("cst")
+    if image.startswith("sha256:"):
+        # CST's file and metadata tests cannot find an image by ID: give it a tag of its own for this run.
+        tag = f"bench-cst-{cleanup.run_id}:pinned"
+        subprocess.run([DOCKER, "tag", image, tag], check=True, capture_output=True)
+        cleanup.tags.append(tag)
+        image = tag
     (work / "cst.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False, width=1 << 16))
     report = work / "report.json"
     cmd = ["container-structure-test", "test", "--image", image, "--config", str(work / "cst.yaml"),

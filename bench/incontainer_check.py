@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import pty
+import pwd
 import re
 import select
 import shutil
@@ -129,6 +130,9 @@ def run_under_pty(argv, timeout):
     master, slave = pty.openpty()
     env = dict(os.environ)
     env.setdefault("TERM", "xterm")
+    if not env.get("HOME"):
+        # container-structure-test starts its containers without HOME; a login sets it from passwd
+        env["HOME"] = pwd.getpwuid(os.getuid()).pw_dir
     def controlling_tty():
         # an interactive shell without a controlling terminal warns on stderr ("no job control")
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)

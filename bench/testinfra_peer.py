@@ -88,7 +88,8 @@ def test_check(host: Any, image_config: dict[str, Any], case: dict[str, Any]) ->
             _absent(case, f"{s['name']} not installed")
         assert res.rc == 0, res.stderr[-500:]
         if s["min_version"]:
-            assert Version(res.stdout.strip()) >= Version(s["min_version"]), res.stdout
+            version = res.stdout.splitlines()[0].strip()  # an import may print more after it
+            assert Version(version) >= Version(s["min_version"]), version
     elif kind == "files":
         f = host.file(s["path"])
         if not f.exists:
