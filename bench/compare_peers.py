@@ -233,7 +233,9 @@ def run_testinfra(image: str, checks: list[pc.Check], cleanup: Cleanup) -> RunRe
     junit = work / "junit.xml"
     env = _env() | {"BENCH_IMAGE": image, "BENCH_RUN": cleanup.run_id, "BENCH_LABEL": BENCH_LABEL,
                     "BENCH_DOCKER": DOCKER}
+    # The suite registers itself as a pytest plugin (pytest11); a peer run must not load it.
     cmd = [sys.executable, "-m", "pytest", "test_peer.py", "-p", "no:cacheprovider", "-p", "no:xdist",
+           "-p", "no:devbox_conformance.plugin",
            "-q", "--no-header", "-rN", f"--junitxml={junit}", "--rootdir", str(work), "-c", "/dev/null"]
     load = os.getloadavg()[0]
     wall, code, out = _timed(cmd, work, cleanup, env)

@@ -174,7 +174,11 @@ def check_shell(spec):
     if shell is None:
         return absent(spec, "%s not on PATH" % spec["shell"])
     marker = "__BENCH_SHELL__"
-    script = ["printf '\\n%s\\n' " + marker, 'printf "PATH=%s\\n" "$PATH"', 'printf "HOME=%s\\n" "$HOME"']
+    # No dollar sign in this file: container-structure-test expands dollar-NAME in a command's arguments
+    # with the image's environment before the command runs (it would print the image's PATH, empty HOME).
+    dollar = chr(36)
+    script = ["printf '\\n%s\\n' " + marker, 'printf "PATH=%s\\n" "' + dollar + 'PATH"',
+              'printf "HOME=%s\\n" "' + dollar + 'HOME"']
     for alias in spec.get("aliases") or []:
         script.append("alias %s >/dev/null 2>&1 && echo 'ALIAS %s'" % (alias, alias))
     script.append("true")

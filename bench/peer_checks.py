@@ -167,6 +167,7 @@ def _checker_test(name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sh_test(name: str, script: str, expected: list[str] | None = None) -> dict[str, Any]:
+    """`sh -c script`; CST expands $NAME in arguments itself, so scripts here use no dollar sign."""
     test: dict[str, Any] = {"name": name, "command": "sh", "args": ["-c", script], "exitCode": 0}
     if expected:
         test["expectedOutput"] = expected
@@ -206,9 +207,9 @@ def _file_tests(c: Check) -> dict[str, Any]:
     flag = {"file": "-f", "directory": "-d", "symlink": "-L"}.get(s["type"] or "", "-e")
     script = f"test {flag} {_q(path)}"
     if s["mode"]:
-        script += f" && [ \"$(stat -Lc %a {_q(path)})\" = {int(s['mode'], 8):o} ]"
+        script += f" && [ \"`stat -Lc %a {_q(path)}`\" = {int(s['mode'], 8):o} ]"
     if s["owner"]:
-        script += f" && [ \"$(stat -Lc %U {_q(path)})\" = {_q(s['owner'])} ]"
+        script += f" && [ \"`stat -Lc %U {_q(path)}`\" = {_q(s['owner'])} ]"
     if s["content"]:
         script += f" && grep -Eq {_q(s['content'])} {_q(path)}"
     return {"commandTests": _sh_test(c.id, script)}

@@ -49,7 +49,7 @@ def host() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def image_config() -> dict[str, Any]:
+def image_cfg() -> dict[str, Any]:
     out = subprocess.run([DOCKER, "image", "inspect", IMAGE], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)[0]["Config"]
 
@@ -67,7 +67,7 @@ def _value_ok(actual: str, spec: dict[str, Any]) -> bool:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_check(host: Any, image_config: dict[str, Any], case: dict[str, Any]) -> None:
+def test_check(host: Any, image_cfg: dict[str, Any], case: dict[str, Any]) -> None:
     kind, s = case["kind"], case["spec"]
     if kind == "binaries":
         if not host.exists(s["name"]):
@@ -121,13 +121,13 @@ def test_check(host: Any, image_config: dict[str, Any], case: dict[str, Any]) ->
             _absent(case, f"{s['name']} not set")
         assert _value_ok(env[s["name"]], s), env[s["name"]]
     elif kind == "labels":
-        labels = image_config.get("Labels") or {}
+        labels = image_cfg.get("Labels") or {}
         if s["name"] not in labels:
             _absent(case, f"label {s['name']} not set")
         assert _value_ok(labels[s["name"]], s), labels[s["name"]]
     elif kind == "image_config":
         if s["name"] == "healthcheck":
-            test = (image_config.get("Healthcheck") or {}).get("Test") or []
+            test = (image_cfg.get("Healthcheck") or {}).get("Test") or []
             assert test and test[0] != "NONE", "no HEALTHCHECK"
             shown = " ".join(test[1:])
             assert s["value"] is None or shown == s["value"], shown
@@ -136,7 +136,7 @@ def test_check(host: Any, image_config: dict[str, Any], case: dict[str, Any]) ->
         else:
             fields = {"cmd": "Cmd", "workdir": "WorkingDir", "entrypoint": "Entrypoint", "user": "User"}
             field = fields[s["name"]]
-            actual = image_config.get(field)
+            actual = image_cfg.get(field)
             shown = " ".join(actual) if isinstance(actual, list) else str(actual or "")
             assert actual, f"{field} not set"
             if s["value"] is not None:

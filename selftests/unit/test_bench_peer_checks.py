@@ -251,3 +251,13 @@ def test_subset_contract_loads_with_only_the_kept_items(tmp_path: Path, derivati
     assert sorted(f"{k}[{i.key}]" for k, i in model.all_items()) == sorted(keep)
     assert model.binaries[0].optional is False  # overlays still merge over the kept items
     assert model.files_[0].mode == "0755"
+
+
+def test_cst_arguments_hold_no_dollar_sign(derivation: pc.Derivation) -> None:
+    """container-structure-test expands $NAME in arguments with the image's env before running them."""
+    cfg, _ = _cst(derivation)
+    other = pc.Check("files", "/x", spec={"path": "/x", "type": "file", "mode": "0644", "owner": "app",
+                                          "content": "a"})
+    cfg2, _ = pc.cst_config([other])
+    for test in cfg["commandTests"] + cfg2["commandTests"]:
+        assert not any("$" in arg for arg in test["args"]), test["name"]
