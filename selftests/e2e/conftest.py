@@ -40,10 +40,10 @@ def devbox(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str
 
 
 def standin_base(arch: str) -> str:
-    tag = f"gpu-devbox-base:bookworm-{arch}"
-    if not image_exists(tag):
-        devbox("base", "--arch", arch)
-    return tag
+    """Always through `./devbox base`: its debootstrap tarball and BuildKit layers are cached, so a rerun
+    takes seconds, and an engine holding an older stand-in gets the current recipe."""
+    devbox("base", "--arch", arch)
+    return f"gpu-devbox-base:bookworm-{arch}"
 
 
 @pytest.fixture(scope="session")

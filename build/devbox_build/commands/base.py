@@ -123,7 +123,8 @@ def dockerfile_text(torch: TorchSource | None) -> str:
         lines.append(
             "RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse --mount=type=secret,id=ca "
             "if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi "
-            f"&& pip install --no-cache-dir --find-links /wheelhouse{index} '{torch.requirement}'"
+            # numpy too: the NGC base ships it, torch warns on stderr without it, and the contract expects it.
+            f"&& pip install --no-cache-dir --find-links /wheelhouse{index} '{torch.requirement}' numpy"
         )
     lines += ["LABEL io.github.gpu-devbox.base-kind=standin", 'CMD ["/bin/bash"]', ""]
     return "\n".join(lines)
