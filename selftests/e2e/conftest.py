@@ -8,42 +8,16 @@ containers, registries) is removed by the test that made it.
 
 from __future__ import annotations
 
+import shutil
+import socket
 import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
-
-# Sets built for the arm64 image: under QEMU every apt and pip step is about 5x slower, so CI checks the
-# same Dockerfile with a documented subset (README, "One CI job per architecture") against the
-# expectations of those sets.
-ARM64_CI_SETS = "base-tools,shell"
-
-
-def image_exists(ref: str) -> bool:
-    return subprocess.run([DOCKER, "image", "inspect", ref], capture_output=True).returncode == 0
-
-
-def devbox(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
-    """Run the harness CLI; on failure show its output, which names the failing step and its log."""
-    cmd = [str(REPO / "devbox"), *args]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        pytest.fail(
-            f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout ---\n{proc.stdout[-6000:]}"
-            f"\n--- stderr ---\n{proc.stderr[-6000:]}",
-            pytrace=False,
-        )
-    return proc
-
-
-def standin_base(arch: str) -> str:
-    """Always through `./devbox base`: its debootstrap tarball and BuildKit layers are cached, so a rerun
-    takes seconds, and an engine holding an older stand-in gets the current recipe."""
-    devbox("base", "--arch", arch)
-    return f"gpu-devbox-base:bookworm-{arch}"
+from devbox_e2e import ARM64_CI_SETS, LocalRegistry, devbox, image_exists, standin_base
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +38,41 @@ def devbox_arm64_subset() -> str:
     if not image_exists(ref):
         pytest.fail(f"arm64 build finished but {ref} does not exist", pytrace=False)
     return ref
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """Debian's docker-registry on 127.0.0.1:<free port>; stopped and its storage deleted afterwards."""
+    binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+    if not Path(binary).exists():
+        pytest.fail("needs Debian's docker-registry (tools/host-setup.sh installs it)", pytrace=False)
+    root = tmp_path_factory.mktemp("registry")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (root / "config.yml").write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    with (root / "registry.log").open("w") as log:
+        proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            for _ in range(50):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            else:
+                pytest.fail(f"registry did not start: {(root / 'registry.log').read_text()[-2000:]}")
+            yield LocalRegistry(f"127.0.0.1:{port}")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            shutil.rmtree(root, ignore_errors=True)

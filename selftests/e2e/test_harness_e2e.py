@@ -8,13 +8,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
 import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,49 +71,6 @@ def harness_env(tmp_path: Path) -> dict[str, str]:
 def _copy_fixture(name: str, dest: Path) -> Path:
     shutil.copytree(FIXTURES / name, dest)
     return dest
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A throwaway distribution registry on 127.0.0.1:<free port>; stopped and deleted afterwards."""
-    binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-    if not Path(binary).exists():
-        pytest.skip("needs Debian's docker-registry")
-    root = tmp_path_factory.mktemp("registry")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (root / "config.yml").write_text(
-        "version: 0.1\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    log = (root / "registry.log").open("w")
-    proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(50):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"registry did not start: {(root / 'registry.log').read_text()[-2000:]}")
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _catalog(registry: str) -> list[str]:
-    with urllib.request.urlopen(f"http://{registry}/v2/_catalog", timeout=5) as resp:
-        return list(json.load(resp).get("repositories") or [])
 
 
 def test_build_keeps_ca_out_of_layers_and_removes_staged_wheels(
@@ -223,16 +177,16 @@ def test_daemon_down_is_one_line(tmp_path: Path) -> None:
     ]
 
 
-def test_push_then_verify_two_arches(tmp_path: Path, registry: str, harness_env: dict[str, str]) -> None:
+def test_push_then_verify_two_arches(tmp_path: Path, registry, harness_env: dict[str, str]) -> None:
     ctx = _copy_fixture("multiarch", tmp_path / "ctx")
-    image = f"{registry}/devbox-harness-push"
+    image = f"{registry.address}/devbox-harness-push"
     try:
         res = devbox(
             "push",
             "--context",
             str(ctx),
             "--registry",
-            registry,
+            registry.address,
             "--image",
             "devbox-harness-push",
             "--tag",
@@ -275,16 +229,16 @@ def test_push_then_verify_two_arches(tmp_path: Path, registry: str, harness_env:
         _rmi(f"{image}:two-amd64", f"{image}:two-arm64")
 
 
-def test_release_red_arch_pushes_nothing(tmp_path: Path, registry: str, harness_env: dict[str, str]) -> None:
+def test_release_red_arch_pushes_nothing(tmp_path: Path, registry, harness_env: dict[str, str]) -> None:
     ctx = _copy_fixture("multiarch", tmp_path / "ctx")
-    image = f"{registry}/devbox-harness-red"
+    image = f"{registry.address}/devbox-harness-red"
     try:
         res = devbox(
             "release",
             "--context",
             str(ctx),
             "--registry",
-            registry,
+            registry.address,
             "--image",
             "devbox-harness-red",
             "--tag",
@@ -298,24 +252,24 @@ def test_release_red_arch_pushes_nothing(tmp_path: Path, registry: str, harness_
         assert res.returncode == 1, res.stdout + res.stderr
         assert "conformance amd64: green" in res.stdout and "conformance arm64: RED (exit 1)" in res.stdout
         assert "arm64 failed the conformance suite; nothing was pushed" in res.stdout
-        assert "devbox-harness-red" not in _catalog(registry)
+        assert "devbox-harness-red" not in registry.catalog()
         assert sorted(p.name for p in (tmp_path / "results").glob("release-*/*")) == []  # the fake wrote none
     finally:
         _rmi(f"{image}:r1-amd64", f"{image}:r1-arm64")
 
 
 def test_release_green_publishes_and_verifies(
-    tmp_path: Path, registry: str, harness_env: dict[str, str]
+    tmp_path: Path, registry, harness_env: dict[str, str]
 ) -> None:
     ctx = _copy_fixture("multiarch", tmp_path / "ctx")
-    image = f"{registry}/devbox-harness-green"
+    image = f"{registry.address}/devbox-harness-green"
     try:
         res = devbox(
             "release",
             "--context",
             str(ctx),
             "--registry",
-            registry,
+            registry.address,
             "--image",
             "devbox-harness-green",
             "--tag",
@@ -330,7 +284,7 @@ def test_release_green_publishes_and_verifies(
         )
         assert res.returncode == 0, res.stdout + res.stderr
         assert f"release: {image}:g1 published and verified" in res.stdout
-        assert "devbox-harness-green" in _catalog(registry)
+        assert "devbox-harness-green" in registry.catalog()
     finally:
         _rmi(f"{image}:g1-amd64", f"{image}:g1-arm64")
 

@@ -1,0 +1,77 @@
+"""Release gating with the real Dockerfile and the real suite, into a real registry on loopback.
+
+Both arches are built with the CI subset of package sets (ARM64_CI_SETS): the gate's logic does not depend on
+which sets are in, and the full amd64 image is already proven by test_devbox_images.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+from devbox_e2e import ARM64_CI_SETS, DOCKER, REPO, LocalRegistry, devbox, standin_base
+
+pytestmark = pytest.mark.e2e
+
+PLATFORMS = "linux/amd64,linux/arm64"
+MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _bases() -> None:
+    standin_base("amd64")
+    standin_base("arm64")
+
+
+def _release(registry: LocalRegistry, tag: str, tmp_path: Path, *suite_args: str):
+    args = ["release", "--standin", "--registry", registry.address, "--tag", tag, "--platforms", PLATFORMS,
+            "--set-only", ARM64_CI_SETS, "--require-label", "org.opencontainers.image.title=gpu-devbox"]
+    if suite_args:
+        args.append("--suite-args=" + " ".join(suite_args))
+    env = {"SKIP_LOGIN": "1", "RESULTS_DIR": str(tmp_path / "results"), "LOG_DIR": str(tmp_path / "logs")}
+    try:
+        return devbox(*args, check=False, env=env)
+    finally:
+        local = [f"{registry.address}/gpu-devbox:{tag}-{arch}" for arch in ("amd64", "arm64")]
+        subprocess.run([DOCKER, "rmi", "-f", *local], capture_output=True)
+
+
+def _platforms(registry: LocalRegistry, tag: str) -> set[str]:
+    req = urllib.request.Request(f"http://{registry.address}/v2/gpu-devbox/manifests/{tag}",
+                                 headers={"Accept": MANIFEST_LIST})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        doc = json.load(resp)
+    return {f"{m['platform']['os']}/{m['platform']['architecture']}" for m in doc.get("manifests", [])}
+
+
+def test_green_release_pushes_both_arches_and_the_manifest_list(registry: LocalRegistry,
+                                                                tmp_path: Path) -> None:
+    res = _release(registry, "green", tmp_path)
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
+    assert "green" in registry.tags("gpu-devbox")
+    assert _platforms(registry, "green") == {"linux/amd64", "linux/arm64"}
+    # The suite's verdict per arch was kept for the team's dashboards.
+    results = sorted(p.name for p in (tmp_path / "results").rglob("*.json"))
+    assert len(results) == 2, results
+    verify = devbox("verify", f"{registry.address}/gpu-devbox:green", "--platforms", PLATFORMS,
+                    "--require-label", "org.opencontainers.image.title=gpu-devbox", check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_one_red_arch_pushes_nothing(registry: LocalRegistry, tmp_path: Path) -> None:
+    # The arm64 contract gains a binary the image does not have: arm64 goes red, amd64 stays green.
+    red = tmp_path / "expectations"
+    shutil.copytree(REPO / "expectations", red)
+    with (red / "arm64.yaml").open("a") as overlay:
+        overlay.write("\n# Added by the release-gate test: a required binary no image has.\n"
+                      "binaries:\n  - name: devbox-release-canary\n")
+    before = set(registry.tags("gpu-devbox"))
+    res = _release(registry, "red", tmp_path, f"--expectations={red}")
+    assert res.returncode != 0, res.stdout[-6000:]
+    assert "test_binary[devbox-release-canary]" in res.stdout + res.stderr, res.stdout[-6000:]
+    # Nothing new under any tag: not the list, not the green arch's image.
+    assert set(registry.tags("gpu-devbox")) == before
