@@ -58,6 +58,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="override the target's architecture (picks <ARCH>.yaml)")
     group.addoption("--base-kind", dest="devbox_base_kind", choices=tgt.BASE_KINDS,
                     help="override the base kind (default: build manifest / image labels)")
+    group.addoption("--gpus", dest="devbox_gpus", choices=("auto", "all", "none"), default="auto",
+                    help="GPUs for the container started from --image: auto (when the engine has the NVIDIA "
+                         "runtime and the host sees a GPU), all, or none (default: %(default)s)")
     group.addoption("--results-json", dest="devbox_results_json", metavar="PATH",
                     help="write a JSON summary of the run (per kind counts, per item outcome)")
 
@@ -70,7 +73,7 @@ def _options(config: pytest.Config) -> sess.Options:
         image=config.getoption("devbox_image"), container=config.getoption("devbox_container"),
         hosts=hosts, platform=config.getoption("devbox_platform"),
         expectations_dir=config.getoption("devbox_expectations"), arch=config.getoption("devbox_arch"),
-        base_kind=config.getoption("devbox_base_kind"))
+        base_kind=config.getoption("devbox_base_kind"), gpus=config.getoption("devbox_gpus"))
 
 
 def _suite_requested(config: pytest.Config, opts: sess.Options) -> bool:

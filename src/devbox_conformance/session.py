@@ -36,6 +36,8 @@ class Options:
     expectations_dir: str
     arch: str | None
     base_kind: str | None
+    # "auto" (GPUs when the engine has the NVIDIA runtime and the host sees a GPU), "all" or "none".
+    gpus: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,8 @@ def prepare(opts: Options, run_id: str, on_container_started: Any = None) -> Run
             if on_container_started:
                 on_container_started(name)
             started = True
-            target: tgt.Target = tgt.start_container(opts.image or "", run_id, opts.platform, attrs or {})
+            target: tgt.Target = tgt.start_container(opts.image or "", run_id, opts.platform, attrs or {},
+                                                         gpus=opts.gpus)
             container = target.container
         elif kind == "container":
             target = tgt.ContainerTarget(container or "", arch=arch, image_ref=image_ref, image_attrs=attrs)

@@ -225,7 +225,25 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def start_container(ref: str, run_id: str, platform_: str | None, attrs: dict[str, Any]) -> ContainerTarget:
+def gpu_run_args(mode: str) -> list[str]:
+    """`docker run` arguments that hand the host's GPUs to the container, per the --gpus mode.
+
+    "auto" asks for GPUs only when both halves are there (the engine knows the NVIDIA runtime and the host
+    driver answers), so a CPU-only CI machine never fails on `--gpus`. With GPUs the container also gets the
+    host IPC namespace and unlimited locked memory, as `devbox run` does: NCCL and pinned copies need them.
+    """
+    if mode == "none":
+        return []
+    if mode == "auto":
+        runtimes = run_command([docker_cli(), "info", "--format", "{{json .Runtimes}}"], timeout=30)
+        driver = run_command(["nvidia-smi", "-L"], timeout=30)
+        if "nvidia" not in runtimes.stdout or driver.exit_code != 0:
+            return []
+    return ["--gpus", "all", "--ipc=host", "--ulimit", "memlock=-1", "--ulimit", "stack=67108864"]
+
+
+def start_container(ref: str, run_id: str, platform_: str | None, attrs: dict[str, Any],
+                    gpus: str = "auto") -> ContainerTarget:
     """Start ONE container of `ref` for the whole run, labelled with the run id.
 
     Its command is `sleep infinity` (the image's CMD is checked from its config, not run); the image's own
@@ -233,7 +251,7 @@ def start_container(ref: str, run_id: str, platform_: str | None, attrs: dict[st
     """
     name = f"devbox-conformance-{run_id}"
     cmd = [docker_cli(), "run", "-d", "--name", name, "--label", f"{CONTAINER_LABEL}={run_id}",
-           "--health-interval", "1s", "--entrypoint", "",
+           "--health-interval", "1s", "--entrypoint", "", *gpu_run_args(gpus),
            *(["--platform", platform_] if platform_ else []), ref, "sleep", "infinity"]
     result = run_command(cmd, timeout=300)
     if result.exit_code != 0:

@@ -15,12 +15,6 @@ from devbox_conformance.performance.measure import Measurer
 from devbox_conformance.performance.report import BenchReport
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # xdist registers xdist_group only when it is loaded; the serial run (-p no:xdist) uses
-    # --strict-markers too, so the marker must be known without it.
-    config.addinivalue_line("markers", "xdist_group(name): keep these tests on one xdist worker")
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _performance_runs_serially(request: pytest.FixtureRequest) -> None:
     """Session-scoped: runs before the session fixtures that measure, so xdist never measures."""
