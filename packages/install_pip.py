@@ -85,7 +85,15 @@ class Pip:
     """``pip install`` with the options every call shares."""
 
     def __init__(self, constraints: Path, find_links: Path | None) -> None:
-        self.base = [sys.executable, "-m", "pip", "install", "--progress-bar", "off", "--root-user-action=ignore"]
+        self.base = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--progress-bar",
+            "off",
+            "--root-user-action=ignore",
+        ]
         self.constrained = ["--constraint", str(constraints)]
         self.links = ["--find-links", str(find_links)] if find_links else []
 
@@ -115,7 +123,10 @@ def install_nightly(pip: Pip, cuda: str, timeout: float) -> dict[str, str]:
     if result.returncode != 0:
         return {"state": "failed", "reason": f"{index}: {failure_reason(result)}"}
     after = installed_dists()
-    return {"state": "installed", "reason": ", ".join(f"{n} {after.get(n, '?')}" for n in names) + f" from {index}"}
+    return {
+        "state": "installed",
+        "reason": ", ".join(f"{n} {after.get(n, '?')}" for n in names) + f" from {index}",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         ds.write_record(args.records_dir, args.set_name, ds.disabled_record("pip", reason))
         return 0
     if not args.constraints.is_file():
-        raise SystemExit(f"{args.constraints} is missing: the first layer writes it from the base's pip freeze")
+        raise SystemExit(
+            f"{args.constraints} is missing: the first layer writes it from the base's pip freeze"
+        )
 
     features = ds.parse_features(args.feature)
     entries = ds.parse_list(args.list, pip=True)
@@ -164,12 +177,18 @@ def main(argv: list[str] | None = None) -> int:
         plain = [e for e in runnable if not e.no_build_isolation]
         result = pip.install([e.spec for e in plain], timeout=args.core_timeout) if plain else None
         if result is not None and result.returncode != 0:
-            raise SystemExit(f"python-core: pip install failed ({result.returncode}): {failure_reason(result)}")
+            raise SystemExit(
+                f"python-core: pip install failed ({result.returncode}): {failure_reason(result)}"
+            )
         for entry in runnable:
             if entry.no_build_isolation:
-                result = pip.install([entry.spec], timeout=entry.timeout or args.core_timeout, no_build_isolation=True)
+                result = pip.install(
+                    [entry.spec], timeout=entry.timeout or args.core_timeout, no_build_isolation=True
+                )
                 if result.returncode != 0:
-                    raise SystemExit(f"{entry.name}: pip install failed ({result.returncode}): {failure_reason(result)}")
+                    raise SystemExit(
+                        f"{entry.name}: pip install failed ({result.returncode}): {failure_reason(result)}"
+                    )
     else:
         for entry in runnable:
             limit = entry.timeout or args.timeout
@@ -185,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     for entry in runnable:
         if entry.name in outcome.failed or entry.name not in after:
             if entry.name not in outcome.failed:
-                outcome.skip(entry.name, "pip reported success but the distribution is absent", attempted=True)
+                outcome.skip(
+                    entry.name, "pip reported success but the distribution is absent", attempted=True
+                )
             continue
         if before.get(entry.name) == after[entry.name]:
             preinstalled[entry.name] = after[entry.name]

