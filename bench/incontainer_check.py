@@ -131,7 +131,7 @@ def run_under_pty(argv, timeout):
     env = dict(os.environ)
     env.setdefault("TERM", "xterm")
     if not env.get("HOME"):
-        # container-structure-test starts its containers without HOME; a login sets it from passwd
+        # a process started without HOME: a login would set it from passwd
         env["HOME"] = pwd.getpwuid(os.getuid()).pw_dir
     def controlling_tty():
         # an interactive shell without a controlling terminal warns on stderr ("no job control")
