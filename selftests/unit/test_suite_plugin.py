@@ -58,3 +58,17 @@ def test_local_run_with_results_json(suite: pytest.Pytester, xdist: list[str]) -
     assert items["test_interface"]["records"] == {"answer": {"value": 42}}
     absent = items["test_binary[devbox-surely-absent-tool]"]
     assert absent["message"] == "optional, absent: only in some builds"
+
+
+def test_other_projects_tests_are_left_alone(pytester: pytest.Pytester) -> None:
+    """Installed as an entry point, the plugin must not parametrize or deselect another project's tests
+    whose arguments happen to share a kind's name."""
+    pytester.makepyfile(test_other='''
+import pytest
+
+@pytest.mark.parametrize("image_config", ["a", "b"])
+def test_theirs(image_config):
+    assert image_config in ("a", "b")
+''')
+    result = pytester.runpytest("-p", "devbox_conformance.plugin")
+    result.assert_outcomes(passed=2)

@@ -205,14 +205,18 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash.get(STATE_KEY, None)
+    if state is None:
+        return  # the suite is not running (another project's tests, this plugin installed): touch nothing
     for argname, kind in ARGNAMES.items():
         if argname in metafunc.fixturenames:
-            items = state.model.items(kind) if state else ()
+            items = state.model.items(kind)
             metafunc.parametrize(argname, items, ids=[i.key for i in items])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A kind without items (e.g. no `groups:` in the expectations) adds no test rather than a skip."""
+    if config.stash.get(STATE_KEY, None) is None:
+        return  # not our run: another project's `image_config` or `file` parameters are its own business
     empty = [item for item in items if _is_empty_kind(item)]
     if empty:
         config.hook.pytest_deselected(items=empty)
