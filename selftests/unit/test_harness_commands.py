@@ -181,6 +181,8 @@ def test_suite_command_template(tmp_path: Path) -> None:
         "no:cacheprovider",
         "--results-json",
         str(tmp_path / "arm64.json"),
+        "-m",
+        "not performance",
         "-n",
         "2",
         "-k",
@@ -190,6 +192,12 @@ def test_suite_command_template(tmp_path: Path) -> None:
         "sh -c 'test {arch} != arm64'", "", image="i", arch="amd64", results=tmp_path
     )
     assert fake == ["sh", "-c", "test amd64 != arm64"]
+
+
+def test_performance_run_drops_the_worker_count() -> None:
+    assert release.serial_args("-n 2 -k shell") == "-k shell"
+    assert release.serial_args("-nauto --numprocesses=4 --expectations=x") == "--expectations=x"
+    assert release.serial_args("--numprocesses 3 -x") == "-x"
 
 
 def test_suite_cmd_is_hidden_from_help(capsys: pytest.CaptureFixture[str]) -> None:

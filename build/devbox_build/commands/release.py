@@ -22,9 +22,16 @@ from devbox_build.commands.push import add_push_options, apply_registry, publish
 from devbox_build.commands.verify import verify
 from devbox_build.docker import Docker
 
-# The suite as a user runs it, from the repository root; {placeholders} are filled per arch.
+# The suite as a user runs it, from the repository root; {placeholders} are filled per arch. The checks and
+# the performance baselines are two invocations: pytest-benchmark switches itself off under xdist, and
+# figures measured beside other load are noise (README, "Performance baselines").
 DEFAULT_SUITE_CMD = (
     "{python} -m pytest --image {image} --platform {platform} -p no:cacheprovider --results-json {results}"
+    " -m 'not performance'"
+)
+PERF_SUITE_CMD = (
+    "{python} -m pytest --image {image} --platform {platform} -p no:cacheprovider --results-json {results}"
+    " -m performance -n 0 --benchmark-disable"
 )
 
 
@@ -50,10 +57,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY[=VALUE]",
         help="label the final verify requires on every platform (repeatable)",
     )
+    p.add_argument(
+        "--no-perf",
+        action="store_true",
+        help="skip the performance baselines (they run serially, on the arches this host runs natively; "
+        "an emulated arch's figures are not judged, so it is never measured)",
+    )
     # Test hook, hidden from --help: replace the suite command (a template with {python} {image} {platform}
     # {arch} {results}); the harness self-tests use it to make one arch red without a real suite run.
     p.add_argument("--suite-cmd", default=DEFAULT_SUITE_CMD, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
+
+
+def serial_args(extra: str) -> str:
+    """--suite-args without xdist's worker count: the performance run must stay serial (pure)."""
+    out: list[str] = []
+    tokens = iter(shlex.split(extra))
+    for tok in tokens:
+        if tok in ("-n", "--numprocesses"):
+            next(tokens, None)
+        elif not (tok.startswith("--numprocesses=") or (tok.startswith("-n") and not tok.startswith("--"))):
+            out.append(tok)
+    return shlex.join(out)
 
 
 def suite_command(template: str, extra: str, *, image: str, arch: str, results: Path) -> list[str]:
@@ -81,16 +106,26 @@ def run(args: argparse.Namespace) -> int:
     print(f"== release {args.image}:{args.tag} for {', '.join(arches)}: build")
     refs = build_arches(args, docker, arches, per_arch_tags=True)
 
+    # The test hook replaces the whole verdict, performance included.
+    perf = not args.no_perf and args.suite_cmd == DEFAULT_SUITE_CMD
     verdicts: dict[str, int] = {}
     for arch, ref in refs.items():
-        results = results_dir / f"{arch}.json"
-        cmd = suite_command(args.suite_cmd, args.suite_args, image=ref, arch=arch, results=results)
-        print(f"== conformance {arch}: {shlex.join(cmd)}")
-        started = time.monotonic()
-        res = runner.stream(cmd, on_line=print, cwd=config.REPO_ROOT, env={"DOCKER_BUILDKIT": "1"})
-        verdicts[arch] = res.returncode
-        state = "green" if res.ok else f"RED (exit {res.returncode})"
-        print(f"== conformance {arch}: {state} in {time.monotonic() - started:.0f} s; results: {results}")
+        phases = [("conformance", args.suite_cmd, results_dir / f"{arch}.json")]
+        if perf and arch == config.host_arch():
+            phases.append(("performance", PERF_SUITE_CMD, results_dir / f"{arch}-performance.json"))
+        for phase, template, results in phases:
+            extra = args.suite_args if phase == "conformance" else serial_args(args.suite_args)
+            cmd = suite_command(template, extra, image=ref, arch=arch, results=results)
+            print(f"== {phase} {arch}: {shlex.join(cmd)}")
+            started = time.monotonic()
+            res = runner.stream(cmd, on_line=print, cwd=config.REPO_ROOT, env={"DOCKER_BUILDKIT": "1"})
+            state = "green" if res.ok else f"RED (exit {res.returncode})"
+            print(f"== {phase} {arch}: {state} in {time.monotonic() - started:.0f} s; results: {results}")
+            if not res.ok:
+                verdicts[arch] = res.returncode
+                break
+        else:
+            verdicts[arch] = 0
 
     red = [a for a, rc in verdicts.items() if rc != 0]
     if red:
