@@ -20,8 +20,9 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     "${need_pkgs[@]}" binfmt-support >/dev/null
 fi
 
-# Debian's client knows BuildKit; a newer client elsewhere on PATH may lack buildx.
-export PATH="/usr/bin:$PATH"
+# Debian's client (/usr/bin/docker) knows BuildKit; a newer client elsewhere on PATH may lack buildx, so
+# this script names it directly. PATH itself is left alone: python3 must stay the interpreter that gets
+# the project's dependencies.
 
 if ! /usr/bin/docker info >/dev/null 2>&1; then
   log "starting dockerd"
