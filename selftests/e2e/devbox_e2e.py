@@ -21,7 +21,7 @@ DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 # Sets built for the arm64 image: under QEMU every apt and pip step is about 5x slower, so CI checks the
 # same Dockerfile with a documented subset (README, "One CI job per architecture") against the
 # expectations of those sets.
-ARM64_CI_SETS = "base-tools,shell"
+ARM64_CI_SETS = "base-tools,dev-tools,shell"
 
 
 def image_exists(ref: str) -> bool:
