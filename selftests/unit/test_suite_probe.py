@@ -69,6 +69,8 @@ def test_torch_cuda_is_read_without_importing_torch(tmp_path: Path, monkeypatch:
         cuda: Optional[str] = '12.6'
         """))
     monkeypatch.syspath_prepend(str(tmp_path))
+    # find_spec answers from sys.modules first: a torch imported earlier in this process would win.
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
     assert probe_script.torch_cuda() == {"installed": True, "version": "2.5.0a0+git", "cuda": "12.6"}
 
 
