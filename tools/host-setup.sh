@@ -44,4 +44,23 @@ fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 log "installing Python dependencies"
 python3 -m pip install -q --disable-pip-version-check -e "${here}[dev]"
+
+# A CPU torch on the host lets the self-tests run the GPU measurement code against a CPU stand-in for
+# CUDA. Optional: without it those tests skip with the reason. Taken from the wheelhouse when it holds a
+# wheel for this Python and arch (DEVBOX_WHEELHOUSE, default /opt/wheels, as `devbox base` does), else
+# from PyPI's CPU builds where PyPI has them (arm64); never the multi-GB CUDA build.
+if ! python3 -c 'import torch' >/dev/null 2>&1; then
+  wheelhouse=${DEVBOX_WHEELHOUSE:-/opt/wheels}
+  pytag=$(python3 -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
+  machine=$(uname -m)
+  wheel=$(find "${wheelhouse}" -maxdepth 1 -name "torch-*+cpu-${pytag}-${pytag}-*${machine}.whl" 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "${wheel}" ]; then
+    log "installing torch from ${wheel}"
+    python3 -m pip install -q --disable-pip-version-check "${wheel}" || log "torch did not install; GPU-code self-tests will skip"
+  elif [ "${machine}" = "aarch64" ]; then
+    python3 -m pip install -q --disable-pip-version-check 'torch>=2.3' || log "torch did not install; GPU-code self-tests will skip"
+  else
+    log "no CPU torch wheel in ${wheelhouse}; GPU-code self-tests will skip"
+  fi
+fi
 log "ready"

@@ -3,9 +3,10 @@
     pytest --image gpu-devbox:local -n auto --results-json results.json
 
 The controller (the only process without xdist, or xdist's controller) resolves the target, starts ONE
-container, runs THE probe and writes the run state to a temp file; xdist workers read it through
-`workerinput`. The controller removes the container at session end, on error and on Ctrl-C (atexit and
-SIGTERM fall-backs too).
+container and writes the run state to a temp file; xdist workers read it through `workerinput`. THE probe
+runs in a thread of the controller while pytest collects and xdist's workers boot; no test runs before
+its facts are written. The controller removes the container at session end, on error and on Ctrl-C
+(atexit and SIGTERM fall-backs too).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import shutil
 import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,18 +99,46 @@ class _Worker:
         self.state = state
         self.target = state.target()
         self.model = state.model()
-        from devbox_conformance.probe import conditions  # noqa: PLC0415
+        self._conditions: dict[str, Any] | None = None
 
-        self.conditions = conditions(state.facts, state.arch, state.base_kind)
+    @property
+    def conditions(self) -> dict[str, Any]:
+        """Facts `when:` may name; read on first use, which is after the probe (see pytest_runtestloop)."""
+        if self._conditions is None:
+            from devbox_conformance.probe import conditions  # noqa: PLC0415
+
+            self._conditions = conditions(self.state.facts, self.state.arch, self.state.base_kind)
+        return self._conditions
+
+
+class _Probe:
+    """THE probe in a daemon thread, so it overlaps collection; `wait()` re-raises its one-line error."""
+
+    def __init__(self, gather: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(gather,), name="devbox-probe", daemon=True)
+        self._thread.start()
+
+    def _run(self, gather: Callable[[], None]) -> None:
+        try:
+            gather()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread by wait()
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 class _Controller(_Worker):
     """The process that owns the container and writes the results."""
 
-    def __init__(self, state: sess.RunState, tmpdir: Path) -> None:
+    def __init__(self, state: sess.RunState, tmpdir: Path, probe: _Probe | None) -> None:
         super().__init__(state)
         self.tmpdir = tmpdir
         self.run_file = state.save(tmpdir)
+        self.probe = probe
 
 
 class _Lifecycle:
@@ -178,8 +208,10 @@ def _prepare(config: pytest.Config) -> None:
     config.stash[LIFECYCLE_KEY] = life
     life.tmpdir = Path(tempfile.mkdtemp(prefix="devbox-conformance-"))
     try:
-        state = sess.prepare(opts, tgt.new_run_id(), on_container_started=life.started)
-        config.stash[STATE_KEY] = _Controller(state, life.tmpdir)
+        state, gather = sess.prepare(opts, tgt.new_run_id(), life.tmpdir, on_container_started=life.started)
+        # --collect-only lists the tests and never reads a fact: no probe.
+        probe = None if config.option.collectonly else _Probe(gather)
+        config.stash[STATE_KEY] = _Controller(state, life.tmpdir, probe)
     except sess.UsageProblem as exc:
         life.cleanup()
         raise pytest.UsageError(str(exc)) from None
@@ -192,6 +224,18 @@ def _prepare(config: pytest.Config) -> None:
     config.stash[RESULTS_KEY] = ResultsCollector(state)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    """Hold the tests back until the probe's facts are written (xdist: before any test is handed out)."""
+    state = session.config.stash.get(STATE_KEY, None)
+    if isinstance(state, _Controller) and state.probe is not None:
+        try:
+            state.probe.wait()
+        except sess.UsageProblem as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return (yield)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = config.stash.get(STATE_KEY, None)
     if not isinstance(state, _Controller):
@@ -200,7 +244,15 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     what = s.image_ref or "local host"
     where = f", container {s.container}" if s.container else ""
     return [f"devbox: {s.target_kind} {what} ({s.arch}, base {s.base_kind}){where}; "
-            f"{state.model.count()} items from {', '.join(state.model.files)}; probe {s.probe_seconds:.1f} s"]
+            f"{state.model.count()} items from {', '.join(state.model.files)}"]
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if isinstance(state, _Controller) and config.get_verbosity() >= 0:
+        seconds = state.state.probe_seconds
+        if seconds is not None:
+            terminalreporter.write_line(f"devbox: probe {seconds:.1f} s")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -49,13 +49,18 @@ def build_request(model: Expectations) -> dict[str, Any]:
     }
 
 
-def collect_facts(target: Target, request: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
-    """Run the probe in `target`; raise ProbeError with one line when it cannot."""
+def require_python(target: Target) -> None:
+    """ProbeError unless the target has python3: asked apart from the probe so it is answered at once."""
     where = target.container or "the local host"
     check = target.run(["sh", "-c", "command -v python3"], timeout=120)
     if check.exit_code != 0:
         raise ProbeError(f"no python3 in {where} (exit {check.exit_code}): the probe needs python3 >= 3.8 "
                          f"on the target's PATH{_tail(check)}")
+
+
+def collect_facts(target: Target, request: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+    """Run the probe in `target`; raise ProbeError with one line when it cannot."""
+    where = target.container or "the local host"
     result = target.run_python(PROBE_SOURCE, [json.dumps(request)], timeout=timeout)
     if result.exit_code != 0:
         raise ProbeError(f"the probe failed in {where} (exit {result.exit_code}){_tail(result)}")

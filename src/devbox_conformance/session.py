@@ -1,9 +1,14 @@
-"""The run's shared state: resolved once by the controller, handed to xdist workers as one JSON file.
+"""The run's shared state: resolved once by the controller, handed to xdist workers as JSON files.
 
-    >>> state = prepare(options)          # controller: inspect, load expectations, start, probe
-    >>> path = state.save(tmpdir)         # -> node.workerinput["devbox_run_file"]
-    >>> RunState.load(path).facts["arch_machine"]
+    >>> state, run_probe = prepare(options, run_id, tmpdir)   # controller: inspect, load, start
+    >>> run_probe()             # the probe: runs while pytest collects and xdist workers boot
+    >>> path = state.save(tmpdir)                             # -> node.workerinput["devbox_run_file"]
+    >>> RunState.load(path).facts["arch_machine"]             # read once the probe has written them
     'x86_64'
+
+Why two files: the facts take seconds to gather (imports of torch and friends), everything else a
+fraction of one. Workers get the small file at start and read the facts when their first test runs,
+which the controller holds back until the probe is done (plugin.pytest_runtestloop).
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import json
 import os
 import platform as _platform
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +62,8 @@ class RunState:
     image_ref: str | None
     image_attrs: dict[str, Any] | None
     expectations_dir: str
-    facts: dict[str, Any]
-    probe_seconds: float
+    # Where the probe's facts land (JSON {"facts": ..., "probe_seconds": ...}) once gathered.
+    facts_path: str
 
     def save(self, directory: Path) -> Path:
         path = directory / f"devbox-run-{self.run_id}.json"
@@ -66,7 +72,34 @@ class RunState:
 
     @classmethod
     def load(cls, path: Path | str) -> RunState:
-        return cls(**json.loads(Path(path).read_text()))
+        data = json.loads(Path(path).read_text())
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+    def save_facts(self, facts: dict[str, Any], seconds: float) -> None:
+        """Write the facts atomically: a worker never reads half a file."""
+        path = Path(self.facts_path)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps({"facts": facts, "probe_seconds": round(seconds, 3)}))
+        partial.replace(path)
+
+    def _probed(self) -> dict[str, Any]:
+        cached = self.__dict__.get("_probed_cache")
+        if cached is None:
+            try:
+                cached = json.loads(Path(self.facts_path).read_text())
+            except FileNotFoundError:
+                return {}  # not (yet) gathered: asked again later, read again
+            self.__dict__["_probed_cache"] = cached
+        return cached
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """The probe's facts; empty when the probe has not completed (collect-only, a failed probe)."""
+        return self._probed().get("facts") or {}
+
+    @property
+    def probe_seconds(self) -> float | None:
+        return self._probed().get("probe_seconds")
 
     def target(self) -> tgt.Target:
         if self.container is None:
@@ -110,11 +143,13 @@ def _check_arch(opts: Options, arch: str, directory: Path) -> None:
             raise UsageProblem(f"--arch {opts.arch}: unknown arch (expected one of {', '.join(known)})")
 
 
-def prepare(opts: Options, run_id: str, on_container_started: Any = None) -> RunState:
-    """Resolve the target, load the expectations, start the container if needed, run the probe.
+def prepare(opts: Options, run_id: str, tmpdir: Path,
+            on_container_started: Any = None) -> tuple[RunState, Callable[[], None]]:
+    """Resolve the target, load the expectations, start the container if needed.
 
-    `on_container_started(name)` is called as soon as a container exists, so the caller can remove it
-    whatever happens next.
+    Returns the state and the probe: a call that gathers the facts into `state.facts_path` or raises
+    UsageProblem, meant to run while pytest collects. `on_container_started(name)` is called before the
+    container is started, so the caller can remove it whatever happens next.
     """
     kind = choose_target(opts)
     directory = Path(opts.expectations_dir)
@@ -162,14 +197,24 @@ def prepare(opts: Options, run_id: str, on_container_started: Any = None) -> Run
             target = tgt.ContainerTarget(container or "", arch=arch, image_ref=image_ref, image_attrs=attrs)
         else:
             target = tgt.LocalTarget(arch)
-        t0 = time.monotonic()
-        facts = probe.collect_facts(target, probe.build_request(model))
-        seconds = time.monotonic() - t0
+        probe.require_python(target)
     except (tgt.TargetError, probe.ProbeError) as exc:
         raise UsageProblem(str(exc)) from None
-    return RunState(run_id=run_id, target_kind=kind, container=container, owns_container=started, arch=arch,
-                    base_kind=base_kind, image_ref=image_ref, image_attrs=attrs,
-                    expectations_dir=str(directory.resolve()), facts=facts, probe_seconds=round(seconds, 3))
+    state = RunState(run_id=run_id, target_kind=kind, container=container, owns_container=started, arch=arch,
+                     base_kind=base_kind, image_ref=image_ref, image_attrs=attrs,
+                     expectations_dir=str(directory.resolve()),
+                     facts_path=str(tmpdir / f"devbox-facts-{run_id}.json"))
+    request = probe.build_request(model)
+
+    def run_probe() -> None:
+        t0 = time.monotonic()
+        try:
+            facts = probe.collect_facts(target, request)
+        except (tgt.TargetError, probe.ProbeError) as exc:
+            raise UsageProblem(str(exc)) from None
+        state.save_facts(facts, time.monotonic() - t0)
+
+    return state, run_probe
 
 
 def default_tmpdir() -> Path:
