@@ -235,6 +235,7 @@ def run_testinfra(image: str, checks: list[pc.Check], cleanup: Cleanup) -> RunRe
                     "BENCH_DOCKER": DOCKER}
     # The suite registers itself as a pytest plugin (pytest11); a peer run must not load it.
     cmd = [sys.executable, "-m", "pytest", "test_peer.py", "-p", "no:cacheprovider", "-p", "no:xdist",
+           "-p", "no:hypothesispytest",
            "-p", "no:devbox_conformance.plugin",
            "-q", "--no-header", "-rN", f"--junitxml={junit}", "--rootdir", str(work), "-c", "/dev/null"]
     load = os.getloadavg()[0]

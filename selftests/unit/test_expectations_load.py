@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from packaging.version import Version
@@ -102,6 +106,23 @@ BAD = {
               "{d}/common.yaml, {d}/amd64.yaml"),
     "top level list": ("- a\n", "{d}/common.yaml:1: (top level): wrong type: expected a mapping of item kinds, "
                        "got list"),
+    "package unknown key": ("packages:\n  - name: libx11-dev\n    optinal: true\n",
+                            "{d}/common.yaml:3: packages[0].optinal: unknown key 'optinal' (did you mean 'optional'?)"),
+    "package has no version": ("packages:\n  - name: git\n    version: '>=2.30'\n",
+                               "{d}/common.yaml:3: packages[0].version: unknown key 'version' "
+                               "(did you mean 'reason'?)"),
+    "package wrong type": ("packages:\n  - name: 7\n",
+                           "{d}/common.yaml:2: packages[0].name: wrong type: expected string, got integer (7)"),
+    "package bad name": ("packages:\n  - name: Git LFS\n",
+                         "{d}/common.yaml:2: packages[0].name: 'Git LFS' does not match "
+                         "'^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$'"),
+    "package missing name": ("packages:\n  - optional: true\n",
+                             "{d}/common.yaml:2: packages[0]: 'name' is required"),
+    "package duplicate": ("packages:\n  - name: gdb\n  - name: gdb\n",
+                          "{d}/common.yaml:3: packages[1].name: duplicate item 'gdb' (first at packages[0])"),
+    "package unknown set type": ("packages:\n  - name: gdb\n    when: {sets: dev-tools}\n",
+                                 "{d}/common.yaml:3: packages[0].when.sets: wrong type: expected array, got string "
+                                 "('dev-tools')"),
 }
 
 
@@ -149,10 +170,55 @@ def test_real_overlays_are_small_and_say_what_differs() -> None:
     standin = exp.load(REPO / "expectations", "amd64", "standin")
     optional = {b.name for b in standin.binaries if b.optional}
     assert {"nvtop", "dust", "starship", "nsys", "ncu"} <= optional
+    assert {p.name for p in standin.packages if p.optional} == {
+        "nvtop", "du-dust", "starship", "nsight-systems-cli", "nsight-compute"}
+    assert all(p.reason for p in standin.packages if p.optional)
     arm = exp.load(REPO / "expectations", "arm64", "standin")
     assert next(b for b in arm.binaries if b.name == "ltrace").optional
+    assert next(p for p in arm.packages if p.name == "ltrace").optional
+    assert not any(p.optional for p in exp.load(REPO / "expectations", "amd64", "ngc").packages)
     flash = next(d for d in arm.python_dists if d.name == "flash-attn")
     assert flash.when.arch == ("amd64",) and flash.when.cuda is True
+
+
+@functools.cache
+def _devbox_sets() -> ModuleType:
+    """packages/devbox_sets.py, the installers' own list parser (stdlib only; not on sys.path)."""
+    if "devbox_sets" in sys.modules:
+        return sys.modules["devbox_sets"]
+    spec = importlib.util.spec_from_file_location("devbox_sets", REPO / "packages" / "devbox_sets.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["devbox_sets"] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def _real_packages(arch: str, base: str) -> dict[str, exp.Package]:
+    return {p.name: p for p in exp.load(REPO / "expectations", arch, base).packages}
+
+
+APT_SETS = sorted(p.stem for p in (REPO / "packages" / "apt").glob("*.txt"))
+
+
+@pytest.mark.parametrize("set_name", APT_SETS)
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+@pytest.mark.parametrize("base", ["ngc", "standin", "other"])
+def test_every_apt_package_has_a_packages_item_of_its_set(set_name: str, arch: str, base: str) -> None:
+    """Drift guard: a package added to a list without its `packages` item would go unchecked."""
+    entries = _devbox_sets().parse_list(REPO / "packages" / "apt" / f"{set_name}.txt", pip=False)
+    assert entries, set_name
+    items = _real_packages(arch, base)
+    for entry in entries:
+        item = items.get(entry.name)
+        assert item is not None, f"packages/apt/{set_name}.txt:{entry.line}: {entry.name} has no `packages` item"
+        assert item.when.sets == (set_name,), f"packages[{entry.name}] ({item.source}): when.sets {item.when.sets}"
+        if entry.arches:  # the list limits it to some architectures: so must the contract
+            assert set(item.when.arch or ()) == set(entry.arches), f"packages[{entry.name}] ({item.source})"
+    listed = {e.name for e in entries}
+    stale = [name for name, item in items.items() if item.when.sets == (set_name,) and name not in listed]
+    assert not stale, f"`packages` items of set {set_name} that packages/apt/{set_name}.txt does not list: {stale}"
 
 
 def test_every_yaml_points_at_the_schema() -> None:

@@ -177,3 +177,77 @@ def test_image_config_and_health_budget() -> None:
     assert out.status == "failed" and "container stopped" in out.message and seen == [200]
     none = {"Config": {"Healthcheck": {"Test": ["NONE"]}}}
     assert "no HEALTHCHECK" in checks.verify("image_config", hc, ctx(image_attrs=none)).message
+
+
+def package(**kw: Any) -> exp.Package:
+    kw.setdefault("name", "libx11-dev")
+    return exp.Package(key=kw["name"], source="common.yaml:300", **kw)
+
+
+def dpkg(status: str, arch: str = "amd64", version: str = "2:1.8.4-2") -> dict[str, str]:
+    return {"architecture": arch, "status": status, "version": version}
+
+
+APT_MANIFEST = {"sets": {
+    "dev-tools": {"kind": "apt", "included": True, "requested": ["libx11-dev", "ltrace"],
+                  "installed": ["libx11-dev"], "preinstalled": [],
+                  "skipped": [{"name": "ltrace", "reason": "no candidate for arm64 in the configured apt sources"}]},
+    "fun-tools": {"kind": "apt", "included": False, "reason": "INSTALL_FUN_TOOLS=false"}}}
+
+
+@pytest.mark.parametrize("records, status, found", [
+    ([dpkg("install ok installed")], "passed", None),
+    ([dpkg("hold ok installed")], "passed", None),  # apt-mark hold: still installed
+    ([dpkg("deinstall ok config-files")], "failed", "found:    not installed (status deinstall ok config-files)"),
+    ([dpkg("install ok unpacked")], "failed", "found:    not installed (status install ok unpacked)"),
+    ([], "failed", "found:    no such package"),
+    ([dpkg("deinstall ok config-files"), dpkg("install ok half-configured", "i386")], "failed",
+     "found:    not installed (amd64: status deinstall ok config-files; i386: status install ok half-configured)"),
+    ([dpkg("deinstall ok config-files"), dpkg("install ok installed", "i386")], "passed", None),
+])
+def test_package(records: list, status: str, found: str | None) -> None:
+    out = checks.verify("packages", package(), ctx({"packages": {"libx11-dev": records}, "manifest": APT_MANIFEST}))
+    assert out.status == status, out.message
+    if status == "passed":
+        assert out.message in ("2:1.8.4-2 amd64", "2:1.8.4-2 i386")
+    else:
+        assert out.message.startswith("packages[libx11-dev] (common.yaml:300)\n"
+                                      "expected: installed (status install ok installed)\n")
+        assert found in out.message
+
+
+def test_package_removed_after_build_is_explained_from_the_manifest() -> None:
+    facts = {"packages": {"libx11-dev": [dpkg("deinstall ok config-files")]}, "manifest": APT_MANIFEST}
+    out = checks.verify("packages", package(), ctx(facts))
+    assert out.message.endswith("why:      build manifest: libx11-dev installed at build (dev-tools), so a later "
+                                "layer or this container removed or broke it")
+
+
+def test_package_optional_absent_skips_but_optional_broken_fails() -> None:
+    item = package(name="ltrace", optional=True, reason="not published for arm64")
+    out = checks.verify("packages", item, ctx({"packages": {"ltrace": []}, "manifest": APT_MANIFEST}))
+    assert out == checks.Outcome("skipped", "optional, absent: not published for arm64 (build manifest: ltrace "
+                                 "skipped at build (dev-tools): no candidate for arm64 in the configured apt sources)")
+    removed = ctx({"packages": {"ltrace": [dpkg("deinstall ok config-files")]}, "manifest": APT_MANIFEST})
+    assert checks.verify("packages", item, removed).status == "skipped"
+    broken = ctx({"packages": {"ltrace": [dpkg("install reinstreq half-installed")]}, "manifest": APT_MANIFEST})
+    out = checks.verify("packages", item, broken)
+    assert out.status == "failed" and "status install reinstreq half-installed" in out.message
+
+
+def test_package_without_a_dpkg_database_fails_with_the_probes_reason() -> None:
+    why = "no dpkg database at /var/lib/dpkg/status: not a Debian-based target"
+    facts = {"packages": {}, "packages_error": why, "manifest": None}
+    for item in (package(), package(optional=True, reason="r")):  # not "absent": even optional items fail
+        out = checks.verify("packages", item, ctx(facts))
+        assert out.status == "failed"
+        assert out.message == ("packages[libx11-dev] (common.yaml:300)\n"
+                               f"expected: installed (status install ok installed)\nfound:    {why}")
+
+
+def test_package_of_a_set_left_out_skips_naming_the_set() -> None:
+    item = package(name="cowsay", when=exp.When(sets=("fun-tools",)))
+    cond = {"sets": ["dev-tools"], "sets_excluded": {"fun-tools": "INSTALL_FUN_TOOLS=false"}}
+    out = checks.verify("packages", item, ctx({"manifest": APT_MANIFEST}, cond=cond))
+    assert out == checks.Outcome("skipped", "when: sets ['fun-tools'], but set fun-tools is not in this build "
+                                 "(INSTALL_FUN_TOOLS=false)")

@@ -84,3 +84,81 @@ def test_collect_facts_locally_for_the_real_contract() -> None:
     request = probe.build_request(model)
     assert request["imports"][0] == "torch"  # heavy shared dependency first, once per batch
     assert "tf_keras" not in request["imports"]  # `import: false`
+
+
+DPKG_STATUS = """\
+Package: libx11-dev
+Status: install ok installed
+Priority: optional
+Architecture: amd64
+Multi-Arch: same
+Version: 2:1.8.4-2+deb12u2
+Description: X11 client-side library (development headers)
+ Package: not-a-field (a continuation line of the description)
+ Status: deinstall ok config-files
+
+Package: libc6
+Status: install ok installed
+Architecture: amd64
+Version: 2.36-9+deb12u9
+
+Package: libc6
+Status: install ok installed
+Architecture: i386
+Version: 2.36-9+deb12u9
+
+Package: ltrace
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 0.7.3-6.4
+
+Package: gdb
+Status: install ok unpacked
+Architecture: amd64
+Version: 13.1-3"""
+
+
+def test_probe_packages_reads_the_dpkg_status_file_once(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.write_text(DPKG_STATUS)  # no blank line at the end: the last stanza still counts
+    (tmp_path / "updates").mkdir()
+    # dpkg's journal of an interrupted run: applied on top, in order, as dpkg-query does
+    (tmp_path / "updates" / "0001").write_text(
+        "Package: gdb\nStatus: install ok installed\nArchitecture: amd64\nVersion: 13.1-3\n\n")
+    (tmp_path / "updates" / "tmp.i").write_text("Package: gdb\nStatus: purge ok not-installed\n")
+    names = ["libx11-dev", "libc6", "libc6:i386", "ltrace", "gdb", "nvtop", "not-a-field"]
+    found, error = probe_script.probe_packages(names, str(status))
+    assert error is None
+    assert found["libx11-dev"] == [{"architecture": "amd64", "status": "install ok installed",
+                                    "version": "2:1.8.4-2+deb12u2"}]
+    assert [r["architecture"] for r in found["libc6"]] == ["amd64", "i386"]
+    assert [r["architecture"] for r in found["libc6:i386"]] == ["i386"]
+    assert found["ltrace"][0]["status"] == "deinstall ok config-files"
+    assert found["gdb"][0]["status"] == "install ok installed"
+    assert found["nvtop"] == [] and found["not-a-field"] == []
+    assert set(found) == set(names)  # facts only for what was asked
+
+
+def test_probe_without_a_dpkg_database_records_one_reason(tmp_path: Path) -> None:
+    missing = tmp_path / "var" / "lib" / "dpkg" / "status"
+    assert probe_script.probe_packages(["git"], str(missing)) == (
+        {}, f"no dpkg database at {missing}: not a Debian-based target")
+    request = {"packages": ["git", "curl"], "dpkg_status": str(missing)}
+    run = subprocess.run([sys.executable, "-c", probe.PROBE_SOURCE, json.dumps(request)], capture_output=True,
+                         text=True, timeout=120, check=True)
+    facts = json.loads(run.stdout)
+    assert facts["packages"] == {}
+    assert facts["packages_error"] == f"no dpkg database at {missing}: not a Debian-based target"
+    # no package asked for: the database is not read at all
+    request = {"dpkg_status": str(missing)}
+    run = subprocess.run([sys.executable, "-c", probe.PROBE_SOURCE, json.dumps(request)], capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert "packages_error" not in json.loads(run.stdout)
+
+
+def test_build_request_names_every_package_item() -> None:
+    model = load(REPO / "expectations", "arm64", "standin")
+    request = probe.build_request(model)
+    assert request["packages"] == [p.name for p in model.packages]
+    assert {"libopencv-dev", "build-essential", "fonts-firacode"} <= set(request["packages"])
+    assert request["dpkg_status"] == "/var/lib/dpkg/status"

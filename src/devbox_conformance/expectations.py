@@ -92,6 +92,19 @@ class Binary(Item):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Package(Item):
+    """A distro (dpkg) package of the image's apt package sets.
+
+    Why a kind of its own: `binaries` only sees the commands a package provides, so a library or -dev
+    package (headers, pkg-config files) missing from the image went unnoticed. No version field: the sets
+    pin none, and the archive decides which one a build gets.
+    """
+
+    # dpkg package name, optionally `name:arch` (e.g. libc6:amd64) for one architecture of a multi-arch one.
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class PythonDist(Item):
     name: str
     min_version: Version | None = None
@@ -161,6 +174,7 @@ class ImageConfig(Item):
 # YAML section -> (model class, key field). The order is the report order.
 KINDS: dict[str, tuple[type[Item], str]] = {
     "binaries": (Binary, "name"),
+    "packages": (Package, "name"),
     "python_dists": (PythonDist, "name"),
     "labels": (Label, "name"),
     "env": (EnvVar, "name"),
@@ -181,6 +195,7 @@ class Expectations:
     # Files read, in merge order.
     files: tuple[str, ...]
     binaries: tuple[Binary, ...] = ()
+    packages: tuple[Package, ...] = ()
     python_dists: tuple[PythonDist, ...] = ()
     labels: tuple[Label, ...] = ()
     env: tuple[EnvVar, ...] = ()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from devbox_conformance.expectations import Item
+from devbox_conformance.expectations import Item, Package
 
 
 def _norm(name: str) -> str:
@@ -19,6 +19,8 @@ def _norm(name: str) -> str:
 
 def _names(item: Item) -> list[str]:
     names = [getattr(item, "package", None), getattr(item, "name", None)]
+    if isinstance(item, Package):
+        names = [item.name.partition(":")[0]]  # libc6:amd64 -> libc6, as the set lists name it
     return [_norm(n) for n in names if n]
 
 
@@ -26,7 +28,7 @@ def explain(manifest: Any, kind: str, item: Item) -> str | None:
     """Why the build left this item out, in one line, or None when the manifest says nothing about it."""
     if not isinstance(manifest, dict):
         return None
-    if kind not in ("binaries", "python_dists"):
+    if kind not in ("binaries", "packages", "python_dists"):
         return None
     wanted = _names(item)
     for feature, state in (manifest.get("features") or {}).items():
@@ -45,4 +47,12 @@ def explain(manifest: Any, kind: str, item: Item) -> str | None:
             if name and _norm(str(name)) in wanted:
                 reason = skipped.get("reason", "no reason given") if isinstance(skipped, dict) else "skipped"
                 return f"build manifest: {name} skipped at build ({set_name}): {reason}"
+        if kind == "packages" and entry.get("kind") == "apt":
+            # dpkg's record is the package itself: one the set had installed is not what it was at build.
+            for field, how in (("installed", "installed"), ("preinstalled", "in the base")):
+                done = entry.get(field) if isinstance(entry.get(field), list) else []
+                name = next((n for n in done if _norm(str(n)) in wanted), None)
+                if name:
+                    return (f"build manifest: {name} {how} at build ({set_name}), so a later layer or this "
+                            f"container removed or broke it")
     return None

@@ -32,6 +32,7 @@ from devbox_conformance.results import ResultsCollector
 # Test argument name -> item kind; a suite test asks for one of these and gets one test id per item.
 ARGNAMES = {
     "binary": "binaries",
+    "package": "packages",
     "python_dist": "python_dists",
     "label": "labels",
     "env_var": "env",

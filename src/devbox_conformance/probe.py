@@ -16,6 +16,7 @@ from devbox_conformance.target import RunResult, Target
 
 PROBE_SOURCE = Path(__file__).with_name("probe_script.py").read_text(encoding="utf-8")
 MANIFEST_PATH = "/etc/devbox/build-manifest.json"
+DPKG_STATUS_PATH = "/var/lib/dpkg/status"
 
 
 class ProbeError(Exception):
@@ -43,6 +44,9 @@ def build_request(model: Expectations) -> dict[str, Any]:
         "files": [{"path": p, "content": c} for p, c in files.items()],
         "users": [u.name for u in model.users],
         "groups": [g.name for g in model.groups],
+        # Read from dpkg's status file in one pass; nothing is read when the contract names no package.
+        "packages": [p.name for p in model.packages],
+        "dpkg_status": DPKG_STATUS_PATH,
         "shells": [{"name": s.name, "shell": s.shell, "login": s.login, "interactive": s.interactive,
                     "aliases": list(s.aliases), "timeout": 60} for s in model.shells],
         "manifest": MANIFEST_PATH,

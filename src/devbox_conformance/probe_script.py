@@ -29,6 +29,8 @@ import time
 PROBE_VERSION = 1
 CONTENT_CAP = 65536
 OUTPUT_CAP = 4000
+DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_FIELDS = ("Package:", "Status:", "Version:", "Architecture:")
 BEGIN = "__DEVBOX_PROBE_BEGIN__"
 END = "__DEVBOX_PROBE_END__"
 
@@ -242,6 +244,64 @@ def probe_group(name):
     return {"gid": g.gr_gid, "members": list(g.gr_mem)}
 
 
+def _dpkg_stanzas(text):
+    """(Package, Architecture, Status, Version) of each stanza of a dpkg status file, in file order."""
+    out = []
+    fields = {}
+    for line in text.splitlines():
+        if not line:
+            if "Package" in fields:
+                out.append((fields["Package"], fields.get("Architecture", ""), fields.get("Status", ""),
+                            fields.get("Version", "")))
+            fields = {}
+        elif line.startswith(DPKG_FIELDS):  # continuation lines start with a blank: never a match
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    if "Package" in fields:
+        out.append((fields["Package"], fields.get("Architecture", ""), fields.get("Status", ""),
+                    fields.get("Version", "")))
+    return out
+
+
+def probe_packages(names, status_path=DPKG_STATUS):
+    """dpkg's record of each requested package: ({name: [{architecture, status, version}]}, error).
+
+    One read of the status file, no dpkg-query per package: that keeps a few hundred package items as cheap
+    as one (and it works where dpkg-query is missing). A package has one stanza per installed architecture;
+    `name:arch` asks for one of them. dpkg's journal (updates/ beside the status file: stanzas not yet merged
+    by an interrupted run) is applied on top, as dpkg-query does. Without a status file the error says why,
+    so every package item fails with it.
+    """
+    try:
+        with open(status_path, "rb") as fh:
+            text = _text(fh.read())
+    except FileNotFoundError:
+        return {}, "no dpkg database at %s: not a Debian-based target" % status_path
+    except OSError as exc:
+        return {}, "cannot read %s: %s" % (status_path, exc.strerror or exc)
+    records = {}  # package -> {architecture: (status, version)}
+    for package, arch, status, version in _dpkg_stanzas(text):
+        records.setdefault(package, {})[arch] = (status, version)
+    updates = os.path.join(os.path.dirname(status_path), "updates")
+    try:
+        journal = sorted(n for n in os.listdir(updates) if n.isdigit())
+    except OSError:
+        journal = []
+    for entry in journal:
+        try:
+            with open(os.path.join(updates, entry), "rb") as fh:
+                for package, arch, status, version in _dpkg_stanzas(_text(fh.read())):
+                    records.setdefault(package, {})[arch] = (status, version)
+        except OSError:
+            continue
+    found = {}
+    for name in names:
+        package, _, arch = name.partition(":")
+        found[name] = [{"architecture": a, "status": st, "version": v}
+                       for a, (st, v) in sorted(records.get(package, {}).items()) if not arch or a == arch]
+    return found, None
+
+
 def _shell_script(aliases):
     lines = ["printf '\\n%s\\n' " + BEGIN, 'printf "PATH=%s\\n" "$PATH"', 'printf "HOME=%s\\n" "$HOME"']
     for name in aliases:
@@ -414,6 +474,9 @@ def main(argv):
         facts["env"] = dict(os.environ)
         facts["users"] = {name: probe_user(name) for name in request.get("users", [])}
         facts["groups"] = {name: probe_group(name) for name in request.get("groups", [])}
+        if request.get("packages"):
+            facts["packages"], facts["packages_error"] = probe_packages(
+                request["packages"], request.get("dpkg_status", DPKG_STATUS))
         facts["torch"] = torch_cuda()
         facts["gpu"] = gpu_visible()
         manifest, why = read_manifest(request.get("manifest", "/etc/devbox/build-manifest.json"))

@@ -2,6 +2,9 @@
 # Aliases and PATH come from /etc/zsh/zshrc; the login greeting from /etc/zsh/zprofile.
 
 export ZSH=/usr/local/share/oh-my-zsh
+# One completion dump per zsh version, not per host name (Oh My Zsh's default): the image ships root's
+# prebuilt, so the first zsh of every new container (a new host name each) does not rebuild it.
+ZSH_COMPDUMP=${XDG_CACHE_HOME:-${HOME}/.cache}/zcompdump-${ZSH_VERSION}
 HISTFILE=${HOME}/.zsh_history
 HISTSIZE=50000
 SAVEHIST=50000
@@ -16,7 +19,7 @@ if [[ -r ${ZSH}/oh-my-zsh.sh ]]; then
     source "${ZSH}/oh-my-zsh.sh"
 else
     mkdir -p "${XDG_CACHE_HOME:-${HOME}/.cache}"
-    autoload -Uz compinit && compinit -u -d "${XDG_CACHE_HOME:-${HOME}/.cache}/zcompdump"
+    autoload -Uz compinit && compinit -u -d "${ZSH_COMPDUMP}"
     PROMPT='%n@%m:%~%# '
 fi
 

@@ -17,6 +17,7 @@ from devbox_conformance.expectations import Item
 # Item kind -> check module (under devbox_conformance.checks).
 REGISTRY = {
     "binaries": "binaries",
+    "packages": "packages",
     "python_dists": "python_dists",
     "labels": "labels",
     "env": "env",

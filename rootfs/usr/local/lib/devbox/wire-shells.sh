@@ -1,7 +1,8 @@
 #!/bin/bash
 # shellcheck shell=bash
 # wire-shells.sh: run once at build. Hooks the devbox snippets into the global rc files of bash and
-# zsh, sets root's login shell (DEFAULT_SHELL) and gives root the skel dotfiles it lacks.
+# zsh, sets root's login shell (DEFAULT_SHELL), gives root the skel dotfiles it lacks and prebuilds
+# root's zsh completion dump.
 set -euo pipefail
 
 default_shell=${1:-/bin/bash}
@@ -32,3 +33,9 @@ usermod --shell "${default_shell}" root
 for dotfile in .inputrc .tmux.conf .zshrc; do
     [ -e "/root/${dotfile}" ] || cp "/etc/skel/${dotfile}" "/root/${dotfile}"
 done
+
+# Root's zsh completion dump, built now: otherwise the first zsh of every new container spends about a
+# second scanning every completion function to write it (~/.zshrc names it per zsh version, not per host).
+if command -v zsh >/dev/null; then
+    HOME=/root zsh -i -c true </dev/null >/dev/null 2>&1 || echo "wire-shells: zsh completion dump not prebuilt" >&2
+fi
