@@ -10,7 +10,8 @@ pin down without Docker (selftests/unit/test_bench_peer_checks.py).
   `SKIP:` in container-structure-test (which has no skip).
 - `cst_config(checks)`: container-structure-test's schema 2.0.0: metadataTest for labels, env, CMD,
   WORKDIR, ENTRYPOINT, USER; fileExistenceTests / fileContentTests where a file check fits them; a
-  commandTest (one new container each, that is how the tool works) for everything else.
+  commandTest (one new container each, that is how the tool works) for everything else (a distro package:
+  `dpkg-query -s NAME`, its Status line matched).
 - `testinfra_cases(checks)`: the data the naive testinfra module (testinfra_peer.py) parametrizes over:
   one test per check, each making its own host call(s) against one `docker://` container.
 """
@@ -32,6 +33,7 @@ CHECKER_SOURCE = Path(__file__).with_name("incontainer_check.py").read_text(enco
 # Contract kind -> the suite's test function (node id = tests/<file>::<function>[<key>]).
 SUITE_TESTS = {
     "binaries": "tests/test_binaries.py::test_binary",
+    "packages": "tests/test_packages.py::test_package",
     "python_dists": "tests/test_python_dists.py::test_python_dist",
     "labels": "tests/test_labels.py::test_label",
     "env": "tests/test_env.py::test_env",
@@ -41,6 +43,9 @@ SUITE_TESTS = {
     "shells": "tests/test_shell.py::test_shell",
     "image_config": "tests/test_image_config.py::test_image_config",
 }
+
+# dpkg's Status line of an installed package (a held one counts, as in the suite and in testinfra).
+_DPKG_INSTALLED = "Status: (install|hold) ok installed"
 
 # image_config name -> container-structure-test metadataTest field.
 _CST_METADATA = {"cmd": "cmd", "workdir": "workdir", "entrypoint": "entrypoint", "user": "user"}
@@ -94,6 +99,7 @@ def _plain(value: Any) -> Any:
 
 _SPEC_FIELDS: dict[str, tuple[str, ...]] = {
     "binaries": ("name", "version", "version_args", "version_regex"),
+    "packages": ("name",),
     "python_dists": ("name", "min_version", "import_name"),
     "labels": ("name", "value", "regex"),
     "env": ("name", "value", "regex"),
@@ -246,6 +252,18 @@ def cst_config(checks: list[Check]) -> tuple[dict[str, Any], dict[str, list[str]
                                                    f"absent'"), [c.id])
             else:
                 add("commandTests", _sh_test(c.id, f"command -v {_q(s['name'])}"), [c.id])
+        elif c.kind == "packages":
+            # `dpkg-query -W -f='${Status}'` is what a team would write first, but CST expands ${Status} to
+            # nothing (dpkg-query: "show format: may not be empty string"); -s prints the same Status line.
+            if c.optional:
+                # removed (config-files) or unknown: SKIP; any other state that is not installed still fails
+                script = (f"dpkg-query -s {_q(s['name'])} 2>/dev/null | grep -E '^Status: ' "
+                          f"| grep -Ev ' (config-files|not-installed)' || echo 'SKIP: optional, absent'")
+                expected = [f"(?m)^({_DPKG_INSTALLED}|SKIP: optional, absent)$"]
+                add("commandTests", _sh_test(c.id, script, expected), [c.id])
+            else:
+                add("commandTests", {"name": c.id, "command": "dpkg-query", "args": ["-s", s["name"]],
+                                     "exitCode": 0, "expectedOutput": [f"(?m)^{_DPKG_INSTALLED}$"]}, [c.id])
         elif c.kind == "python_dists":
             add("commandTests", _checker_test(c.id, {"check": "dist", "optional": c.optional,
                                                      "reason": c.reason, **s}), [c.id])

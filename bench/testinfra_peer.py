@@ -3,9 +3,10 @@
 compare_peers.py copies this file, with `cases.json` (from peer_checks.testinfra_cases) beside it, into a
 temp dir and runs it serially with pytest. One container of the image is started for the session (its
 creation is inside the measured time, as for the other runners); every test then makes its own testinfra
-call(s) — `host.exists`, `host.run`, `host.file(...)`, `host.user(...)`, `host.environment()` — so a
-check costs at least one `docker exec`, and each Python import check pays a fresh interpreter. That per-
-check cost is what "One probe, many checks" removes; this file exists to measure it, not to be a model.
+call(s) — `host.exists`, `host.package(...)`, `host.run`, `host.file(...)`, `host.user(...)`,
+`host.environment()` — so a check costs at least one `docker exec`, and each Python import check pays a
+fresh interpreter. That per-check cost is what "One probe, many checks" removes; this file exists to
+measure it, not to be a model.
 
 Image config and labels come from one `docker image inspect` per session (a team would do that too).
 """
@@ -79,6 +80,9 @@ def test_check(host: Any, image_cfg: dict[str, Any], case: dict[str, Any]) -> No
             assert match, f"no version in {out[:200]!r}"
             version = match.group(1) if match.groups() else match.group(0)
             assert SpecifierSet(s["version"]).contains(Version(version), prereleases=True), version
+    elif kind == "packages":
+        if not host.package(s["name"]).is_installed:
+            _absent(case, f"{s['name']} not installed")
     elif kind == "python_dists":
         code = ("import importlib, importlib.metadata as m, sys\n"
                 "try:\n print(m.version(sys.argv[1]))\nexcept m.PackageNotFoundError:\n sys.exit(3)\n"

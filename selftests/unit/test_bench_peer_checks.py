@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,13 @@ binaries:
     reason: contrib only
   - name: nsys
     when: {arch: [arm64]}
+packages:
+  - name: libx11-dev
+  - name: du-dust
+    optional: true
+    reason: not in Debian bookworm
+  - name: cowsay
+    when: {sets: [fun-tools]}
 python_dists:
   - name: torch
     min_version: "2.3"
@@ -109,15 +117,17 @@ def test_derivation_keeps_what_applies_and_names_why_the_rest_does_not(derivatio
     ids = [c.id for c in derivation.checks]
     assert "binaries[python3]" in ids and "binaries[nvtop]" in ids  # optional items stay in
     left_out = dict(derivation.not_applicable)
-    assert set(left_out) == {"binaries[rg]", "binaries[nsys]", "python_dists[flash-attn]"}
+    assert set(left_out) == {"binaries[rg]", "binaries[nsys]", "packages[cowsay]",
+                             "python_dists[flash-attn]"}
     assert "set dev-tools is not in this build" in left_out["binaries[rg]"]
-    assert derivation.by_kind() == {"binaries": 2, "python_dists": 3, "labels": 2, "env": 1, "files": 3,
-                                    "users": 1, "groups": 1, "shells": 1, "image_config": 3}
+    assert derivation.by_kind() == {"binaries": 2, "packages": 2, "python_dists": 3, "labels": 2, "env": 1,
+                                    "files": 3, "users": 1, "groups": 1, "shells": 1, "image_config": 3}
 
 
 def test_check_specs_are_plain_json(derivation: pc.Derivation) -> None:
     by_id = {c.id: c for c in derivation.checks}
     assert by_id["binaries[python3]"].spec["version"] == ">=3.8"
+    assert by_id["packages[libx11-dev]"].spec == {"name": "libx11-dev"}
     assert by_id["python_dists[pillow]"].spec == {"name": "pillow", "min_version": None, "import_name": "PIL"}
     assert by_id["python_dists[tf-keras]"].spec["import_name"] is None
     assert by_id["image_config[cmd]"].spec["value"] == ["/bin/bash", "-l"]
@@ -132,10 +142,10 @@ def test_unknown_set_list_means_every_set_item_applies(model: exp.Expectations) 
 def test_select_spreads_evenly_and_never_pads(derivation: pc.Derivation) -> None:
     checks = list(derivation.checks)
     assert pc.select(checks, 300) == checks
-    picked = pc.select(checks, 6)
-    assert len(picked) == 6 and len({c.id for c in picked}) == 6
+    picked = pc.select(checks, 7)
+    assert len(picked) == 7 and len({c.id for c in picked}) == 7
     assert [checks.index(c) for c in picked] == sorted(checks.index(c) for c in picked)
-    assert {c.kind for c in picked} >= {"binaries", "python_dists", "files", "image_config"}
+    assert {c.kind for c in picked} >= {"binaries", "packages", "python_dists", "files", "image_config"}
     assert pc.select(checks, 0) == []
 
 
@@ -186,6 +196,43 @@ def test_cst_config_uses_native_tests_where_they_fit(derivation: pc.Derivation) 
     assert "SKIP" in commands["binaries[nvtop]"]["args"][1]
 
 
+def test_cst_package_tests_read_dpkgs_status_line(derivation: pc.Derivation) -> None:
+    """`dpkg-query -s`, not `-W -f='${Status}'`: CST would expand ${Status} to nothing."""
+    cfg, covers = _cst(derivation)
+    commands = {t["name"]: t for t in cfg["commandTests"]}
+    required = commands["packages[libx11-dev]"]
+    assert required == {"name": "packages[libx11-dev]", "command": "dpkg-query", "args": ["-s", "libx11-dev"],
+                        "exitCode": 0, "expectedOutput": ["(?m)^Status: (install|hold) ok installed$"]}
+    optional = commands["packages[du-dust]"]
+    script = optional["args"][1]
+    assert optional["command"] == "sh" and script.startswith("dpkg-query -s 'du-dust' 2>/dev/null")
+    assert script.endswith("|| echo 'SKIP: optional, absent'")
+    assert optional["expectedOutput"] == [
+        "(?m)^(Status: (install|hold) ok installed|SKIP: optional, absent)$"]
+    assert covers["commandTests:packages[libx11-dev]"] == ["packages[libx11-dev]"]
+
+
+@pytest.mark.parametrize("dpkg_output, ok", [
+    ("Package: du-dust\nStatus: install ok installed\nVersion: 0.8.4-1\n", "Status: install ok installed"),
+    ("Package: du-dust\nStatus: hold ok installed\n", "Status: hold ok installed"),
+    ("Package: du-dust\nStatus: deinstall ok config-files\n", "SKIP: optional, absent"),
+    ("", "SKIP: optional, absent"),  # dpkg-query: no information is available
+    ("Package: du-dust\nStatus: install ok unpacked\n", None),  # present but broken: still a failure
+])
+def test_cst_optional_package_script(tmp_path: Path, dpkg_output: str, ok: str | None) -> None:
+    """The optional package's sh script, run here against a stand-in dpkg-query printing what dpkg would."""
+    (tmp_path / "dpkg-query").write_text(f"#!/bin/sh\nprintf '%s' '{dpkg_output}'\n"
+                                         f"[ -n '{dpkg_output}' ]\n")
+    (tmp_path / "dpkg-query").chmod(0o755)
+    check = pc.Check("packages", "du-dust", optional=True, reason="r", spec={"name": "du-dust"})
+    (test,) = pc.cst_config([check])[0]["commandTests"]
+    proc = subprocess.run([test["command"], *test["args"]], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    matched = re.search(test["expectedOutput"][0], proc.stdout)
+    assert proc.returncode == 0
+    assert (matched.group(0) if matched else None) == ok, proc.stdout
+
+
 def test_cst_logic_checks_ship_the_shared_checker(derivation: pc.Derivation) -> None:
     cfg, _ = _cst(derivation)
     commands = {t["name"]: t for t in cfg["commandTests"]}
@@ -201,6 +248,8 @@ def test_testinfra_cases_one_per_check(derivation: pc.Derivation) -> None:
     cases = pc.testinfra_cases(list(derivation.checks))
     assert [c["id"] for c in cases] == [c.id for c in derivation.checks]
     shells = [c for c in cases if c["kind"] == "shells"]
+    package = next(c for c in cases if c["id"] == "packages[du-dust]")
+    assert package["spec"] == {"name": "du-dust"} and package["optional"] and package["reason"]
     assert shells[0]["checker_spec"]["check"] == "shell"
     assert shells[0]["checker_spec"]["greeting"] == "Welcome to GPU devbox!"
     json.dumps(cases)
