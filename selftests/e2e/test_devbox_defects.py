@@ -26,6 +26,10 @@ DEFECTS: dict[str, tuple[list[str], set[str]]] = {
                         ">/usr/local/bin/devbox-greeting"],
                        {"test_shell[bash-login-interactive]", "test_shell[zsh-login-interactive]"}),
     "healthcheck-removed": (["HEALTHCHECK NONE"], {"test_image_config[healthcheck]"}),
+    # A -dev package of dev-tools: headers and a pkg-config file, no command, so no binary check notices;
+    # the libsqlite3-0 library it builds against stays, so nothing else breaks.
+    "package-removed": (["RUN dpkg --purge --force-depends libsqlite3-dev"],
+                        {"test_package[libsqlite3-dev]"}),
 }
 
 

@@ -45,7 +45,7 @@ def evaluate(item: Package, ctx: Context) -> Outcome:
         return Outcome.failed(EXPECTED, str(error))
     records: list[dict[str, Any]] | None = (ctx.facts.get("packages") or {}).get(item.name)
     if records is None:
-        return Outcome.failed(EXPECTED, "not probed (the probe's request named no such package)")
+        return Outcome.failed(EXPECTED, "not probed (the probe was not asked for it)")
     if not records:
         return Outcome.failed(EXPECTED, "no such package", absent=True)
     for record in records:
