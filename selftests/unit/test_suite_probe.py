@@ -1,8 +1,9 @@
-"""The probe script, run on this machine: time-limited import batches, shells under a pty, torch facts."""
+"""The probe script, run here: time-limited imports side by side, shells under a pty, torch facts."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -30,9 +31,11 @@ def modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_imports_hang_and_crash_are_marked_and_the_rest_continue(modules: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_imports_hang_and_crash_are_marked_and_the_rest_continue(modules: Path, workers: int) -> None:
     order = ["uses_heavy_a", "hangs", "uses_heavy_b", "crashes", "raises", "json", "no_such_module"]
-    res = probe_script.probe_imports(order, per_import_timeout=2)
+    res = probe_script.probe_imports(order, per_import_timeout=2, workers=workers)
+    assert set(res) == set(order)
     assert res["uses_heavy_a"]["ok"] and res["uses_heavy_b"]["ok"] and res["json"]["ok"]
     assert res["hangs"] == {"ok": False, "error": "import took longer than 2s", "seconds": 2}
     assert not res["crashes"]["ok"]
@@ -41,12 +44,36 @@ def test_imports_hang_and_crash_are_marked_and_the_rest_continue(modules: Path) 
     assert res["no_such_module"]["error"] == "ModuleNotFoundError: No module named 'no_such_module'"
 
 
-def test_shared_dependency_is_imported_once_per_batch(modules: Path) -> None:
-    child = subprocess.run([sys.executable, "-c", probe_script.IMPORT_CHILD, "uses_heavy_a", "uses_heavy_b"],
-                           capture_output=True, text=True, check=True)
+def test_a_child_imports_what_it_is_fed_and_a_shared_dependency_once(modules: Path) -> None:
+    child = subprocess.run([sys.executable, "-c", probe_script.IMPORT_CHILD],
+                           input="uses_heavy_a\nuses_heavy_b\n", capture_output=True, text=True, check=True)
     events = [json.loads(line) for line in child.stdout.splitlines() if line.startswith("{")]
     assert [e["module"] for e in events if e["event"] == "done"] == ["uses_heavy_a", "uses_heavy_b"]
     assert "1" in child.stdout.splitlines()  # shared_heavy ran once for both
+
+
+def test_every_child_imports_the_first_module_up_front(modules: Path) -> None:
+    log = modules / "imported.log"
+    (modules / "counted.py").write_text(f"with open({str(log)!r}, 'a') as f:\n    f.write('x\\n')\n")
+    order = ["counted", "json", "re", "csv", "uuid"]
+    res = probe_script.probe_imports(order, per_import_timeout=30, workers=2)
+    assert all(r["ok"] for r in res.values()) and len(res) == 5
+    assert log.read_text().count("x") == 2  # once in each of the two children, before anything else
+
+
+def test_a_first_module_that_kills_its_interpreter_is_not_imported_up_front_again(modules: Path) -> None:
+    res = probe_script.probe_imports(["crashes", "json", "raises", "uses_heavy_a"], per_import_timeout=5,
+                                     workers=2)
+    assert "interpreter died while importing (exit code 9)" in res["crashes"]["error"]
+    assert res["json"]["ok"] and res["uses_heavy_a"]["ok"]
+    assert res["raises"]["error"] == "RuntimeError: boom"
+
+
+def test_import_workers_never_exceed_the_cpus_we_may_use() -> None:
+    cpus = len(os.sched_getaffinity(0))
+    assert probe_script.import_workers({"import_workers": 64}) == cpus
+    assert probe_script.import_workers({"import_workers": 1}) == 1
+    assert probe_script.import_workers({"import_workers": 0}) == 1
 
 
 def test_bash_under_a_pty_has_job_control_and_a_quiet_stderr() -> None:

@@ -23,7 +23,9 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import termios
+import threading
 import time
 
 PROBE_VERSION = 1
@@ -76,11 +78,14 @@ def probe_dists():
     return found
 
 
-# The child interpreter of the import checks: imports its modules one by one and streams a JSON line for
-# each (a "start" line first, so the parent knows which module hung or crashed the interpreter).
+# The child interpreter of the import checks: reads module names from stdin, one per line, imports each and
+# streams a JSON line for each (a "start" line first, so the parent knows which module hung or crashed it).
 IMPORT_CHILD = r"""
 import importlib, json, sys, time, traceback
-for name in sys.argv[1:]:
+for line in sys.stdin:
+    name = line.strip()
+    if not name:
+        continue
     print(json.dumps({"module": name, "event": "start"}), flush=True)
     t0 = time.perf_counter()
     try:
@@ -94,94 +99,148 @@ for name in sys.argv[1:]:
 """
 
 
-def probe_imports(modules, per_import_timeout):
-    """Import `modules` in fresh child interpreters, each module with its own time limit.
+class ImportChild:
+    """One child interpreter fed one module at a time, so the parent can time-limit each import."""
 
-    One child imports the whole batch in order (so a heavy shared dependency such as torch is imported
-    once); when a module hangs past its limit or kills the interpreter, it is marked and the rest restart
-    in a new child.
-    """
-    results = {}
-    pending = list(modules)
-    while pending:
-        proc = subprocess.Popen([sys.executable, "-c", IMPORT_CHILD] + pending, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        current = None
+    def __init__(self):
+        # stderr goes to a file, not a pipe: a chatty import (warnings) must never block on a full pipe
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([sys.executable, "-c", IMPORT_CHILD], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.stderr)
+        self.buf = b""
+
+    def run(self, module, per_import_timeout):
+        """(outcome, alive): the import's outcome and whether this child can take another module."""
+        try:
+            self.proc.stdin.write((module + "\n").encode("utf-8"))
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            code = self.close(kill=True)
+            return self._died(module, code, started=False), False
         deadline = None
-        buf = b""
-        failed_here = None
         while True:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([proc.stdout], [], [], timeout if timeout is not None else 3600)
-            if not ready:
-                if deadline is not None and time.monotonic() >= deadline:
-                    proc.kill()
-                    failed_here = {"ok": False, "error": "import took longer than %ss" % per_import_timeout,
-                                   "seconds": per_import_timeout}
-                    break
-                continue
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
                 try:
                     event = json.loads(line.decode("utf-8", "replace"))
                 except ValueError:
                     event = None
-                if not isinstance(event, dict):
+                if not isinstance(event, dict) or event.get("module") != module:
                     continue  # a module printed something on stdout while importing
                 if event.get("event") == "start":
-                    current = event["module"]
                     deadline = time.monotonic() + per_import_timeout
                 elif event.get("event") == "done":
-                    results[event["module"]] = {"ok": event["ok"], "error": event["error"],
-                                                "seconds": event["seconds"]}
-                    current = None
-                    deadline = None
-        stderr = b""
+                    return {"ok": event["ok"], "error": event["error"], "seconds": event["seconds"]}, True
+            wait = 3600.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.proc.stdout], [], [], wait)
+            if not ready:
+                if deadline is not None and time.monotonic() >= deadline:
+                    self.close(kill=True)
+                    return {"ok": False, "error": "import took longer than %ss" % per_import_timeout,
+                            "seconds": per_import_timeout}, False
+                continue
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                return self._died(module, self.close(kill=False), started=deadline is not None), False
+            self.buf += chunk
+
+    def _died(self, module, code, started):
+        tail = self.stderr_tail()
+        if not started:
+            return {"ok": False, "seconds": None, "error": "import child failed to start: %s" % tail}
+        return {"ok": False, "seconds": None,
+                "error": "interpreter died while importing (exit code %s) %s" % (code, tail)}
+
+    def stderr_tail(self):
         try:
-            _, stderr = proc.communicate(timeout=30)
+            self.stderr.seek(0)
+            lines = _text(self.stderr.read()).strip().splitlines()
+        except (OSError, ValueError):
+            return ""
+        return lines[-1][:500] if lines else ""
+
+    def close(self, kill):
+        """Stop the child (EOF on stdin ends it; kill when it hangs); returns its exit code."""
+        if kill:
+            self.proc.kill()
+        try:
+            self.proc.stdin.close()
+        except (OSError, ValueError):
+            pass
+        try:
+            code = self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        finally:
-            for stream in (proc.stdout, proc.stderr):
-                stream.close()
-        if current is not None and current not in results:
-            if failed_here is None:
-                tail = _text(stderr).strip().splitlines()[-1:] or [""]
-                failed_here = {"ok": False, "seconds": None,
-                               "error": "interpreter died while importing (exit code %s) %s"
-                               % (proc.returncode, tail[0][:500])}
-            results[current] = failed_here
-        remaining = [m for m in pending if m not in results]
-        if remaining == pending:  # the child never started a module: give up on all of them
-            for m in remaining:
-                results[m] = {"ok": False, "seconds": None,
-                              "error": "import child failed to start: %s" % _text(stderr).strip()[-500:]}
-            break
-        pending = remaining
-    return results
+            self.proc.kill()
+            code = self.proc.wait()
+        self.proc.stdout.close()
+        self.stderr.close()
+        return code
 
 
-def probe_imports_batched(modules, per_import_timeout, batches):
-    """Split `modules` into `batches` child interpreters that run side by side.
+def import_workers(request):
+    """Children that import side by side: one per CPU the target lets us use, at most `import_workers`."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(int(request.get("import_workers", 4)), cpus))
 
-    The first module (the heavy shared dependency, torch, when present) heads every batch, so each child
-    imports it once up front instead of through whichever module needs it first.
+
+def probe_imports(modules, per_import_timeout, workers=1):
+    """Import `modules` in fresh child interpreters side by side, each module with its own time limit.
+
+    Every child imports the first module (the heavy shared dependency, torch, when present) up front, then
+    takes the next module from a shared list whenever it is free: a slow import (lightning: seconds) runs
+    beside the many quick ones instead of ahead of them. A module that hangs past its limit or kills its
+    interpreter is marked and its child replaced; when that module is the shared first one, later children
+    no longer import it up front, so each module's own outcome is still what gets reported.
     """
-    if batches <= 1 or len(modules) < 4:
-        return probe_imports(modules, per_import_timeout)
-    head, rest = modules[:1], modules[1:]
-    groups = [head + rest[i::batches] for i in range(batches)]
+    modules = list(dict.fromkeys(modules))
+    if not modules:
+        return {}
+    head = modules[0]
+    todo = list(reversed(modules[1:]))
     results = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=batches) as pool:
-        for i, part in enumerate(pool.map(lambda g: probe_imports(g, per_import_timeout), groups)):
-            for name, res in part.items():
-                if i == 0 or name not in head:
-                    results[name] = res
+    lock = threading.Lock()
+    head_kills = []
+
+    def take():
+        with lock:
+            return todo.pop() if todo else None
+
+    def new_child():
+        while True:
+            child = ImportChild()
+            if head_kills:
+                return child
+            outcome, alive = child.run(head, per_import_timeout)
+            with lock:
+                results.setdefault(head, outcome)
+                if not alive:
+                    head_kills.append(outcome)
+            if alive:
+                return child
+
+    def work():
+        child = new_child()
+        while True:
+            module = take()
+            if module is None:
+                break
+            if child is None:
+                child = new_child()
+            outcome, alive = child.run(module, per_import_timeout)
+            results[module] = outcome
+            if not alive:
+                child = None
+        if child is not None:
+            child.close(kill=False)
+
+    threads = [threading.Thread(target=work) for _ in range(max(1, min(workers, len(modules))))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return results
 
 
@@ -464,9 +523,8 @@ def main(argv):
     with concurrent.futures.ThreadPoolExecutor(max_workers=int(request.get("threads", 8))) as pool:
         # Longest first: the imports (seconds: torch and friends) start at once, the many short binary and
         # shell runs fill the other threads, so the probe takes about as long as the imports alone.
-        imports = pool.submit(probe_imports_batched, request.get("imports", []),
-                              float(request.get("import_timeout", 120)),
-                              int(request.get("import_batches", 1)))
+        imports = pool.submit(probe_imports, request.get("imports", []),
+                              float(request.get("import_timeout", 120)), import_workers(request))
         shells = {s["name"]: pool.submit(probe_shell, s) for s in request.get("shells", [])}
         bins = {b["name"]: pool.submit(probe_binary, b) for b in request.get("binaries", [])}
         facts["dists"] = probe_dists()
