@@ -267,13 +267,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A kind without items (e.g. no `groups:` in the expectations) adds no test rather than a skip."""
+    """A kind without items (e.g. no `groups:` in the expectations) adds no test rather than a skip.
+
+    The tests that wait on the engine (a container reaching `healthy`) go last, so the others run while
+    the engine's first health checks do.
+    """
     if config.stash.get(STATE_KEY, None) is None:
         return  # not our run: another project's `image_config` or `file` parameters are its own business
     empty = [item for item in items if _is_empty_kind(item)]
     if empty:
         config.hook.pytest_deselected(items=empty)
         items[:] = [item for item in items if item not in empty]
+    items.sort(key=_waits_on_engine)  # stable: everything else keeps its order
+
+
+def _waits_on_engine(item: pytest.Item) -> bool:
+    spec = getattr(item, "callspec", None)
+    value = spec.params.get("image_config") if spec is not None else None
+    return isinstance(value, exp.ImageConfig) and bool(value.healthy)
 
 
 def _is_empty_kind(item: pytest.Item) -> bool:
