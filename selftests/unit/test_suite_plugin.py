@@ -72,3 +72,19 @@ def test_theirs(image_config):
 ''')
     result = pytester.runpytest("-p", "devbox_conformance.plugin")
     result.assert_outcomes(passed=2)
+
+
+def test_n_auto_runs_a_conformance_run_in_process_and_leaves_other_runs_to_xdist(
+        suite: pytest.Pytester) -> None:
+    """Every fact comes from the controller's one probe, so `-n auto` starts no workers for the suite;
+    an explicit `-n 2` still does, and another project's `-n auto` still gets xdist's CPU count."""
+    common = ("-p", "devbox_conformance.plugin", "--expectations=exp", "-p", "no:cacheprovider")
+    auto = suite.runpytest_subprocess(*common, "--hosts", "local://", "-n", "auto")
+    auto.assert_outcomes(passed=3, skipped=1)
+    assert "created: " not in auto.stdout.str()
+    two = suite.runpytest_subprocess(*common, "--hosts", "local://", "-n", "2")
+    two.assert_outcomes(passed=3, skipped=1)
+    assert "created: 2/2 workers" in two.stdout.str()
+    other = suite.runpytest_subprocess("-p", "devbox_conformance.plugin", "-p", "no:cacheprovider",
+                                       "-n", "auto", "-k", "nothing_matches")
+    assert "created: " in other.stdout.str()

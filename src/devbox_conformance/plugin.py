@@ -188,6 +188,19 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_XdistHooks(), "devbox-xdist")
 
 
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # ahead of xdist's own CPU count
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` on a conformance run: no worker processes; an explicit `-n N` is honoured.
+
+    Every fact comes from the one probe the controller runs, so a check is a comparison of a few
+    microseconds; a worker would only add its own start-up (a second of CPU each) and compete with the
+    probe for the CPUs. Other projects' runs keep xdist's own choice.
+    """
+    if _suite_requested(config, _options(config)):
+        return 0
+    return None
+
+
 class _XdistHooks:
     @pytest.hookimpl
     def pytest_configure_node(self, node: Any) -> None:
