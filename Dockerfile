@@ -112,13 +112,16 @@ RUN --mount=type=cache,id=devbox-pip,target=/root/.cache/pip,sharing=locked \
     --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=bind,source=packages/devbox_sets.py,target=/tmp/devbox-build/devbox_sets.py \
     --mount=type=bind,source=packages/install_pip.py,target=/tmp/devbox-build/install_pip.py \
+    --mount=type=bind,source=packages/verify_imports.py,target=/tmp/devbox-build/verify_imports.py \
     --mount=type=bind,source=packages/pip/python-extras.txt,target=/tmp/devbox-build/list.txt \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca REQUESTS_CA_BUNDLE=/run/secrets/ca; fi \
     && python3 -B /tmp/devbox-build/install_pip.py --set python-extras --list /tmp/devbox-build/list.txt \
         --mode extras --arch "${TARGETARCH}" --enabled "${INSTALL_PYTHON_EXTRAS}" \
         --disabled-reason "INSTALL_PYTHON_EXTRAS=${INSTALL_PYTHON_EXTRAS}" \
         --feature "flash-attn=${INSTALL_FLASH_ATTN}" --feature "vllm=${INSTALL_VLLM}" \
-        --feature "pytorch-nightly=${INSTALL_PYTORCH_NIGHTLY}"
+        --feature "pytorch-nightly=${INSTALL_PYTORCH_NIGHTLY}" \
+    && python3 -B /tmp/devbox-build/verify_imports.py --set python-extras --list /tmp/devbox-build/list.txt \
+        --check torchao=torchao --older 3
 
 # ---- the rootfs overlay: greeting, login snippet, shell hooks, health check, skel dotfiles ----
 COPY --chmod=0755 rootfs/usr/local/bin/ /usr/local/bin/
