@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.e2e
 
@@ -103,35 +105,51 @@ def test_target_without_python(derive_image) -> None:
     assert not containers_with_label(image)
 
 
-@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_ctrl_c_removes_the_container(suite_fixture_image: str, xdist: list[str]) -> None:
-    before = set(containers_with_label(suite_fixture_image))
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--image",
-                             suite_fixture_image, "--expectations=selftests/fixtures/suite/expectations",
-                             *xdist], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+@pytest.fixture
+def slow_expectations(tmp_path: Path) -> Path:
+    """The fixture's contract plus one binary whose version run takes 30 s: the probe is still under way
+    when the signal arrives, however fast the rest of the run has become."""
+    src = REPO / "selftests" / "fixtures" / "suite" / "expectations"
+    dst = tmp_path / "expectations"
+    shutil.copytree(src, dst)
+    common = yaml.safe_load((dst / "common.yaml").read_text())
+    common["binaries"].append({"name": "sleep", "version_args": ["30"], "version_regex": "."})
+    (dst / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
+    return dst
+
+
+def start_suite(image: str, expectations: Path, *extra: str) -> tuple[subprocess.Popen[str], set[str]]:
+    """The suite on `image` in a child process, and the containers it started (waits until there is one)."""
+    before = set(containers_with_label(image))
+    # A shell that starts this run in the background without job control leaves SIGINT ignored, and a child
+    # would inherit that: give the suite the disposition a terminal user's pytest has.
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--image", image,
+                             f"--expectations={expectations}", *extra], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     started: set[str] = set()
-    while time.monotonic() < deadline and not started:
-        started = set(containers_with_label(suite_fixture_image)) - before
+    while time.monotonic() < deadline and not started and proc.poll() is None:
+        started = set(containers_with_label(image)) - before
         time.sleep(0.2)
+    return proc, started
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_ctrl_c_removes_the_container(suite_fixture_image: str, slow_expectations: Path,
+                                      xdist: list[str]) -> None:
+    proc, started = start_suite(suite_fixture_image, slow_expectations, *xdist)
     assert started, "the suite never started its container"
-    time.sleep(2)  # mid-run: probe or checks under way
+    time.sleep(2)  # mid-run: the probe is under way (the slow version run), tests wait for it
+    assert proc.poll() is None, "the run ended before the signal"
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0, out
     assert not set(containers_with_label(suite_fixture_image)) & started, out
 
 
-def test_sigterm_removes_the_container(suite_fixture_image: str) -> None:
-    before = set(containers_with_label(suite_fixture_image))
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--image",
-                             suite_fixture_image, "--expectations=selftests/fixtures/suite/expectations"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    started: set[str] = set()
-    while time.monotonic() < deadline and not started:
-        started = set(containers_with_label(suite_fixture_image)) - before
-        time.sleep(0.2)
+def test_sigterm_removes_the_container(suite_fixture_image: str, slow_expectations: Path) -> None:
+    proc, started = start_suite(suite_fixture_image, slow_expectations)
     assert started
     proc.terminate()
     out, _ = proc.communicate(timeout=120)
