@@ -27,6 +27,8 @@ def modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "hangs.py").write_text("import time\ntime.sleep(60)\n")
     (tmp_path / "crashes.py").write_text("import os\nos._exit(9)\n")
     (tmp_path / "raises.py").write_text("raise RuntimeError('boom')\n")
+    (tmp_path / "dies_loudly.py").write_text("import os, sys\nsys.stderr.write('fatal: no CUDA driver\\n')\n"
+                                             "sys.stderr.flush()\nos._exit(3)\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     return tmp_path
 
@@ -42,6 +44,13 @@ def test_imports_hang_and_crash_are_marked_and_the_rest_continue(modules: Path, 
     assert "interpreter died while importing (exit code 9)" in res["crashes"]["error"]
     assert res["raises"]["error"] == "RuntimeError: boom"
     assert res["no_such_module"]["error"] == "ModuleNotFoundError: No module named 'no_such_module'"
+
+
+def test_a_crash_is_reported_with_the_last_line_the_interpreter_wrote(modules: Path) -> None:
+    res = probe_script.probe_imports(["json", "dies_loudly", "csv"], per_import_timeout=10, workers=1)
+    died = res["dies_loudly"]["error"]
+    assert died == "interpreter died while importing (exit code 3) fatal: no CUDA driver"
+    assert res["json"]["ok"] and res["csv"]["ok"]
 
 
 def test_a_child_imports_what_it_is_fed_and_a_shared_dependency_once(modules: Path) -> None:

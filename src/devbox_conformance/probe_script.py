@@ -115,8 +115,8 @@ class ImportChild:
             self.proc.stdin.write((module + "\n").encode("utf-8"))
             self.proc.stdin.flush()
         except (OSError, ValueError):
-            code = self.close(kill=True)
-            return self._died(module, code, started=False), False
+            tail = self.stderr_tail()
+            return self._died(module, self.close(kill=True), tail, started=False), False
         deadline = None
         while True:
             while b"\n" in self.buf:
@@ -141,11 +141,11 @@ class ImportChild:
                 continue
             chunk = os.read(self.proc.stdout.fileno(), 65536)
             if not chunk:
-                return self._died(module, self.close(kill=False), started=deadline is not None), False
+                tail = self.stderr_tail()  # before close(), which drops the file
+                return self._died(module, self.close(kill=False), tail, started=deadline is not None), False
             self.buf += chunk
 
-    def _died(self, module, code, started):
-        tail = self.stderr_tail()
+    def _died(self, module, code, tail, started):
         if not started:
             return {"ok": False, "seconds": None, "error": "import child failed to start: %s" % tail}
         return {"ok": False, "seconds": None,
