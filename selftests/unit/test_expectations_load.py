@@ -123,17 +123,60 @@ BAD = {
     "package unknown set type": ("packages:\n  - name: gdb\n    when: {sets: dev-tools}\n",
                                  "{d}/common.yaml:3: packages[0].when.sets: wrong type: expected array, got string "
                                  "('dev-tools')"),
+    "duplicate kind": ("binaries:\n  - name: rg\nenv:\n  - name: A\nbinaries:\n  - name: fd\n",
+                       "{d}/common.yaml:5: duplicate key 'binaries' (first at line 1)"),
+    "duplicate field": ("binaries:\n  - name: rg\n    version: '>=1'\n    package: ripgrep\n    version: '>=2'\n",
+                        "{d}/common.yaml:5: duplicate key 'version' (first at line 3)"),
+    "duplicate when key": ("binaries:\n  - name: rg\n    when:\n      arch: [amd64]\n      cuda: true\n      arch: [arm64]\n",
+                           "{d}/common.yaml:6: duplicate key 'arch' (first at line 4)"),
+    "duplicate key in flow mapping": ("env:\n  - {name: A, value: x, name: B}\n",
+                                      "{d}/common.yaml:2: duplicate key 'name' (first at line 2, column 6)"),
+    "not UTF-8": (b"env:\n  - name: A\n    value: caf\xe9\n",
+                  "{d}/common.yaml:3: not UTF-8: byte 0xe9 at offset 31 (invalid continuation byte); save the file as UTF-8"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_input_gives_one_exact_line(tmp_path: Path, case: str) -> None:
     text, message = BAD[case]
-    d = write(tmp_path, {"common.yaml": text, "amd64.yaml": ""})
+    d = write(tmp_path, {"amd64.yaml": ""})
+    if isinstance(text, bytes):
+        (d / "common.yaml").write_bytes(text)
+    else:
+        (d / "common.yaml").write_text(text)
     with pytest.raises(exp.ExpectationsError) as info:
         exp.load(d, "amd64", "other")
     assert str(info.value) == message.format(d=d)
     assert "\n" not in str(info.value)
+
+
+def test_duplicate_key_in_an_overlay_names_that_file(tmp_path: Path) -> None:
+    d = write(tmp_path, {"common.yaml": COMMON, "amd64.yaml": "binaries:\n  - name: rg\n    optional: true\n    optional: false\n"})
+    with pytest.raises(exp.ExpectationsError) as info:
+        exp.load(d, "amd64", "other")
+    assert str(info.value) == f"{d}/amd64.yaml:4: duplicate key 'optional' (first at line 3)"
+
+
+def test_duplicate_keys_are_refused_with_and_without_libyaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path keeps libyaml when PyYAML has it, and both parsers give the same line."""
+    import yaml
+    if hasattr(yaml, "CSafeLoader"):
+        assert issubclass(exp._FastLoader, yaml.CSafeLoader)
+    d = write(tmp_path, {"common.yaml": "binaries:\n  - name: rg\nbinaries: []\n", "amd64.yaml": ""})
+    want = f"{d}/common.yaml:3: duplicate key 'binaries' (first at line 1)"
+    with pytest.raises(exp.ExpectationsError, match="duplicate key") as fast:
+        exp.load(d, "amd64", "other")
+    monkeypatch.setattr(exp, "_FastLoader", exp._PureLoader)
+    with pytest.raises(exp.ExpectationsError, match="duplicate key") as pure:
+        exp.load(d, "amd64", "other")
+    assert str(fast.value) == str(pure.value) == want
+
+
+def test_merge_keys_may_still_override(tmp_path: Path) -> None:
+    """`<<: *anchor` then the same key is YAML's way to override, not a duplicate."""
+    text = "binaries:\n  - &rg {name: rg, package: ripgrep}\n  - <<: *rg\n    name: fd\n"
+    model = exp.load(write(tmp_path, {"common.yaml": text, "amd64.yaml": ""}), "amd64", "other")
+    assert [(b.name, b.package) for b in model.binaries] == [("rg", "ripgrep"), ("fd", "ripgrep")]
 
 
 def test_remove_of_unknown_item(tmp_path: Path) -> None:

@@ -285,31 +285,101 @@ def _schema_error_text(err: jsonschema.ValidationError) -> tuple[list[Any], str,
     return path, err.message.splitlines()[0], False
 
 
-# libyaml's loader when PyYAML was built with it: 10x faster on the ~1,000-line contract, which every
-# run (and every xdist worker) reads.
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping gives the same key twice; PyYAML would silently keep the last one."""
+
+    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(problem=f"duplicate key {key!r}", problem_mark=again)
+        self.key = key
+        self.line = again.line + 1
+        # "line 3", or with the column when both are on one line (a flow mapping: {a: 1, a: 2})
+        self.first_at = f"line {first.line + 1}" + (
+            f", column {first.column + 1}" if first.line == again.line else "")
+
+
+class _UniqueKeys:
+    """Mixin for a safe loader: every mapping, at any depth, must name each key once.
+
+    Why: a second top-level `binaries:` (easy to write in a 800-line file) replaced the first list without a
+    word, so dozens of items went unchecked. Merge keys (`<<`) are left to PyYAML: overriding a merged key
+    is what they are for.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _value in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)  # type: ignore[attr-defined]
+                try:
+                    first = seen.get(key)
+                except TypeError:  # unhashable key: PyYAML's own check reports it
+                    continue
+                if first is not None:
+                    raise DuplicateKeyError(key, first, key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+
+# libyaml's parser when PyYAML was built with it: 10x faster on the ~1,000-line contract, which every
+# run (and every xdist worker) reads. The pure-Python one words parse errors the same on every machine.
+_BaseFast: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _FastLoader(_UniqueKeys, _BaseFast):  # type: ignore[valid-type, misc]
+    """The loader every read uses: libyaml's speed when present, duplicate keys refused."""
+
+
+class _PureLoader(_UniqueKeys, yaml.SafeLoader):
+    """Same rules on the pure-Python parser: its error words are the ones tests and users see."""
+
+
+def _compose_and_construct(text: str, loader_cls: type[Any]) -> tuple[Any, yaml.Node | None]:
+    """One parse giving both the node tree (for line numbers) and the data built from it."""
+    loader = loader_cls(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return data, node
+
+
+def _decode(raw: bytes, shown: str) -> str:
+    """The file's text; a byte that is not UTF-8 is one line naming its offset (and line) in the file."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        byte = raw[exc.start:exc.start + 1].hex()
+        raise ExpectationsError(f"{shown}:{line}: not UTF-8: byte 0x{byte} at offset {exc.start} "
+                                f"({exc.reason}); save the file as UTF-8") from None
 
 
 def _read(path: Path) -> tuple[Any, yaml.Node | None]:
     shown = _display(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ExpectationsError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    text = _decode(raw, shown)
     try:
         try:
-            node = yaml.compose(text, Loader=_LOADER)
-            data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (libyaml's when present)
+            return _compose_and_construct(text, _FastLoader)
+        except DuplicateKeyError:
+            raise
         except yaml.YAMLError:
             # Report what the pure-Python parser says: the same words with or without libyaml.
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            return _compose_and_construct(text, _PureLoader)
+    except DuplicateKeyError as exc:
+        raise ExpectationsError(f"{shown}:{exc.line}: duplicate key {exc.key!r} "
+                                f"(first at {exc.first_at})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ExpectationsError(f"{shown}:{line}: malformed YAML: {problem}") from None
-    return data, node
 
 
 def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
