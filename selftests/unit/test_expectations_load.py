@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import sys
@@ -133,6 +134,22 @@ BAD = {
                                       "{d}/common.yaml:2: duplicate key 'name' (first at line 2, column 6)"),
     "not UTF-8": (b"env:\n  - name: A\n    value: caf\xe9\n",
                   "{d}/common.yaml:3: not UTF-8: byte 0xe9 at offset 31 (invalid continuation byte); save the file as UTF-8"),
+    "group: unknown key in an item": ("binaries:\n  - when: {sets: [base-tools]}\n    items:\n      - name: rg\n      - name: fd\n        versoin: '>=1'\n",
+                                      "{d}/common.yaml:6: binaries[0].items[1].versoin: unknown key 'versoin' (did you mean 'version'?)"),
+    "group: bad value in an item": ("binaries:\n  - name: git\n  - when: {gpu: true}\n    items:\n      - name: nvidia-smi\n        version: '>>1'\n",
+                                    "{d}/common.yaml:6: binaries[1].items[0].version: invalid version spec '>>1' (PEP 440, e.g. '>=2.30')"),
+    "group: bad when": ("env:\n  - when: {arch: [riscv]}\n    items:\n      - name: A\n",
+                        "{d}/common.yaml:2: env[0].when.arch[0]: unknown arch 'riscv' (expected one of amd64, arm64)"),
+    "group: without when": ("env:\n  - items:\n      - name: A\n",
+                            "{d}/common.yaml:2: env[0]: 'when' is required"),
+    "group: other keys": ("env:\n  - when: {gpu: true}\n    optional: true\n    items:\n      - name: A\n",
+                          "{d}/common.yaml:3: env[0].optional: unknown key 'optional' (valid keys: when, items, note)"),
+    "group: empty": ("env:\n  - when: {gpu: true}\n    items: []\n",
+                     "{d}/common.yaml:3: env[0].items: [] should be non-empty"),
+    "group: no nesting": ("env:\n  - when: {gpu: true}\n    items:\n      - when: {cuda: true}\n        items: [{name: A}]\n",
+                          "{d}/common.yaml:5: env[0].items[0].items: groups do not nest (give these items the outer group's `when:` keys in a group of their own)"),
+    "group: duplicate across groups": ("env:\n  - name: A\n  - when: {gpu: true}\n    items:\n      - name: B\n      - name: A\n",
+                                       "{d}/common.yaml:6: env[1].items[1].name: duplicate item 'A' (first at env[0])"),
 }
 
 
@@ -177,6 +194,80 @@ def test_merge_keys_may_still_override(tmp_path: Path) -> None:
     text = "binaries:\n  - &rg {name: rg, package: ripgrep}\n  - <<: *rg\n    name: fd\n"
     model = exp.load(write(tmp_path, {"common.yaml": text, "amd64.yaml": ""}), "amd64", "other")
     assert [(b.name, b.package) for b in model.binaries] == [("rg", "ripgrep"), ("fd", "ripgrep")]
+
+
+GROUPED = """\
+binaries:
+  - name: git
+  # a group: its items share one when
+  - when: {sets: [gpu-tools], arch: [amd64]}
+    note: NVIDIA's tools
+    items:
+      - name: nvtop
+      - name: nsys
+        when: {arch: [amd64, arm64]}
+      - name: ncu
+        when: {gpu: true}
+packages:
+  - when: {sets: [dev-tools]}
+    items:
+      - name: gdb
+"""
+
+
+def test_group_items_share_its_when_and_add_or_override_keys(tmp_path: Path) -> None:
+    d = write(tmp_path, {"common.yaml": GROUPED, "amd64.yaml": ""})
+    model = exp.load(d, "amd64", "other")
+    by_name = {b.name: b for b in model.binaries}
+    assert list(by_name) == ["git", "nvtop", "nsys", "ncu"]
+    assert by_name["git"].when == exp.When()
+    assert by_name["nvtop"].when == exp.When(sets=("gpu-tools",), arch=("amd64",))
+    assert by_name["nsys"].when == exp.When(sets=("gpu-tools",), arch=("amd64", "arm64"))  # item's key wins
+    assert by_name["ncu"].when == exp.When(sets=("gpu-tools",), arch=("amd64",), gpu=True)  # keys add up
+    assert model.packages[0].when == exp.When(sets=("dev-tools",))
+    # source names the item's own line inside the group, as failures show it
+    assert [b.source for b in model.binaries] == [f"{d}/common.yaml:{n}" for n in (2, 7, 8, 10)]
+
+
+def test_group_is_the_same_model_as_items_with_their_own_when(tmp_path: Path) -> None:
+    flat = """\
+binaries:
+  - name: git
+  - name: nvtop
+    when: {sets: [gpu-tools], arch: [amd64]}
+  - name: nsys
+    when: {sets: [gpu-tools], arch: [amd64, arm64]}
+  - name: ncu
+    when: {arch: [amd64], gpu: true, sets: [gpu-tools]}
+packages:
+  - name: gdb
+    when: {sets: [dev-tools]}
+"""
+    grouped = exp.load(write(tmp_path / "g", {"common.yaml": GROUPED, "amd64.yaml": ""}), "amd64", "other")
+    plain = exp.load(write(tmp_path / "f", {"common.yaml": flat, "amd64.yaml": ""}), "amd64", "other")
+    strip = functools.partial(dataclasses.replace, source="")
+    assert [strip(i) for _, i in grouped.all_items()] == [strip(i) for _, i in plain.all_items()]
+
+
+def test_overlay_may_group_and_replaces_when_as_for_any_item(tmp_path: Path) -> None:
+    """In an overlay a grouped item is an item whose `when` is the group's (plus its own): it replaces the
+    earlier `when` whole, as an overlay item's `when:` always did; other fields are kept."""
+    arm = "binaries:\n  - when: {arch: [arm64]}\n    items:\n      - name: nsys\n        optional: true\n        reason: not published\n      - name: git\n        remove: true\n"
+    d = write(tmp_path, {"common.yaml": GROUPED, "amd64.yaml": "", "arm64.yaml": arm})
+    model = exp.load(d, "arm64", "other")
+    nsys = next(b for b in model.binaries if b.name == "nsys")
+    assert nsys.when == exp.When(arch=("arm64",)) and nsys.optional and nsys.source == f"{d}/arm64.yaml:4"
+    assert "git" not in {b.name for b in model.binaries}
+
+
+def test_real_contract_groups_its_package_sets() -> None:
+    """A run of one set's items is one group in common.yaml, not a `when:` repeated on each item."""
+    import yaml
+    data = yaml.safe_load((REPO / "expectations" / "common.yaml").read_text())
+    for kind in ("binaries", "packages", "python_dists"):
+        loose = [e["name"] for e in data[kind] if "items" not in e and "sets" in (e.get("when") or {})]
+        assert not loose, f"{kind}: items of a set outside its group: {loose}"
+        assert sum("items" in e for e in data[kind]) >= 2
 
 
 def test_remove_of_unknown_item(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@
     ['git', 'rg', 'fd']
 
 Files, in order: `common.yaml`, `<arch>.yaml`, `bases/<base_kind>.yaml`. Items merge by kind and key (`name`,
-or `path` for files); a later file replaces the fields it gives; `remove: true` drops the item. Every bad
+or `path` for files); a later file replaces the fields it gives; `remove: true` drops the item. In a kind's
+list, `{when: {...}, items: [...]}` is a group whose items share that `when` (see `entries`). Every bad
 input raises `ExpectationsError` whose message is ONE line naming file, line and key.
 """
 
@@ -389,6 +390,7 @@ def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ExpectationsError(f"{shown}:1: (top level): wrong type: expected a mapping of item kinds, "
                                 f"got {_TYPE_NAMES.get(type(data), type(data).__name__)}")
+    _refuse_nested_groups(shown, data, node)
     validator = jsonschema.Draft202012Validator(_schema())
     errors = list(validator.iter_errors(data))
     if errors:
@@ -400,22 +402,55 @@ def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
         raise ExpectationsError(f"{shown}:{line}: {_dotted(parts)}: {msg}")
     # Checks the schema cannot express: duplicate keys, version specifiers, regexes.
     for kind, (_cls, keyname) in KINDS.items():
-        seen: dict[str, int] = {}
-        for i, raw in enumerate(data.get(kind) or []):
+        seen: dict[str, list[Any]] = {}
+        for path, raw in entries(data, kind):
             key = raw[keyname]
-            where = f"{shown}:{_line_of(node, [kind, i])}: {kind}[{i}]"
+            where = f"{shown}:{_line_of(node, path)}: {_dotted(path)}"
             if key in seen:
                 raise ExpectationsError(f"{where}.{keyname}: duplicate item {key!r} "
-                                        f"(first at {kind}[{seen[key]}])")
-            seen[key] = i
+                                        f"(first at {_dotted(seen[key])})")
+            seen[key] = path
             for fname in ("version", "min_version", "regex", "version_regex", "content"):
                 if fname not in raw:
                     continue
                 bad = _field_problem(kind, fname, raw[fname])
                 if bad:
-                    line = _line_of(node, [kind, i, fname])
-                    raise ExpectationsError(f"{shown}:{line}: {kind}[{i}].{fname}: {bad}")
+                    line = _line_of(node, [*path, fname])
+                    raise ExpectationsError(f"{shown}:{line}: {_dotted([*path, fname])}: {bad}")
     return data
+
+
+def entries(data: Mapping[str, Any], kind: str) -> Iterator[tuple[list[Any], dict[str, Any]]]:
+    """(path in the file, item) for each item of KIND in one validated file, groups flattened.
+
+    A group `{when: {...}, items: [...]}` saves repeating one condition on a run of items (a package set's
+    `when: {sets: [...]}`); each of its items gets the group's `when` with the item's own keys added or
+    replacing the group's. The path still points into the group (`binaries[3].items[0]`), so messages and
+    `source` name the line the item is on.
+
+        >>> [p for p, _ in entries({"env": [{"when": {"gpu": True}, "items": [{"name": "A"}]}]}, "env")]
+        [['env', 0, 'items', 0]]
+    """
+    for i, raw in enumerate(data.get(kind) or []):
+        if "items" not in raw:
+            yield [kind, i], raw
+            continue
+        for j, item in enumerate(raw["items"]):
+            yield [kind, i, "items", j], {**item, "when": {**raw["when"], **(item.get("when") or {})}}
+
+
+def _refuse_nested_groups(shown: str, data: Mapping[str, Any], node: yaml.Node | None) -> None:
+    """A group inside a group: the schema alone would only say "'name' is required", which misleads."""
+    for kind, entries_ in data.items():
+        for i, entry in enumerate(entries_ if isinstance(entries_, list) else []):
+            inner = entry.get("items") if isinstance(entry, dict) else None
+            for j, item in enumerate(inner if isinstance(inner, list) else []):
+                if isinstance(item, dict) and "items" in item:
+                    path = [kind, i, "items", j, "items"]
+                    line = _line_of(node, path, key_line=True)
+                    raise ExpectationsError(f"{shown}:{line}: {_dotted(path)}: "
+                                            f"groups do not nest (give these items the outer group's `when:` "
+                                            f"keys in a group of their own)")
 
 
 def _field_problem(kind: str, fname: str, value: Any) -> str | None:
@@ -466,12 +501,12 @@ def load(directory: Path | str, arch: str, base_kind: str) -> Expectations:
         data = _validate(path, data, node)
         shown = _display(path)
         for kind, (_cls, keyname) in KINDS.items():
-            for i, raw in enumerate(data.get(kind) or []):
+            for path, raw in entries(data, kind):
                 key = raw[keyname]
-                source = f"{shown}:{_line_of(node, [kind, i])}"
+                source = f"{shown}:{_line_of(node, path)}"
                 if raw.get("remove"):
                     if key not in merged[kind]:
-                        raise ExpectationsError(f"{source}: {kind}[{i}]: remove: no earlier item {key!r} "
+                        raise ExpectationsError(f"{source}: {_dotted(path)}: remove: no earlier item {key!r} "
                                                 f"to remove")
                     del merged[kind][key]
                     continue
