@@ -5,6 +5,7 @@ A user's mistake (bad platform, missing Dockerfile, daemon down, missing CA file
 
 Example:
     ./devbox build --standin
+    ./devbox --version                   # devbox 0.1.0
     python3 -m devbox_build info
 """
 
@@ -21,6 +22,7 @@ from types import FrameType
 
 from devbox_build.commands import NAMES
 from devbox_build.errors import DevboxError
+from devbox_build.version import version
 
 
 class Terminated(KeyboardInterrupt):
@@ -39,6 +41,8 @@ def make_parser() -> argparse.ArgumentParser:
         "SKIP_LOGIN, INSTALL_*; flags override them. See build/README.md.",
     )
     parser.add_argument("--debug", action="store_true", help="log every command run and show tracebacks")
+    parser.add_argument("--version", action="version", version=f"devbox {version()}",
+                        help="print `devbox <version>` and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in NAMES:
         importlib.import_module(f"devbox_build.commands.{name}").register(sub)
