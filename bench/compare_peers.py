@@ -45,6 +45,7 @@ sys.path[:0] = [str(REPO / "src"), str(Path(__file__).resolve().parent)]
 
 import peer_checks as pc  # noqa: E402
 
+from devbox_conformance import engine as eng  # noqa: E402
 from devbox_conformance import expectations as exp  # noqa: E402
 from devbox_conformance import probe  # noqa: E402
 from devbox_conformance import target as tgt  # noqa: E402
@@ -153,7 +154,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 def prepare(image: str, expectations_dir: Path, cleanup: Cleanup) -> tuple[exp.Expectations,
                                                                          dict[str, Any], dict[str, Any]]:
     """Load the model the suite would load for IMAGE, read the `when:` facts, warm the page cache."""
-    attrs = tgt.image_attrs(image)
+    attrs = eng.image_attrs(eng.choose("docker"), image) or {}
     arch = tgt.image_arch(attrs)
     base_kind = tgt.base_kind_from_labels(tgt.image_labels(attrs)) or "other"
     model = exp.load(expectations_dir, arch, base_kind)
@@ -163,7 +164,8 @@ def prepare(image: str, expectations_dir: Path, cleanup: Cleanup) -> tuple[exp.E
     subprocess.run([DOCKER, "run", "-d", "--name", name, "--label", f"{BENCH_LABEL}={cleanup.run_id}",
                     "--entrypoint", "", image, "sleep", "infinity"], check=True, capture_output=True)
     try:
-        target = tgt.ContainerTarget(name, kind="image", arch=arch, image_ref=image, image_attrs=attrs)
+        target = tgt.Target(f"docker://{name}", name, "image", arch, image_ref=image, image_attrs=attrs,
+                            container=name, engine="docker")
         facts = probe.collect_facts(target, request, timeout=600)
         imports = [d.import_name for d in model.python_dists if d.import_name]
         warm = ("import importlib, sys\nfor m in sys.argv[1:]:\n try: importlib.import_module(m)\n"
@@ -441,7 +443,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown runner(s) {', '.join(unknown)} (choose from {', '.join(RUNNERS)})")
 
     try:
-        attrs = tgt.image_attrs(args.image)
+        attrs = eng.image_attrs(eng.choose("docker"), args.image)
+        if attrs is None:
+            raise tgt.TargetError(f"image {args.image!r} not found in the local engine")
     except tgt.TargetError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 4

@@ -13,7 +13,7 @@ import pytest
 
 from devbox_conformance import probe, probe_script
 from devbox_conformance.expectations import load
-from devbox_conformance.target import LocalTarget
+from devbox_conformance.target import Target, local_arch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,7 +112,8 @@ def test_torch_cuda_is_read_without_importing_torch(tmp_path: Path, monkeypatch:
 
 def test_collect_facts_locally_for_the_real_contract() -> None:
     model = load(REPO / "expectations", "amd64", "standin")
-    facts = probe.collect_facts(LocalTarget(), probe.build_request(model), timeout=600)
+    local = Target("local://", "local", "local", local_arch())
+    facts = probe.collect_facts(local, probe.build_request(model), timeout=600)
     assert facts["probe_version"] == 1 and "python3" in facts["binaries"]
     assert facts["binaries"]["python3"]["version_output"].startswith("Python 3.")
     assert set(facts["shells"]) == {s.name for s in model.shells}

@@ -2,11 +2,13 @@
 
     pytest --image gpu-devbox:local -n auto --results-json results.json
 
-The controller (the only process without xdist, or xdist's controller) resolves the target, starts ONE
-container and writes the run state to a temp file; xdist workers read it through `workerinput`. THE probe
-runs in a thread of the controller while pytest collects and xdist's workers boot; no test runs before
-its facts are written. The controller removes the container at session end, on error and on Ctrl-C
-(atexit and SIGTERM fall-backs too).
+The controller (the only process without xdist, or xdist's controller) resolves the target(s), starts ONE
+container for --image and writes the run state to a temp file; xdist workers read it through
+`workerinput`. THE probe of each host runs in a thread of the controller while pytest collects and xdist's
+workers boot; no test runs before the facts are written. Every target is a testinfra host, and testinfra's
+own `host` fixture is bound to the same targets, so a team's plain testinfra tests check the image under
+test. The controller removes the container at session end, on error and on Ctrl-C (atexit and SIGTERM
+fall-backs too); a run killed outright leaves a container that stops itself when its lease runs out.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import pytest
 
 from devbox_conformance import checks
+from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
 from devbox_conformance import session as sess
 from devbox_conformance import target as tgt
@@ -50,11 +53,21 @@ WORKER_INPUT = "devbox_run_file"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("devbox", "gpu-devbox conformance suite")
     group.addoption("--image", dest="devbox_image", metavar="IMAGE",
-                    help="image to check (a local image; one container is started for the run)")
+                    help="image to check (pulled per --pull; one container is started for the run)")
     group.addoption("--container", dest="devbox_container", metavar="NAME",
                     help="running container to check (never removed)")
     group.addoption("--platform", dest="devbox_platform", metavar="OS/ARCH",
-                    help="platform for --image, e.g. linux/arm64 (runs emulated under QEMU)")
+                    help="platform for --image, e.g. linux/arm64: that variant of a multi-arch tag is "
+                         "pulled and checked against its arch's overlay (runs emulated under QEMU)")
+    group.addoption("--pull", dest="devbox_pull", choices=eng.PULL_CHOICES, default="missing",
+                    help="when to pull --image: missing (also when the local copy is another arch than "
+                         "--platform), always, or never (default: %(default)s)")
+    group.addoption("--engine", dest="devbox_engine", choices=("auto", "docker", "podman"), default="auto",
+                    help="container engine for --image and --container: auto (docker when its client is "
+                         "there, else podman), docker or podman (default: %(default)s)")
+    group.addoption("--engine-arg", dest="devbox_engine_args", metavar="ARG", action="append", default=[],
+                    help="extra option for the engine's `run` of --image, repeatable (e.g. "
+                         "--engine-arg=--runtime=runc for podman where its defaults are refused)")
     group.addoption("--expectations", dest="devbox_expectations", metavar="DIR", default="expectations",
                     help="expectations directory (default: %(default)s)")
     group.addoption("--arch", dest="devbox_arch", metavar="ARCH",
@@ -64,19 +77,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gpus", dest="devbox_gpus", choices=("auto", "all", "none"), default="auto",
                     help="GPUs for the container started from --image: auto (when the engine has the NVIDIA "
                          "runtime and the host sees a GPU), all, or none (default: %(default)s)")
+    group.addoption("--perf", dest="devbox_perf", action="store_true",
+                    help="also run the performance baselines (serially; same as selecting them with "
+                         "-m performance). Without it they are not collected")
     group.addoption("--results-json", dest="devbox_results_json", metavar="PATH",
                     help="write a JSON summary of the run (per kind counts, per item outcome)")
 
 
+# testinfra's connection options, passed to every host the suite makes, as testinfra passes them to its own.
+_CONNECTION_OPTIONS = ("connection", "ssh_config", "ssh_extra_args", "ssh_identity_file", "sudo",
+                       "sudo_user", "ansible_inventory", "force_ansible")
+# --hosts as the user gave it (the controller rewrites testinfra's option to bind `host` to the targets).
+USER_HOSTS_KEY = pytest.StashKey["str | None"]()
+
+
 def _options(config: pytest.Config) -> sess.Options:
-    hosts = config.getoption("hosts", default=None)  # testinfra's option: local:// is our third target
+    if USER_HOSTS_KEY in config.stash:
+        hosts = config.stash[USER_HOSTS_KEY]
+    else:
+        hosts = config.getoption("hosts", default=None)  # testinfra's option: any testinfra host spec
     if isinstance(hosts, list):
         hosts = ",".join(hosts) or None
+    connection = {name: config.getoption(name, default=None) for name in _CONNECTION_OPTIONS}
     return sess.Options(
         image=config.getoption("devbox_image"), container=config.getoption("devbox_container"),
         hosts=hosts, platform=config.getoption("devbox_platform"),
-        expectations_dir=config.getoption("devbox_expectations"), arch=config.getoption("devbox_arch"),
-        base_kind=config.getoption("devbox_base_kind"), gpus=config.getoption("devbox_gpus"))
+        expectations_dir=_expectations_dir(config), arch=config.getoption("devbox_arch"),
+        base_kind=config.getoption("devbox_base_kind"), gpus=config.getoption("devbox_gpus"),
+        pull=config.getoption("devbox_pull"), engine=config.getoption("devbox_engine"),
+        engine_args=tuple(config.getoption("devbox_engine_args") or ()),
+        connection={k: v for k, v in connection.items() if v not in (None, False, "")})
+
+
+def _expectations_dir(config: pytest.Config) -> str:
+    """--expectations, relative to the rootdir (not the working directory) when relative."""
+    value = Path(config.getoption("devbox_expectations"))
+    return str(value if value.is_absolute() else config.rootpath / value)
 
 
 def _suite_requested(config: pytest.Config, opts: sess.Options) -> bool:
@@ -94,22 +130,32 @@ def _suite_requested(config: pytest.Config, opts: sess.Options) -> bool:
 
 
 class _Worker:
-    """Per-process view of the run: the state, the target and the merged expectations."""
+    """Per-process view of the run: the state, one target and merged expectations per host."""
 
     def __init__(self, state: sess.RunState) -> None:
         self.state = state
-        self.target = state.target()
-        self.model = state.model()
-        self._conditions: dict[str, Any] | None = None
+        self._targets: dict[str, tgt.Target] = {}
+        self._conditions: dict[str, dict[str, Any]] = {}
+        for host in state.hosts:
+            state.model(host.name)  # load (and validate) every host's contract up front
 
-    @property
-    def conditions(self) -> dict[str, Any]:
+    def target(self, name: str | None) -> tgt.Target:
+        host = self.state.host(name)
+        if host.name not in self._targets:
+            self._targets[host.name] = self.state.target(host.name)
+        return self._targets[host.name]
+
+    def model(self, name: str | None = None) -> exp.Expectations:
+        return self.state.model(name)
+
+    def conditions(self, name: str | None) -> dict[str, Any]:
         """Facts `when:` may name; read on first use, which is after the probe (see pytest_runtestloop)."""
-        if self._conditions is None:
+        host = self.state.host(name)
+        if host.name not in self._conditions:
             from devbox_conformance.probe import conditions  # noqa: PLC0415
 
-            self._conditions = conditions(self.state.facts, self.state.arch, self.state.base_kind)
-        return self._conditions
+            self._conditions[host.name] = conditions(self.state.facts(host.name), host.arch, host.base_kind)
+        return self._conditions[host.name]
 
 
 class _Probe:
@@ -147,11 +193,15 @@ class _Lifecycle:
 
     def __init__(self) -> None:
         self.container: str | None = None
+        self.engine: eng.Engine | None = None
+        self.lease: eng.Lease | None = None
         self.tmpdir: Path | None = None
         self._old_sigterm: Any = None
 
-    def started(self, name: str) -> None:
-        self.container = name
+    def started(self, engine: eng.Engine, name: str) -> None:
+        """Called just before the container is started, so that nothing can start it unowned."""
+        self.container, self.engine = name, engine
+        self.lease = eng.Lease(engine, name)
         atexit.register(self.cleanup)
         self._old_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
 
@@ -160,9 +210,12 @@ class _Lifecycle:
         raise KeyboardInterrupt  # let pytest finish as on Ctrl-C
 
     def cleanup(self) -> None:
-        if self.container:
+        if self.lease:
+            self.lease.stop()
+            self.lease = None
+        if self.container and self.engine:
             name, self.container = self.container, None
-            tgt.remove_container(name)
+            eng.remove_container(self.engine, name)
         if self.tmpdir:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
@@ -182,7 +235,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         run_file = config.workerinput.get(WORKER_INPUT)
         if run_file:
-            config.stash[STATE_KEY] = _Worker(sess.RunState.load(run_file))
+            state = sess.RunState.load(run_file)
+            config.stash[STATE_KEY] = _Worker(state)
+            _bind_testinfra_host(config, state)
         return
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "devbox-xdist")
@@ -216,13 +271,28 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         _prepare(config)
 
 
+def _bind_testinfra_host(config: pytest.Config, state: sess.RunState) -> None:
+    """Point testinfra's --hosts at this run's targets: its `host` then checks them, not this machine."""
+    if USER_HOSTS_KEY not in config.stash:
+        config.stash[USER_HOSTS_KEY] = config.getoption("hosts", default=None)
+    if state.first.kind in ("image", "container"):
+        config.option.hosts = state.testinfra_hosts()
+
+
 def _prepare(config: pytest.Config) -> None:
     opts = _options(config)
     life = _Lifecycle()
     config.stash[LIFECYCLE_KEY] = life
     life.tmpdir = Path(tempfile.mkdtemp(prefix="devbox-conformance-"))
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def progress(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+
     try:
-        state, gather = sess.prepare(opts, tgt.new_run_id(), life.tmpdir, on_container_started=life.started)
+        state, gather = sess.prepare(opts, tgt.new_run_id(), life.tmpdir, life, progress)
+        _bind_testinfra_host(config, state)
         # --collect-only lists the tests and never reads a fact: no probe.
         probe = None if config.option.collectonly else _Probe(gather)
         config.stash[STATE_KEY] = _Controller(state, life.tmpdir, probe)
@@ -254,29 +324,52 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = config.stash.get(STATE_KEY, None)
     if not isinstance(state, _Controller):
         return None
-    s = state.state
-    what = s.image_ref or "local host"
-    where = f", container {s.container}" if s.container else ""
-    return [f"devbox: {s.target_kind} {what} ({s.arch}, base {s.base_kind}){where}; "
-            f"{state.model.count()} items from {', '.join(state.model.files)}"]
+    lines = []
+    for s in state.state.hosts:
+        what = s.image_ref or ("local host" if s.kind == "local" else s.name)
+        where = f", container {s.container}" if s.container else ""
+        model = state.model(s.name)
+        lines.append(f"devbox: {s.kind} {what} ({s.arch}, base {s.base_kind}){where}; "
+                     f"{model.count()} items from {', '.join(model.files)}")
+    return lines
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
-    if isinstance(state, _Controller) and config.get_verbosity() >= 0:
-        seconds = state.state.probe_seconds
+    if not isinstance(state, _Controller) or config.get_verbosity() < 0:
+        return
+    run = state.state
+    for host in run.hosts:
+        seconds = run.probe_seconds(host.name)
         if seconds is not None:
-            terminalreporter.write_line(f"devbox: probe {seconds:.1f} s")
+            prefix = f"{host.name}: " if run.multi else ""
+            terminalreporter.write_line(f"devbox: {prefix}probe {seconds:.1f} s")
+    collector = config.stash.get(RESULTS_KEY, None)
+    if run.multi and collector is not None:
+        for line in collector.failing_hosts():
+            terminalreporter.write_line(f"devbox: FAILED host {line}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash.get(STATE_KEY, None)
     if state is None:
         return  # the suite is not running (another project's tests, this plugin installed): touch nothing
+    run = state.state
     for argname, kind in ARGNAMES.items():
-        if argname in metafunc.fixturenames:
-            items = state.model.items(kind)
+        if argname not in metafunc.fixturenames:
+            continue
+        if not run.multi:
+            items = state.model().items(kind)
             metafunc.parametrize(argname, items, ids=[i.key for i in items])
+            return
+        # Many hosts: one test per host and item, the host first in the id as testinfra's ids have it.
+        pairs = [(h.name, item) for h in run.hosts for item in state.model(h.name).items(kind)]
+        metafunc.parametrize([HOST_ARG, argname], pairs, ids=[f"{h}-{i.key}" for h, i in pairs],
+                             indirect=[HOST_ARG])
+        return
+    if run.multi and HOST_ARG in metafunc.fixturenames:
+        names = [h.name for h in run.hosts]
+        metafunc.parametrize(HOST_ARG, names, ids=names, indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -287,11 +380,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     if config.stash.get(STATE_KEY, None) is None:
         return  # not our run: another project's `image_config` or `file` parameters are its own business
+    if not _perf_requested(config):
+        perf = [item for item in items if item.get_closest_marker("performance") is not None]
+        if perf:
+            config.hook.pytest_deselected(items=perf)
+            items[:] = [item for item in items if item not in perf]
     empty = [item for item in items if _is_empty_kind(item)]
     if empty:
         config.hook.pytest_deselected(items=empty)
         items[:] = [item for item in items if item not in empty]
     items.sort(key=_waits_on_engine)  # stable: everything else keeps its order
+
+
+def _perf_requested(config: pytest.Config) -> bool:
+    """Performance baselines load the target for minutes: only with --perf or a -m that names them."""
+    return bool(config.getoption("devbox_perf")) or "performance" in (config.getoption("markexpr") or "")
 
 
 def _waits_on_engine(item: pytest.Item) -> bool:
@@ -311,26 +414,48 @@ def _is_empty_kind(item: pytest.Item) -> bool:
 def _worker(config: pytest.Config) -> _Worker:
     state = config.stash.get(STATE_KEY, None)
     if state is None:
-        pytest.skip("no conformance target (pass --image, --container or --hosts local://)")
+        pytest.skip("no conformance target (pass --image, --container or --hosts SPEC)")
     return state
 
 
-@pytest.fixture(scope="session")
-def devbox_target(pytestconfig: pytest.Config) -> tgt.Target:
-    """The target of this run (image container, existing container or local host)."""
-    return _worker(pytestconfig).target
+HOST_ARG = "devbox_host_name"
 
 
 @pytest.fixture(scope="session")
-def facts(pytestconfig: pytest.Config) -> dict[str, Any]:
-    """The probe's facts (dict, as the probe printed them)."""
-    return _worker(pytestconfig).state.facts
+def devbox_host_name(request: pytest.FixtureRequest) -> str:
+    """Name of the host this test checks (parametrized per host when the run has several)."""
+    param = getattr(request, "param", None)
+    if param is not None:
+        return str(param)
+    return _worker(request.config).state.first.name
+
+
+def _host_problem(worker: _Worker, name: str) -> str | None:
+    """The one line a host failed to be prepared or probed with, if it did."""
+    host = worker.state.host(name)
+    return host.error or worker.state.probe_error(name)
 
 
 @pytest.fixture(scope="session")
-def expectations(pytestconfig: pytest.Config) -> exp.Expectations:
-    """The merged expectations model for this target."""
-    return _worker(pytestconfig).model
+def devbox_target(pytestconfig: pytest.Config, devbox_host_name: str) -> tgt.Target:
+    """The target of this test (image container, existing container, local or remote host)."""
+    worker = _worker(pytestconfig)
+    problem = _host_problem(worker, devbox_host_name)
+    if problem:
+        pytest.fail(f"{devbox_host_name}: {problem}", pytrace=False)
+    return worker.target(devbox_host_name)
+
+
+@pytest.fixture(scope="session")
+def facts(pytestconfig: pytest.Config, devbox_host_name: str) -> dict[str, Any]:
+    """The probe's facts of this test's host (dict, as the probe printed them)."""
+    return _worker(pytestconfig).state.facts(devbox_host_name)
+
+
+@pytest.fixture(scope="session")
+def expectations(pytestconfig: pytest.Config, devbox_host_name: str) -> exp.Expectations:
+    """The merged expectations model for this test's host."""
+    return _worker(pytestconfig).model(devbox_host_name)
 
 
 @pytest.fixture
@@ -345,25 +470,32 @@ def results_record(request: pytest.FixtureRequest) -> Callable[[str, object], No
 
 
 @pytest.fixture
-def check(request: pytest.FixtureRequest) -> Callable[[str, exp.Item], None]:
-    """`check(kind, item)`: verify one item against the facts; fails or skips with the item's message."""
+def check(request: pytest.FixtureRequest, devbox_host_name: str) -> Callable[[str, exp.Item], None]:
+    """`check(kind, item)`: verify one item against its host's facts; fails or skips with its message."""
     worker = _worker(request.config)
 
     def run(kind: str, item: exp.Item) -> None:
         __tracebackhide__ = True
         state = worker.state
-        wait = None
-        if isinstance(worker.target, tgt.ContainerTarget):
-            container_target = worker.target
-
-            def wait(budget: float) -> tuple[bool, str]:
-                return tgt.wait_healthy(container_target, budget_s=budget)
-
-        ctx = checks.Context(facts=state.facts, conditions=worker.conditions, target_kind=state.target_kind,
-                             image_attrs=state.image_attrs, wait_healthy=wait)
-        outcome = checks.verify(kind, item, ctx)
+        host = state.host(devbox_host_name)
+        request.node.user_properties.append(("devbox:host", host.name))
         request.node.user_properties.append(("devbox:kind", kind))
         request.node.user_properties.append(("devbox:key", item.key))
+        problem = _host_problem(worker, host.name)
+        if problem:
+            message = f"{host.name}: {problem}"
+            request.node.user_properties.append(("devbox:message", message))
+            pytest.fail(message, pytrace=False)
+        wait = None
+        if host.container and host.engine:
+            engine, container = eng.choose(host.engine), host.container
+
+            def wait(budget: float) -> tuple[bool, str]:
+                return eng.wait_healthy(engine, container, budget_s=budget)
+
+        ctx = checks.Context(facts=state.facts(host.name), conditions=worker.conditions(host.name),
+                             target_kind=host.kind, image_attrs=host.image_attrs, wait_healthy=wait)
+        outcome = checks.verify(kind, item, ctx)
         request.node.user_properties.append(("devbox:message", outcome.message))
         if outcome.status == "skipped":
             pytest.skip(outcome.message)

@@ -1,6 +1,7 @@
 """Run THE probe once in a target and return its facts.
 
-    >>> facts = collect_facts(LocalTarget(), build_request(model))
+    >>> facts = collect_facts(Target.from_spec("local://", name="local", kind="local", arch="amd64"),
+    ...                       build_request(model))
     >>> facts["binaries"]["rg"]["path"]
     '/usr/bin/rg'
 """
@@ -52,26 +53,22 @@ def build_request(model: Expectations) -> dict[str, Any]:
     }
 
 
-def require_python(target: Target) -> None:
-    """ProbeError unless the target has python3: asked apart from the probe so it is answered at once."""
-    where = target.container or "the local host"
-    check = target.run(["sh", "-c", "command -v python3"], timeout=120)
-    if check.exit_code != 0:
-        raise ProbeError(f"no python3 in {where} (exit {check.exit_code}): the probe needs python3 >= 3.8 "
-                         f"on the target's PATH{_tail(check)}")
-
-
 def collect_facts(target: Target, request: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
-    """Run the probe in `target`; raise ProbeError with one line when it cannot."""
-    where = target.container or "the local host"
+    """Run the probe in `target` (one call through its transport); ProbeError with one line when it cannot."""
     result = target.run_python(PROBE_SOURCE, [json.dumps(request)], timeout=timeout)
     if result.exit_code != 0:
-        raise ProbeError(f"the probe failed in {where} (exit {result.exit_code}){_tail(result)}")
+        raise ProbeError(f"the probe failed in {target.where} (exit {result.exit_code}){_tail(result)}")
     try:
         facts = json.loads(result.stdout)
     except ValueError:
-        raise ProbeError(f"the probe printed no JSON in {where}: {result.stdout[-300:]!r}") from None
+        raise ProbeError(f"the probe printed no JSON in {target.where}: {result.stdout[-300:]!r}") from None
     return facts
+
+
+def tail_line(result: RunResult) -> str:
+    """The last non-empty line a command printed (stderr first), for one-line messages."""
+    lines = [ln for ln in (result.stderr or result.stdout).strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "no output"
 
 
 def _tail(result: RunResult) -> str:

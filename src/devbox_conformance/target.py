@@ -1,26 +1,31 @@
-"""Where the checks run: an image (one container started for the run), an existing container, or this host.
+"""Where the checks run: one testinfra host per target, whatever reaches it.
 
-Every target offers the same small interface (`Target`), so checks and performance tests never care which
-one they got:
+An image (a container the run starts, `docker://<id>` or `podman://<id>`), an existing container, this
+machine (`local://`) or any host testinfra reaches (`ssh://`, `paramiko://`, `ansible://`, `kubectl://` …)
+are all the same thing here: a testinfra backend plus what the run learnt about it (arch, image config).
+The transport is testinfra's; what runs through it is ours (one probe per host):
 
-    >>> target = LocalTarget()
+    >>> target = Target.from_spec("local://", name="local", kind="local", arch="amd64")
     >>> target.run(["uname", "-m"], timeout=10).stdout.strip()
     'x86_64'
 
-All docker access goes through the docker CLI (`docker exec`, `docker run`) for commands, and through the
-docker SDK for inspection (image config, labels, health state).
+Every call has a time limit twice over: the command runs under the target's `timeout` (so it stops in the
+target too) and the call itself is abandoned a little after that, so a host that stops answering can not
+hold the run.
 """
 
 from __future__ import annotations
 
-import os
+import base64
+import math
 import platform
 import shlex
 import subprocess
-import time
+import threading
 import uuid
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
 
 # Label every container the suite starts carries; its value is the run id.
 CONTAINER_LABEL = "io.github.gpu-devbox.conformance"
@@ -29,6 +34,13 @@ BASE_NAME_LABEL = "org.opencontainers.image.base.name"
 BASE_KINDS = ("ngc", "standin", "other")
 
 _MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+# How long past its own limit a call may take before the run stops waiting for the host.
+CALL_GRACE_S = 30.0
+# Runs shipped Python: decode the zlib+base64 source and arguments, then run the source as __main__.
+# Compressed because a command line is one argument of at most 128 KiB on Linux, and ssh, kubectl and
+# ansible all carry it as a string.
+_PY_BOOT = ("import base64,sys,zlib;d=lambda s:zlib.decompress(base64.b64decode(s)).decode();"
+            "a=[d(x) for x in sys.argv[1:]];sys.argv[1:]=a[1:];exec(compile(a[0],'<devbox>','exec'))")
 
 
 class TargetError(Exception):
@@ -46,34 +58,8 @@ class RunResult:
     stderr: str
 
 
-@runtime_checkable
-class Target(Protocol):
-    """One place the checks run in; see module docstring."""
-
-    # "image", "container" or "local".
-    kind: str
-    # Architecture of the target as docker names it: "amd64" or "arm64".
-    arch: str
-    # Image the target was made from (None for the local host).
-    image_ref: str | None
-    # docker SDK `images.get(ref).attrs` of that image (None for the local host).
-    image_attrs: dict[str, Any] | None
-    # Container the commands run in (None for the local host).
-    container: str | None
-
-    def run(self, argv: list[str], timeout: float, stdin: str | None = None) -> RunResult: ...
-
-    def run_python(self, source: str, args: list[str] | tuple[str, ...] = (),
-                   timeout: float = 600) -> RunResult: ...
-
-
-def docker_cli() -> str:
-    """The docker client to shell out to (Debian's /usr/bin/docker first: it drives BuildKit here)."""
-    return os.environ.get("DEVBOX_DOCKER", "docker")
-
-
 def run_command(argv: list[str], timeout: float, stdin: str | None = None) -> RunResult:
-    """The one subprocess runner of the suite: argument list in, RunResult out, never raises on exit code."""
+    """The suite's runner for commands on THIS machine (engine CLIs): argv in, RunResult out, no raise."""
     try:
         proc = subprocess.run(argv, input=stdin.encode() if stdin is not None else None,
                               stdin=None if stdin is not None else subprocess.DEVNULL,
@@ -96,106 +82,114 @@ def normalize_arch(machine: str) -> str:
     return _MACHINE_TO_ARCH.get(machine.lower(), machine.lower())
 
 
-class _PythonMixin:
-    def run(self, argv: list[str], timeout: float, stdin: str | None = None) -> RunResult:
-        raise NotImplementedError
-
-    def run_python(self, source: str, args: list[str] | tuple[str, ...] = (),
-                   timeout: float = 600) -> RunResult:
-        """Run Python source with the target's `python3` (shipped through `-c`, nothing copied in)."""
-        return self.run(["python3", "-c", source, *args], timeout=timeout)
+def local_arch() -> str:
+    return normalize_arch(platform.machine())
 
 
-class LocalTarget(_PythonMixin):
-    """This machine (testinfra's `--hosts local://`): inside a devbox, or a GPU node."""
-
-    kind = "local"
-    image_ref = None
-    image_attrs = None
-    container = None
-
-    def __init__(self, arch: str | None = None) -> None:
-        self.arch = arch or normalize_arch(platform.machine())
-
-    def run(self, argv: list[str], timeout: float, stdin: str | None = None) -> RunResult:
-        return run_command(argv, timeout, stdin)
-
-
-class ContainerTarget(_PythonMixin):
-    """A running container, reached with `docker exec`; never removed by the suite unless it started it."""
-
-    def __init__(self, container: str, *, kind: str = "container", arch: str, image_ref: str | None,
-                 image_attrs: dict[str, Any] | None) -> None:
-        self.kind = kind
-        self.container = container
-        self.arch = arch
-        self.image_ref = image_ref
-        self.image_attrs = image_attrs
-
-    def run(self, argv: list[str], timeout: float, stdin: str | None = None) -> RunResult:
-        cmd = [docker_cli(), "exec", *(["-i"] if stdin is not None else []), self.container, *argv]
-        return run_command(cmd, timeout, stdin)
-
-    def state(self) -> dict[str, Any]:
-        """`State` of the container from the docker SDK (Status, Running, Health…)."""
-        client = docker_client()
-        try:
-            return client.containers.get(self.container).attrs.get("State", {})
-        finally:
-            client.close()
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "container": self.container, "arch": self.arch,
-                "image_ref": self.image_ref, "image_attrs": self.image_attrs}
-
-
-def docker_client() -> Any:
-    """A docker SDK client, or TargetError with one line saying why the engine cannot be reached."""
-    import docker  # noqa: PLC0415 - imported lazily: the local target needs no docker at all
-
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except Exception as exc:  # the SDK raises DockerException, requests' and OS errors alike
-        raise TargetError(f"cannot reach the Docker engine ({_first_line(exc)}); is dockerd running and "
-                          f"is its socket readable (DOCKER_HOST={os.environ.get('DOCKER_HOST', 'unset')})?"
-                          ) from None
-    return client
-
-
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """One line out of any exception (testinfra's ssh backend raises RuntimeError(CommandResult))."""
+    arg = exc.args[0] if exc.args else None
+    stderr = getattr(arg, "stderr", None)
+    if isinstance(stderr, str) and stderr.strip():
+        lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+        return lines[-1][:300]
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
 
 
-def image_attrs(ref: str) -> dict[str, Any]:
-    """`images.get(ref).attrs`; TargetError when the image is not in the local engine (nothing is pulled)."""
-    import docker  # noqa: PLC0415
-
-    client = docker_client()
-    try:
-        return client.images.get(ref).attrs
-    except docker.errors.ImageNotFound:
-        raise TargetError(f"image {ref!r} not found in the local engine (the suite never pulls; build or "
-                          f"`docker load` it first)") from None
-    except docker.errors.DockerException as exc:
-        raise TargetError(f"cannot inspect image {ref!r}: {_first_line(exc)}") from None
-    finally:
-        client.close()
+def pack_python(source: str, args: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """`python3 -c BOOT <packed source> <packed args>…`: survives any transport's quoting and size limit."""
+    packed = [base64.b64encode(zlib.compress(s.encode(), 9)).decode() for s in (source, *args)]
+    return ["python3", "-c", _PY_BOOT, *packed]
 
 
-def container_attrs(name: str) -> dict[str, Any]:
-    import docker  # noqa: PLC0415
+@dataclass
+class Target:
+    """One host of the run, reached through its testinfra backend; see module docstring."""
 
-    client = docker_client()
-    try:
-        return client.containers.get(name).attrs
-    except docker.errors.NotFound:
-        raise TargetError(f"container {name!r} not found") from None
-    except docker.errors.DockerException as exc:
-        raise TargetError(f"cannot inspect container {name!r}: {_first_line(exc)}") from None
-    finally:
-        client.close()
+    # testinfra host spec: docker://NAME, podman://NAME, local://, ssh://node1, ansible://node1 …
+    spec: str
+    # How the host appears in test ids, results and messages (testinfra's pytest id for --hosts).
+    name: str
+    # "image" (a container this run started), "container", "local" or "host" (anything remote).
+    kind: str
+    # Architecture as docker names it: "amd64" or "arm64".
+    arch: str
+    # Image the target was made from and its inspect attrs (None for hosts).
+    image_ref: str | None = None
+    image_attrs: dict[str, Any] | None = None
+    # Container the commands run in (None for hosts).
+    container: str | None = None
+    # "docker" or "podman" for containers.
+    engine: str | None = None
+    # testinfra connection options (ssh_config, ansible_inventory, sudo …), as testinfra's options name them.
+    connection: dict[str, Any] = field(default_factory=dict)
+    # Whether the target has `timeout` (coreutils or busybox), so limits hold inside it too.
+    has_timeout: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: str, **kwargs: Any) -> Target:
+        return cls(spec=spec, **kwargs)
+
+    @property
+    def where(self) -> str:
+        """The target as a message names it."""
+        if self.container:
+            return self.container
+        return "the local host" if self.kind == "local" else self.name
+
+    def testinfra_host(self) -> Any:
+        """testinfra's Host for this target (cached by testinfra per spec and options)."""
+        import testinfra  # noqa: PLC0415 - testinfra's import pulls in every module; only when used
+
+        options = {k: v for k, v in self.connection.items() if v not in (None, False, "")}
+        try:
+            host = testinfra.get_host(self.spec, **options)
+        except Exception as exc:  # testinfra raises RuntimeError, ValueError, ansible errors …
+            raise TargetError(f"{self.name}: cannot make a testinfra host of {self.spec}: "
+                              f"{first_line(exc)}") from None
+        # The suite decodes bytes itself (UTF-8); left unset, testinfra asks the target for its locale
+        # with one more round trip (one more ssh connection) before the first command.
+        if getattr(host.backend, "_encoding", "set") is None:
+            host.backend._encoding = "utf-8"
+        return host
+
+    def run(self, argv: list[str], timeout: float) -> RunResult:
+        """Run argv in the target; TargetError (one line) when the host cannot be reached at all."""
+        command = shlex.join(argv)
+        if self.has_timeout:
+            command = f"timeout -k 5 {max(1, math.ceil(timeout))} {command}"
+        return self.run_shell(command, timeout)
+
+    def run_shell(self, command: str, timeout: float) -> RunResult:
+        """Run a shell command line through the backend, abandoning it CALL_GRACE_S past `timeout`."""
+        backend = self.testinfra_host().backend
+        box: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                box["result"] = backend.run(command)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+                box["error"] = exc
+
+        worker = threading.Thread(target=call, name=f"devbox-call-{self.name}", daemon=True)
+        worker.start()
+        worker.join(timeout + CALL_GRACE_S)
+        if worker.is_alive():
+            return RunResult(124, "", f"{self.name} did not answer within {timeout + CALL_GRACE_S:.0f} s")
+        if "error" in box:
+            raise TargetError(f"cannot reach {self.name}: {first_line(box['error'])}")
+        out = box["result"]
+        return RunResult(int(out.rc), _decode(out.stdout_bytes), _decode(out.stderr_bytes))
+
+    def run_python(self, source: str, args: list[str] | tuple[str, ...] = (),
+                   timeout: float = 600) -> RunResult:
+        """Run Python source with the target's `python3`; nothing is copied into the target."""
+        return self.run(pack_python(source, args), timeout=timeout)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "spec": self.spec, "kind": self.kind, "container": self.container,
+                "arch": self.arch, "image_ref": self.image_ref, "engine": self.engine}
 
 
 def image_arch(attrs: dict[str, Any]) -> str:
@@ -223,78 +217,3 @@ def base_kind_from_labels(labels: dict[str, str]) -> str | None:
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
-
-
-def gpu_run_args(mode: str) -> list[str]:
-    """`docker run` arguments that hand the host's GPUs to the container, per the --gpus mode.
-
-    "auto" asks for GPUs only when both halves are there (the engine knows the NVIDIA runtime and the host
-    driver answers), so a CPU-only CI machine never fails on `--gpus`. With GPUs the container also gets the
-    host IPC namespace and unlimited locked memory, as `devbox run` does: NCCL and pinned copies need them.
-    """
-    if mode == "none":
-        return []
-    if mode == "auto":
-        runtimes = run_command([docker_cli(), "info", "--format", "{{json .Runtimes}}"], timeout=30)
-        driver = run_command(["nvidia-smi", "-L"], timeout=30)
-        if "nvidia" not in runtimes.stdout or driver.exit_code != 0:
-            return []
-    return ["--gpus", "all", "--ipc=host", "--ulimit", "memlock=-1", "--ulimit", "stack=67108864"]
-
-
-def start_container(ref: str, run_id: str, platform_: str | None, attrs: dict[str, Any],
-                    gpus: str = "auto") -> ContainerTarget:
-    """Start ONE container of `ref` for the whole run, labelled with the run id.
-
-    Its command is `sleep infinity` (the image's CMD is checked from its config, not run); the image's own
-    health command is kept and run every half second (the engine waits one interval before the first
-    run), so its outcome is seen quickly.
-    """
-    name = f"devbox-conformance-{run_id}"
-    cmd = [docker_cli(), "run", "-d", "--name", name, "--label", f"{CONTAINER_LABEL}={run_id}",
-           "--health-interval", "500ms", "--entrypoint", "", *gpu_run_args(gpus),
-           *(["--platform", platform_] if platform_ else []), ref, "sleep", "infinity"]
-    result = run_command(cmd, timeout=300)
-    if result.exit_code != 0:
-        remove_container(name)
-        raise TargetError(f"cannot start a container of {ref}: {_last_line(result.stderr)}")
-    return ContainerTarget(name, kind="image", arch=image_arch(attrs), image_ref=ref, image_attrs=attrs)
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:400] if lines else "no output"
-
-
-def remove_container(name: str) -> None:
-    """Remove a container the suite started (idempotent, quiet when it is already gone)."""
-    run_command([docker_cli(), "rm", "-f", "-v", name], timeout=120)
-
-
-def wait_healthy(target: ContainerTarget, *, budget_s: float, poll_s: float = 0.1) -> tuple[bool, str]:
-    """Wait until the container is `healthy`; fail at once when it exits or turns `unhealthy`.
-
-    Returns (healthy, what was seen). The budget comes from the image's own HEALTHCHECK timing.
-    """
-    deadline = time.monotonic() + budget_s
-    last = "no health state"
-    while True:
-        state = target.state()
-        health = state.get("Health") or {}
-        status = health.get("Status")
-        if not state.get("Running"):
-            return False, f"container stopped ({state.get('Status')}, exit code {state.get('ExitCode')})"
-        if status == "healthy":
-            return True, "healthy"
-        log = health.get("Log") or []
-        if log:
-            entry = log[-1]
-            output = str(entry.get("Output", "")).strip()[:300]
-            last = f"{status}; last probe exit {entry.get('ExitCode')}: {output}"
-        else:
-            last = str(status)
-        if status == "unhealthy":
-            return False, last
-        if time.monotonic() >= deadline:
-            return False, f"not healthy after {budget_s:.0f} s ({last})"
-        time.sleep(poll_s)

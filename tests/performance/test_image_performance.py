@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from devbox_conformance.engine import choose
 from devbox_conformance.performance import baselines as bl
 from devbox_conformance.performance.conclude import conclude
 from devbox_conformance.performance.container_start import measure_start_to_ready
@@ -37,10 +38,11 @@ def test_container_start_to_ready(
             f"start-to-ready needs an image the suite starts (--image); target is {devbox_target.kind}"
         )
     ref, arch = devbox_target.image_ref, devbox_target.arch
-    first = measure_start_to_ready(ref, arch=arch)
+    engine = choose(devbox_target.engine or "auto")
+    first = measure_start_to_ready(ref, arch=arch, engine=engine)
     judged = judge_with_reruns(
         first,
-        lambda: measure_start_to_ready(ref, arch=arch),
+        lambda: measure_start_to_ready(ref, arch=arch, engine=engine),
         cpu_baseline.metrics.get("container_ready"),
         cpu_baseline.noise,
         _ctx(cpu_baseline, devbox_target),

@@ -3,7 +3,8 @@
 ``docker run -d`` with the image's own entrypoint (its start-up work is what a user waits for) and
 ``sleep infinity`` as the command, then ``docker exec <c> true`` until it succeeds; the clock runs
 from just before ``docker run`` to the first successful exec. Each container carries the suite's
-label and is removed in ``finally``. Example::
+label and its owner (so a later run reaps it if this one is killed) and is removed in ``finally``.
+Example::
 
     m = measure_start_to_ready("gpu-devbox:local", arch="amd64", runs=3)
     m.value   # median seconds
@@ -14,7 +15,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from devbox_conformance.target import CONTAINER_LABEL, docker_cli, new_run_id, remove_container, run_command
+from devbox_conformance.engine import OWNER_LABEL, Engine, choose, owner_label, remove_container
+from devbox_conformance.target import CONTAINER_LABEL, new_run_id, run_command
 
 from .report import Measurement
 
@@ -25,19 +27,22 @@ class ContainerStartError(RuntimeError):
     """The container did not start or never accepted an exec; the message carries docker's words."""
 
 
-def _one_start(image_ref: str, arch: str, run_id: str, index: int, timeout: float) -> float:
+def _one_start(engine: Engine, image_ref: str, arch: str, run_id: str, index: int, timeout: float) -> float:
     name = f"devbox-perf-start-{run_id}-{index}"
     started = time.perf_counter()
     try:
         result = run_command(
             [
-                docker_cli(),
+                engine.cli,
                 "run",
                 "-d",
                 "--name",
                 name,
                 "--label",
                 f"{CONTAINER_LABEL}={run_id}",
+                "--label",
+                f"{OWNER_LABEL}={owner_label()}",
+                *engine.run_args,
                 "--platform",
                 f"linux/{arch}",
                 image_ref,
@@ -53,23 +58,24 @@ def _one_start(image_ref: str, arch: str, run_id: str, index: int, timeout: floa
         deadline = started + timeout
         last = ""
         while time.perf_counter() < deadline:
-            probe = run_command([docker_cli(), "exec", name, "true"], timeout=timeout)
+            probe = run_command([engine.cli, "exec", name, "true"], timeout=timeout)
             if probe.exit_code == 0:
                 return time.perf_counter() - started
             last = probe.stderr.strip()[-200:]
             time.sleep(POLL_S)
         raise ContainerStartError(f"{image_ref}: no successful exec within {timeout:g} s ({last})")
     finally:
-        remove_container(name)
+        remove_container(engine, name)
 
 
 def measure_start_to_ready(
-    image_ref: str, *, arch: str, runs: int = 3, timeout: float = 120.0
+    image_ref: str, *, arch: str, runs: int = 3, timeout: float = 120.0, engine: Engine | None = None
 ) -> Measurement:
     """Median of ``runs`` start-to-ready times (one untimed start first: layer mounts, page cache)."""
+    engine = engine or choose("auto")
     run_id = new_run_id()
-    _one_start(image_ref, arch, run_id, 0, timeout)
-    samples = [_one_start(image_ref, arch, run_id, i, timeout) for i in range(1, runs + 1)]
+    _one_start(engine, image_ref, arch, run_id, 0, timeout)
+    samples = [_one_start(engine, image_ref, arch, run_id, i, timeout) for i in range(1, runs + 1)]
     center = statistics.median(samples)
     q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive") if len(samples) >= 2 else (0, 0, 0)
     return Measurement(
