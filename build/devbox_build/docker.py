@@ -14,6 +14,7 @@ import ipaddress
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -70,8 +71,18 @@ class Docker:
     def cmd(self, *args: str) -> list[str]:
         return [self.binary, *args]
 
-    def run(self, *args: str, check: bool = True, timeout: float | None = None) -> runner.Result:
-        return runner.run(self.cmd(*args), check=check, env=DOCKER_ENV, timeout=timeout)
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float | None = None,
+        output: runner.Output = "capture",
+        on_line: Callable[[str], None] | None = None,
+    ) -> runner.Result:
+        """`docker ARGS` through the one runner (see runner.run for output and on_line)."""
+        return runner.run(
+            self.cmd(*args), check=check, env=DOCKER_ENV, timeout=timeout, output=output, on_line=on_line
+        )
 
     def ping(self) -> None:
         """Raise DaemonDownError (one line, exit 2) when the engine cannot be reached."""

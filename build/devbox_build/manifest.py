@@ -11,9 +11,10 @@ Example:
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from devbox_build.docker import Docker, is_insecure_registry, registry_of
+from devbox_build.progress import LayerProgress
 
 
 def login(docker: Docker, image: str, skip: bool) -> None:
@@ -25,15 +26,26 @@ def login(docker: Docker, image: str, skip: bool) -> None:
             "not a terminal: skipping `docker login`, using stored credentials (SKIP_LOGIN=1 silences this)"
         )
         return
+    # On the terminal: docker asks for the user name and password there, and says itself what went wrong.
+    docker.run(*login_args(image), output="terminal")
+
+
+def login_args(image: str) -> list[str]:
+    """`docker login` arguments for IMAGE's registry (none for Docker Hub, docker's default)."""
     registry = registry_of(image)
-    args = ["login"] if registry == "docker.io" else ["login", registry]
-    docker.run(*args)
+    return ["login"] if registry == "docker.io" else ["login", registry]
+
+
+def push_image(docker: Docker, ref: str, echo: Callable[[str], None] = print) -> None:
+    """`docker push REF`, its progress in the log as it happens: one line per layer state, indented."""
+    echo(f"pushing {ref}")
+    progress = LayerProgress(echo=lambda line: echo(f"  {line}"))
+    docker.run("push", ref, output="stream", on_line=progress.feed)
 
 
 def push_images(docker: Docker, refs: Sequence[str]) -> None:
     for ref in refs:
-        print(f"pushing {ref}")
-        docker.run("push", ref)
+        push_image(docker, ref)
 
 
 def list_commands(docker: Docker, target: str, refs: Sequence[str]) -> list[list[str]]:

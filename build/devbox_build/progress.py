@@ -1,8 +1,10 @@
 """Turn BuildKit's plain progress into a short step counter on the terminal; the full text goes to a log.
+Turn `docker push` output into one line per layer state change.
 
 Example:
     p = StepProgress(echo=print)
     p.feed("#7 [3/9] RUN apt-get update")   # prints "  [3/9] RUN apt-get update"
+    LayerProgress(echo=print).feed("5f70bf18a086: Pushing [=>   ] 1.2MB/10MB")   # "5f70bf18a086: Pushing"
 """
 
 from __future__ import annotations
@@ -76,3 +78,44 @@ def open_log(directory: Path, name: str) -> tuple[Path, TextIO]:
         n += 1
         path = directory / f"{name}-{stamp}-{n}.log"
     return path, path.open("w", encoding="utf-8", buffering=1)
+
+
+# "5f70bf18a086: Pushing [==>   ]  1.2MB/10MB", "5f70bf18a086: Layer already exists"
+_LAYER = re.compile(r"^(?P<layer>[0-9a-f]{12}): (?P<status>.+)$")
+# Where a layer's state ends and its momentary detail begins: a progress bar, a size, a retry countdown.
+_DETAIL = re.compile(r"\s+(?:\[|[\d.]+\s*[kMGT]?B\b|in \d+ seconds?)")
+
+
+def layer_state(status: str) -> str:
+    """'Pushing [==>  ] 1.2MB/10MB' -> 'Pushing'; 'Retrying in 5 seconds' -> 'Retrying'; others as given."""
+    return _DETAIL.split(status.strip(), maxsplit=1)[0]
+
+
+@dataclass
+class LayerProgress:
+    """Passes `docker push` (or pull) output through, one line per layer and state.
+
+    Why: without a terminal docker writes a line for every progress update of every layer, thousands for
+    an image of several GB, which buries the rest of a CI log; the states (Preparing, Waiting, Pushing,
+    Pushed, Layer already exists, Retrying) are what a reader needs. Other lines pass unchanged.
+    """
+
+    # where the kept lines go
+    echo: Callable[[str], None]
+    # layer id -> the state last echoed for it
+    states: dict[str, str] = field(default_factory=dict)
+
+    def feed(self, line: str) -> None:
+        # A terminal-style redraw ("\r" between frames) counts by its last frame.
+        line = line.rsplit("\r", 1)[-1].rstrip()
+        m = _LAYER.match(line)
+        if m is None:
+            if line:
+                self.echo(line)
+            return
+        layer, status = m.group("layer"), m.group("status").strip()
+        state = layer_state(status)
+        if self.states.get(layer) == state:
+            return
+        self.states[layer] = state
+        self.echo(f"{layer}: {state}")
