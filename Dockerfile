@@ -148,8 +148,15 @@ ARG BASE_KIND=auto
 ARG VCS_REF=""
 ARG BUILD_DATE=""
 ARG IMAGE_REF=gpu-devbox:local
-ARG IMAGE_VERSION=""
+# The harness passes the TAG it builds; "local" is its default tag, so a plain `docker build` says so too.
+ARG IMAGE_VERSION=local
 ARG IMAGE_SOURCE=https://github.com/sytelus/gpu-devbox
+ARG IMAGE_URL=${IMAGE_SOURCE}
+ARG IMAGE_DOCUMENTATION=${IMAGE_SOURCE}#readme
+ARG IMAGE_VENDOR=gpu-devbox
+# SPDX expression for what the image holds; NOASSERTION because the base's own terms (NVIDIA's for NGC) and
+# every package's licence apply, which no single identifier states. Set your own with --build-arg.
+ARG IMAGE_LICENSES=NOASSERTION
 # packages/ is mounted on /mnt, an empty folder in every base, so this layer leaves no mount point behind.
 RUN --mount=type=bind,source=packages,target=/mnt \
     python3 -B /mnt/write_manifest.py --arch "${TARGETARCH}" \
@@ -159,6 +166,10 @@ RUN --mount=type=bind,source=packages,target=/mnt \
 LABEL org.opencontainers.image.title="gpu-devbox" \
       org.opencontainers.image.description="GPU development image: NGC PyTorch plus developer, GPU and ML tooling (amd64, arm64)" \
       org.opencontainers.image.source="${IMAGE_SOURCE}" \
+      org.opencontainers.image.url="${IMAGE_URL}" \
+      org.opencontainers.image.documentation="${IMAGE_DOCUMENTATION}" \
+      org.opencontainers.image.vendor="${IMAGE_VENDOR}" \
+      org.opencontainers.image.licenses="${IMAGE_LICENSES}" \
       org.opencontainers.image.revision="${VCS_REF}" \
       org.opencontainers.image.created="${BUILD_DATE}" \
       org.opencontainers.image.version="${IMAGE_VERSION}" \

@@ -12,7 +12,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devbox_build import buildargs, config
+from devbox_build import buildargs, config, dockerfile, remote
 from devbox_build.builder import BuildRequest, dockerfile_path
 from devbox_build.docker import Docker
 from devbox_build.errors import UsageError
@@ -106,24 +106,53 @@ def ca_secret(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def base_args(args: argparse.Namespace, docker: Docker, arch: str) -> dict[str, str]:
-    """BASE_IMAGE/BASE_KIND/BASE_DIGEST for this arch; the stand-in base must already exist locally."""
+    """BASE_IMAGE/BASE_KIND/BASE_DIGEST for this arch; the stand-in base must already exist locally.
+
+    BASE_DIGEST is resolved for whichever base the build uses (the stand-in, --base-image, a
+    `--build-arg BASE_IMAGE=`, or the Dockerfile's own default), so the `base.digest` label is never left
+    empty by the harness; a base it cannot reach is left to the build, which then fails on it anyway.
+    """
     if args.standin:
         base = config.STANDIN_BASE.format(suite="bookworm", arch=arch)
         if not docker.image_exists(base):
             raise UsageError(f"stand-in base {base} not found: run `./devbox base --arch {arch}` first")
         return {"BASE_IMAGE": base, "BASE_KIND": "standin", "BASE_DIGEST": docker.base_digest(base)}
-    if args.base_image:
-        out = {"BASE_IMAGE": args.base_image}
-        if docker.image_exists(args.base_image):
-            out["BASE_DIGEST"] = docker.base_digest(args.base_image)
+    out = {"BASE_IMAGE": args.base_image} if args.base_image else {}
+    overrides = buildargs.parse_kv(args.build_arg)
+    if "BASE_DIGEST" in overrides:
         return out
-    return {}
+    base = overrides.get("BASE_IMAGE") or args.base_image or dockerfile_base(args)
+    if base:
+        digest = remote.base_digest(docker, base, arch)
+        if digest:
+            out["BASE_DIGEST"] = digest
+        else:
+            print(f"warning: no digest found for the base {base} (not in the local engine, registry not "
+                  f"reached): the label org.opencontainers.image.base.digest stays empty")
+    return out
+
+
+def dockerfile_base(args: argparse.Namespace) -> str | None:
+    """The Dockerfile's own `ARG BASE_IMAGE=` default, used when nothing overrides it."""
+    path = dockerfile_path(Path(args.context).resolve(), args.dockerfile)
+    return dockerfile.arg_default(path.read_text(encoding="utf-8", errors="replace"), "BASE_IMAGE")
+
+
+def image_version(args: argparse.Namespace) -> str:
+    """IMAGE_VERSION, i.e. the `org.opencontainers.image.version` label: the TAG, unless --build-arg says."""
+    return buildargs.parse_kv(args.build_arg).get("IMAGE_VERSION", args.tag)
 
 
 def resolve_args(args: argparse.Namespace, docker: Docker, arch: str, image_ref: str) -> dict[str, str]:
     """All build args for one arch, lowest precedence first (see buildargs.assemble)."""
     context = Path(args.context).resolve()
-    identity = {"VCS_REF": config.vcs_ref(context), "BUILD_DATE": build_date(), "IMAGE_REF": image_ref}
+    identity = {
+        "VCS_REF": config.vcs_ref(context),
+        "BUILD_DATE": build_date(),
+        "IMAGE_REF": image_ref,
+        # the release tag being built (IMAGE:TAG's TAG, also for per-arch IMAGE:TAG-<arch> builds)
+        "IMAGE_VERSION": args.tag,
+    }
     only = buildargs.split_names(args.set_only)
     without = buildargs.split_names(args.without_set)
     switches = (

@@ -109,8 +109,18 @@ class Docker:
     def base_digest(self, ref: str) -> str:
         """The base's registry digest when it came from a registry, else its local image id."""
         info = self.inspect_image(ref)
-        digests = info.get("RepoDigests") or []
-        return str(digests[0].split("@", 1)[1]) if digests else str(info["Id"])
+        return digest_from_inspect(ref, info.get("RepoDigests") or [], str(info["Id"]))
+
+
+def digest_from_inspect(ref: str, repo_digests: list[str], image_id: str) -> str:
+    """The RepoDigest of REF's own repository (an image pushed to several has one each), else the first,
+    else the local image id (an image built here, never pulled or pushed)."""
+    repo = split_ref(ref.split("@", 1)[0])[0]
+    for entry in repo_digests:
+        name, _, digest = entry.partition("@")
+        if name == repo or name.endswith(f"/{repo}") or repo.endswith(f"/{name}"):
+            return digest
+    return repo_digests[0].split("@", 1)[1] if repo_digests else image_id
 
 
 def registry_of(ref: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devbox_build import runner
-from devbox_build.docker import Docker, is_insecure_registry
+from devbox_build.docker import DOCKER_ENV, Docker, is_insecure_registry
 from devbox_build.errors import ToolMissingError
 
 # Manifest entries buildx adds for provenance/SBOM; they are not runnable platforms.
@@ -98,3 +98,55 @@ def _read_skopeo(ref: str) -> RemoteImage:
     info = _skopeo(ref)
     plat = f"{info.get('Os', 'linux')}/{info.get('Architecture', 'unknown')}"
     return RemoteImage(ref, (plat,), {plat: info.get("Labels") or {}}, False)
+
+
+def base_digest(docker: Docker, ref: str, arch: str) -> str | None:
+    """REF's digest for the `base.digest` label: the local engine's (RepoDigests, else the image id), else
+    the registry's; None when neither answers.
+
+    For a multi-arch base this is the manifest list's digest, the one `FROM name@digest` pins and the local
+    engine records as RepoDigest after a pull by tag. Registry lookups, first that answers: buildx
+    `imagetools inspect`, skopeo (whose `.Digest` is the top-level one; ARCH picks the image it inspects),
+    `docker manifest inspect --verbose` (a list: the ARCH image's own digest).
+    """
+    if docker.image_exists(ref):
+        return docker.base_digest(ref)
+    insecure = is_insecure_registry(ref)
+    if docker.buildx:
+        inspect = docker.cmd("buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}")
+        res = runner.probe(inspect, timeout=60)
+        digest = _json_field(res.stdout if res and res.ok else "", "digest")
+        if digest:
+            return digest
+    if shutil.which("skopeo"):
+        cmd = ["skopeo", "--override-os", "linux", "--override-arch", arch, "inspect"]
+        cmd += ["--format", "{{.Digest}}", *(["--tls-verify=false"] if insecure else [])]
+        res = runner.probe([*cmd, f"docker://{ref}"], timeout=60)
+        if res and res.ok and res.stdout.strip().startswith("sha256:"):
+            return res.stdout.strip()
+    flags = ["--verbose", *(["--insecure"] if insecure else [])]
+    res = runner.probe(docker.cmd("manifest", "inspect", *flags, ref), timeout=60, env=DOCKER_ENV)
+    return _manifest_inspect_digest(res.stdout if res and res.ok else "", arch)
+
+
+def _json_field(text: str, key: str) -> str | None:
+    try:
+        value = json.loads(text).get(key) if text.strip() else None
+    except (ValueError, AttributeError):
+        return None
+    return str(value) if value else None
+
+
+def _manifest_inspect_digest(text: str, arch: str) -> str | None:
+    """`docker manifest inspect --verbose` output -> a digest: a single image's own, or in a list ARCH's."""
+    try:
+        data = json.loads(text) if text.strip() else None
+    except ValueError:
+        return None
+    entries = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+    for entry in entries:
+        desc = entry.get("Descriptor") or {}
+        plat = desc.get("platform") or {}
+        if len(entries) == 1 or plat.get("architecture") == arch:
+            return str(desc["digest"]) if desc.get("digest") else None
+    return None

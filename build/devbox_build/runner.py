@@ -104,12 +104,12 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def probe(cmd: Sequence[str], timeout: float = 20) -> Result | None:
+def probe(cmd: Sequence[str], timeout: float = 20, env: Mapping[str, str] | None = None) -> Result | None:
     """Run a diagnostic command that must never fail the caller: None when it cannot run at all."""
     if shutil.which(str(cmd[0])) is None and not Path(str(cmd[0])).exists():
         return None
     try:
-        return run(cmd, check=False, timeout=timeout)
+        return run(cmd, check=False, timeout=timeout, env=env)
     except (subprocess.TimeoutExpired, ToolMissingError, OSError):
         return None
 

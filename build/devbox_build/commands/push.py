@@ -1,23 +1,26 @@
 """`devbox push`: per-arch images + one multi-arch manifest list (upstream's push_multiarch.sh).
 
 With buildx: one `buildx build --platform … --push`. Without: each arch built as IMAGE:TAG-<arch>, pushed,
-then joined with `docker manifest`. SKIP_LOGIN=1 skips `docker login`.
+then joined with `docker manifest`. SKIP_LOGIN=1 skips `docker login`. --dry-run prints that plan (image
+refs per arch, the manifest list and its commands) and builds, logs in to and pushes nothing.
 
 Example:
     SKIP_LOGIN=1 IMAGE=127.0.0.1:5000/gpu-devbox ./devbox push --standin --tag 2026.11.29
+    ./devbox push --registry 127.0.0.1:5000 --tag 2026.11.29 --dry-run
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from pathlib import Path
 
 from devbox_build import buildopts, config, manifest
 from devbox_build.builder import build, staged_wheelhouse
 from devbox_build.commands.build import build_arches, per_arch_tag
 from devbox_build.docker import Docker
-from devbox_build.errors import UsageError
+from devbox_build.errors import ToolMissingError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,11 +57,54 @@ def add_push_options(p: argparse.ArgumentParser) -> None:
         default=config.truthy(os.environ.get("SKIP_LOGIN", "")),
         help="don't run `docker login` (env SKIP_LOGIN=1)",
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be pushed (image per arch, manifest list) and push nothing",
+    )
 
 
 def apply_registry(args: argparse.Namespace) -> None:
     if args.registry:
         args.image = f"{args.registry.rstrip('/')}/{args.image.rsplit('/', 1)[-1]}"
+
+
+def publish_plan(
+    docker: Docker,
+    image: str,
+    tag: str,
+    arches: list[str],
+    *,
+    how: str,
+    login: bool,
+) -> list[str]:
+    """What a push would do, one line each (pure; unit-tested).
+
+    how: "build" (build each arch, then push), "local" (push the existing local images), "built" (release:
+    push what it built and checked) or "buildx" (one buildx build that pushes every arch and the list).
+    """
+    target = f"{image}:{tag}"
+    login_line = f"docker {shlex.join(manifest.login_args(image))}" if login else "skipped (SKIP_LOGIN)"
+    lines = [f"login: {login_line}"]
+    platforms = [f"linux/{a}" for a in arches]
+    if how == "buildx":
+        lines.append(f"build and push {target} for {', '.join(platforms)} in one buildx build "
+                     f"(buildx pushes the manifest list itself)")
+        return lines
+    refs = [per_arch_tag(image, tag, a) for a in arches]
+    verb = {"build": "build, then push", "local": "push the local image", "built": "push"}[how]
+    lines += [f"{plat}: {verb} {ref}" for plat, ref in zip(platforms, refs, strict=True)]
+    lines.append(f"manifest list {target} <- {', '.join(refs)}")
+    lines += [f"  $ {shlex.join(cmd)}" for cmd in manifest.list_commands(docker, target, refs)]
+    return lines
+
+
+def planning_client() -> Docker:
+    """The docker client a real run would use; a dry run also works on a machine without one."""
+    try:
+        return Docker.detect()
+    except ToolMissingError:
+        return Docker("docker", False)
 
 
 def publish(docker: Docker, image: str, tag: str, refs: dict[str, str]) -> str:
@@ -75,6 +121,15 @@ def run(args: argparse.Namespace) -> int:
     arches = list(config.parse_platforms(args.platforms))
     if not args.no_build:
         buildopts.validate(args)
+    if args.dry_run:
+        docker = planning_client()
+        how = "local" if args.no_build else ("buildx" if docker.buildx and not args.standin else "build")
+        print("push (dry run): nothing is built, logged in to or pushed")
+        if not args.no_build:
+            print(f"  label org.opencontainers.image.version={buildopts.image_version(args)}")
+        for line in publish_plan(docker, args.image, args.tag, arches, how=how, login=not args.skip_login):
+            print(f"  {line}")
+        return 0
     docker = Docker.detect()
     docker.ping()
     manifest.login(docker, args.image, args.skip_login)

@@ -1,7 +1,10 @@
 """`devbox release`: build each arch, run the conformance suite on each, and publish only if all are green.
 
 Order: build all → suite per arch → (every arch green) push per-arch images → manifest list → verify.
-A red arch pushes nothing at all. The suite is a subprocess; its exit code is the verdict.
+A red arch pushes nothing at all. The suite is a subprocess; its exit code is the verdict. The verify
+requires, on every platform, the OCI labels (org.opencontainers.image.*) the Dockerfile's final stage sets,
+with `version` equal to the TAG, plus any --require-label. --dry-run builds and checks as usual, then
+prints what it would push and pushes nothing.
 
 Example:
     SKIP_LOGIN=1 ./devbox release --standin --registry 127.0.0.1:5000 --tag 2026.11.29 --suite-args="-n 2"
@@ -16,9 +19,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devbox_build import buildopts, config, manifest, runner
+from devbox_build import buildopts, config, dockerfile, manifest, runner
+from devbox_build.builder import dockerfile_path
 from devbox_build.commands.build import build_arches
-from devbox_build.commands.push import add_push_options, apply_registry, publish
+from devbox_build.commands.push import add_push_options, apply_registry, publish, publish_plan
 from devbox_build.commands.verify import verify
 from devbox_build.docker import Docker
 
@@ -58,6 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="label the final verify requires on every platform (repeatable)",
     )
     p.add_argument(
+        "--no-oci-labels",
+        action="store_true",
+        help="verify only the --require-label labels, not the OCI labels the Dockerfile sets",
+    )
+    p.add_argument(
         "--no-perf",
         action="store_true",
         help="skip the performance baselines (they run serially, on the arches this host runs natively; "
@@ -93,10 +102,26 @@ def suite_command(template: str, extra: str, *, image: str, arch: str, results: 
     return [tok.format(**fields) for tok in shlex.split(template)] + shlex.split(extra)
 
 
+def required_labels(args: argparse.Namespace, dockerfile_text: str) -> list[str]:
+    """Labels the final verify requires: the OCI ones the Dockerfile promises, then --require-label (pure).
+
+    Each promised key must be present and non-empty; `version` must equal the version built (the TAG). A
+    Dockerfile that sets fewer labels (a team's own) is held to what it sets.
+    """
+    keys = [] if args.no_oci_labels else dockerfile.label_keys(dockerfile_text)
+    version_key = f"{dockerfile.OCI_PREFIX}version"
+    out = [f"{k}={buildopts.image_version(args)}" if k == version_key else k for k in keys]
+    return out + [label for label in args.require_label if label not in out]
+
+
 def run(args: argparse.Namespace) -> int:
     apply_registry(args)
     arches = list(config.parse_platforms(args.platforms))
     buildopts.validate(args)
+    dockerfile_text = dockerfile_path(Path(args.context).resolve(), args.dockerfile).read_text(
+        encoding="utf-8", errors="replace"
+    )
+    labels = required_labels(args, dockerfile_text)
     docker = Docker.detect()
     docker.ping()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -132,11 +157,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"release: {', '.join(red)} failed the conformance suite; nothing was pushed")
         return 1
 
+    if args.dry_run:
+        print("== every arch is green; dry run: nothing is logged in to or pushed. A release would:")
+        plan = publish_plan(docker, args.image, args.tag, arches, how="built", login=not args.skip_login)
+        for line in plan:
+            print(f"  {line}")
+        print(f"  verify {args.image}:{args.tag} has {', '.join(f'linux/{a}' for a in arches)}, each with "
+              f"labels: {', '.join(labels) or 'none required'}")
+        print(f"release (dry run): {args.image}:{args.tag} built and checked; nothing was pushed")
+        return 0
     print("== every arch is green: push")
     manifest.login(docker, args.image, args.skip_login)
     target = publish(docker, args.image, args.tag, refs)
     print(f"== verify {target}")
-    problems = verify(docker, target, [f"linux/{a}" for a in arches], args.require_label)
+    problems = verify(docker, target, [f"linux/{a}" for a in arches], labels)
     for p in problems:
         print(f"FAIL {p}")
     if problems:
