@@ -8,16 +8,21 @@ set -euo pipefail
 log() { printf '[host-setup] %s\n' "$*" >&2; }
 
 need_pkgs=()
+# podman (with runc), Ansible's inventory tool and an ssh client let the suite's self-tests reach targets
+# through every transport it supports: podman, ansible://, ssh:// and paramiko://.
 for spec in dockerd:docker.io debootstrap:debootstrap qemu-aarch64-static:qemu-user-static \
-            docker-registry:docker-registry skopeo:skopeo zsh:zsh shellcheck:shellcheck; do
+            docker-registry:docker-registry skopeo:skopeo zsh:zsh shellcheck:shellcheck \
+            podman:podman runc:runc ansible-inventory:ansible-core ssh:openssh-client \
+            ssh-keygen:openssh-client newuidmap:uidmap; do
   cmd=${spec%%:*}; pkg=${spec#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   apt-get update -qq
+  # shellcheck disable=SC2046 # one word per package, duplicates dropped
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${need_pkgs[@]}" binfmt-support >/dev/null
+    $(printf '%s\n' "${need_pkgs[@]}" | sort -u) binfmt-support >/dev/null
 fi
 
 # Debian's client (/usr/bin/docker) knows BuildKit; a newer client elsewhere on PATH may lack buildx, so

@@ -96,8 +96,9 @@ def image_attrs(engine: Engine, ref: str) -> dict[str, Any] | None:
     attrs = _inspect(engine, "image", ref)
     if attrs is not None and engine.name == "podman":
         config = attrs.setdefault("Config", {}) or {}
-        if "Healthcheck" not in config and attrs.get("HealthCheck"):
-            config["Healthcheck"] = attrs["HealthCheck"]
+        health = attrs.get("Healthcheck") or attrs.get("HealthCheck")
+        if "Healthcheck" not in config and health:
+            config["Healthcheck"] = health
     return attrs
 
 
