@@ -81,16 +81,21 @@ def test_image_arch_without_overlay(expectations_dir) -> None:
 @pytest.mark.parametrize("args, expected", [
     (["--arch", "sparc"], "ERROR: --arch sparc: unknown arch (expected one of amd64, arm64)"),
     (["--image", "x", "--container", "y"], "ERROR: --image and --container both given: pick exactly one target"),
-    ([], "ERROR: no target: pass --image IMAGE, --container NAME or --hosts local://"),
-    (["--image", "devbox-no-such-image:nope"],
-     "ERROR: image 'devbox-no-such-image:nope' not found in the local engine (the suite never pulls; build or "
-     "`docker load` it first)"),
-    (["--hosts", "ssh://box"], "ERROR: --hosts ssh://box: only local:// is supported; use --container NAME for "
-                               "a running container"),
+    ([], "ERROR: no target: pass --image IMAGE, --container NAME or --hosts SPEC[,SPEC…] (local://, ssh://node, "
+         "ansible://group …)"),
+    (["--image", "devbox-no-such-image:nope", "--pull", "never"],
+     "ERROR: image 'devbox-no-such-image:nope' not found in the local docker engine (--pull never)"),
+    (["--hosts", "nosuch://box"], "ERROR: --hosts nosuch://box: Unknown connection type 'nosuch'"),
 ])
 def test_bad_options(args: list[str], expected: str) -> None:
     extra = ["--image", BASE] if args[:1] == ["--arch"] else []
     assert one_error_line(pytest_cli("tests", *extra, *args)) == expected
+
+
+def test_unreachable_single_host() -> None:
+    # A name that cannot resolve (.invalid is reserved): with one host, its one line stops the run.
+    line = one_error_line(pytest_cli("tests", "--hosts", "ssh://devbox-no-such-host.invalid"))
+    assert line.startswith("ERROR: cannot reach ssh://devbox-no-such-host.invalid: ssh: Could not resolve"), line
 
 
 def test_daemon_down() -> None:
