@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian machine for building and checking gpu-devbox:
 # Docker engine (BuildKit-capable), QEMU user emulation, debootstrap, a local
-# registry, linters, and the Python dependencies. Safe to run again: each step
-# is skipped when its result is already there.
+# registry, linters, and the Python dependencies in the checkout's .venv. Safe to
+# run again: each step is skipped when its result is already there.
 set -euo pipefail
 
 log() { printf '[host-setup] %s\n' "$*" >&2; }
@@ -26,13 +26,14 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 # Debian's client (/usr/bin/docker) knows BuildKit; a newer client elsewhere on PATH may lack buildx, so
-# this script names it directly. PATH itself is left alone: python3 must stay the interpreter that gets
-# the project's dependencies.
+# this script names it directly.
 
 if ! /usr/bin/docker info >/dev/null 2>&1; then
   log "starting dockerd"
   mkdir -p /var/log
   nohup /usr/sbin/dockerd >/var/log/devbox-dockerd.log 2>&1 &
+  # Whoever stops it later (.ci/run) stops this process, by its id, and nothing else.
+  echo "$!" >"${DEVBOX_DOCKERD_PIDFILE:-/run/gpu-devbox-dockerd.pid}"
   for _ in $(seq 1 60); do
     /usr/bin/docker info >/dev/null 2>&1 && break
     sleep 1
@@ -47,23 +48,43 @@ if [ "$(uname -m)" = "x86_64" ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-log "installing Python dependencies"
-python3 -m pip install -q --disable-pip-version-check -e "${here}[dev]"
+# The project's Python dependencies live in a virtual environment of the checkout: a distribution's own
+# python3 (Debian 12, Ubuntu 24.04) refuses `pip install` outside one (PEP 668). Any python3 >= 3.10 makes
+# it (DEVBOX_PYTHON picks another); the distribution's python3-venv is installed when `venv` lacks ensurepip.
+venv="${here}/.venv"
+py=${DEVBOX_PYTHON:-python3}
+if ! "${py}" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+  log "${py} is missing or older than 3.10; set DEVBOX_PYTHON to a python3 >= 3.10"
+  exit 1
+fi
+if [ ! -x "${venv}/bin/python" ]; then
+  if ! "${py}" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    pyver=$("${py}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    log "installing python${pyver}-venv"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "python${pyver}-venv" >/dev/null
+  fi
+  log "creating ${venv}"
+  "${py}" -m venv "${venv}"
+fi
+vpy="${venv}/bin/python"
+log "installing Python dependencies into ${venv}"
+"${vpy}" -m pip install -q --disable-pip-version-check -e "${here}[dev]"
 
-# A CPU torch on the host lets the self-tests run the GPU measurement code against a CPU stand-in for
+# A CPU torch in the venv lets the self-tests run the GPU measurement code against a CPU stand-in for
 # CUDA. Optional: without it those tests skip with the reason. Taken from the wheelhouse when it holds a
 # wheel for this Python and arch (DEVBOX_WHEELHOUSE, default /opt/wheels, as `devbox base` does), else
 # from PyPI's CPU builds where PyPI has them (arm64); never the multi-GB CUDA build.
-if ! python3 -c 'import torch' >/dev/null 2>&1; then
+if ! "${vpy}" -c 'import torch' >/dev/null 2>&1; then
   wheelhouse=${DEVBOX_WHEELHOUSE:-/opt/wheels}
-  pytag=$(python3 -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
+  pytag=$("${vpy}" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
   machine=$(uname -m)
   wheel=$(find "${wheelhouse}" -maxdepth 1 -name "torch-*+cpu-${pytag}-${pytag}-*${machine}.whl" 2>/dev/null | sort -V | tail -n 1 || true)
   if [ -n "${wheel}" ]; then
     log "installing torch from ${wheel}"
-    python3 -m pip install -q --disable-pip-version-check "${wheel}" || log "torch did not install; GPU-code self-tests will skip"
+    "${vpy}" -m pip install -q --disable-pip-version-check "${wheel}" || log "torch did not install; GPU-code self-tests will skip"
   elif [ "${machine}" = "aarch64" ]; then
-    python3 -m pip install -q --disable-pip-version-check 'torch>=2.3' || log "torch did not install; GPU-code self-tests will skip"
+    "${vpy}" -m pip install -q --disable-pip-version-check 'torch>=2.3' || log "torch did not install; GPU-code self-tests will skip"
   else
     log "no CPU torch wheel in ${wheelhouse}; GPU-code self-tests will skip"
   fi

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from devbox_build import buildargs, config, dockerfile, remote
@@ -93,7 +93,7 @@ def add_build_options(p: argparse.ArgumentParser, default_tag: str = config.DEFA
 
 
 def build_date() -> str:
-    return config.env("BUILD_DATE", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return config.env("BUILD_DATE", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def ca_secret(args: argparse.Namespace) -> dict[str, Path]:

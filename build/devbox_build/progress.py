@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
@@ -71,7 +71,7 @@ def _slow(state: str) -> bool:
 def open_log(directory: Path, name: str) -> tuple[Path, TextIO]:
     """A new timestamped log file, e.g. logs/build-20261129-081500-amd64.log."""
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     path = directory / f"{name}-{stamp}.log"
     n = 1
     while path.exists():

@@ -6,8 +6,10 @@ fails the test rather than skipping it, so a machine without the linters can nev
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,8 @@ def _shell_scripts() -> list[str]:
 
 def _run(tool: str, *args: str) -> None:
     __tracebackhide__ = True
-    exe = shutil.which(tool)
+    # The dev extras' tools sit beside the interpreter in the checkout's .venv, which need not be on PATH.
+    exe = shutil.which(tool, path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if exe is None:
         pytest.fail(f"{tool} is not installed (pip install -e '.[dev]'; tools/host-setup.sh)", pytrace=False)
     proc = subprocess.run([exe, *args], cwd=REPO, capture_output=True, text=True)

@@ -16,7 +16,7 @@ import argparse
 import shlex
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from devbox_build import buildopts, config, dockerfile, manifest, runner
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     labels = required_labels(args, dockerfile_text)
     docker = Docker.detect()
     docker.ping()
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     results_dir = config.results_dir() / f"release-{stamp}"
     results_dir.mkdir(parents=True, exist_ok=True)
 
