@@ -331,6 +331,19 @@ def probe_packages(names, status_path=DPKG_STATUS):
     by an interrupted run) is applied on top, as dpkg-query does. Without a status file the error says why,
     so every package item fails with it.
     """
+    records, error = _dpkg_records(status_path)
+    if error:
+        return {}, error
+    found = {}
+    for name in names:
+        package, _, arch = name.partition(":")
+        found[name] = [{"architecture": a, "status": st, "version": v}
+                       for a, (st, v) in sorted(records.get(package, {}).items()) if not arch or a == arch]
+    return found, None
+
+
+def _dpkg_records(status_path):
+    """({package: {architecture: (status, version)}}, error): the status file plus dpkg's journal."""
     try:
         with open(status_path, "rb") as fh:
             text = _text(fh.read())
@@ -353,11 +366,27 @@ def probe_packages(names, status_path=DPKG_STATUS):
                     records.setdefault(package, {})[arch] = (status, version)
         except OSError:
             continue
+    return records, None
+
+
+def probe_all_packages(status_path=DPKG_STATUS):
+    """Every package dpkg records as installed: ({name: version}, error), for `devbox diff` and snapshots.
+
+    Installed means want `install` or `hold` with `ok installed`, as the packages check reads it. A package
+    installed for several architectures (multi-arch) is keyed `name:arch`, one entry per architecture.
+    """
+    records, error = _dpkg_records(status_path)
+    if error:
+        return {}, error
     found = {}
-    for name in names:
-        package, _, arch = name.partition(":")
-        found[name] = [{"architecture": a, "status": st, "version": v}
-                       for a, (st, v) in sorted(records.get(package, {}).items()) if not arch or a == arch]
+    for package, arches in records.items():
+        installed = {}
+        for arch, (status, version) in arches.items():
+            words = status.split()
+            if len(words) == 3 and words[0] in ("install", "hold") and words[1:] == ["ok", "installed"]:
+                installed[arch] = version
+        for arch, version in installed.items():
+            found[package if len(installed) == 1 else "%s:%s" % (package, arch)] = version
     return found, None
 
 
@@ -535,6 +564,9 @@ def main(argv):
         if request.get("packages"):
             facts["packages"], facts["packages_error"] = probe_packages(
                 request["packages"], request.get("dpkg_status", DPKG_STATUS))
+        if request.get("all_packages"):
+            facts["all_packages"], facts["all_packages_error"] = probe_all_packages(
+                request.get("dpkg_status", DPKG_STATUS))
         facts["torch"] = torch_cuda()
         facts["gpu"] = gpu_visible()
         manifest, why = read_manifest(request.get("manifest", "/etc/devbox/build-manifest.json"))

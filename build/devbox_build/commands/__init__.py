@@ -19,4 +19,6 @@ NAMES = (
     "info",
     "prune",
     "release",
+    "diff",
+    "snapshot",
 )

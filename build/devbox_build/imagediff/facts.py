@@ -1,0 +1,255 @@
+"""What one image is, as `devbox diff`, `snapshot` and `release --against` compare it: `ImageFacts`.
+
+Gathered with the conformance suite's own machinery, not a second one: the image is resolved (and pulled
+per --platform) by `devbox_conformance.engine`, one container is started with the suite's lease watchdog,
+and ONE run of the suite's probe reads every dpkg package (`all_packages`), every Python distribution and
+the version of each binary the contract names. Config, labels, size and the layers (per instruction, from
+`<engine> image history`) come from the engine; no layer is ever extracted.
+
+    >>> old, new = gather_pair("gpu-devbox:2026.11", "gpu-devbox:2026.12", platform=None, pull="missing",
+    ...                        expectations_dir=Path("expectations"), progress=print)
+    >>> new.dists["transformers"]
+    '4.57.1'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from devbox_build.errors import DevboxError, UsageError
+
+# Each binary's `--version` run may take this long; a diff is not the place to wait 30 s on one tool.
+BINARY_TIMEOUT_S = 10
+# The whole probe; a full image answers in seconds.
+PROBE_TIMEOUT_S = 600
+# `RUN |3 A=1 B=2 C=3 cmd`: BuildKit records the build args a RUN saw before its command. They carry
+# VCS_REF and BUILD_DATE, so two builds of one Dockerfile would never match without dropping them.
+_RUN_ARGS = re.compile(r"^RUN \|(\d+) ")
+_ARG_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S*$")
+_NOP = re.compile(r"^/bin/sh -c #\(nop\)\s+")
+
+
+class FactsError(DevboxError):
+    """An image could not be resolved, started or probed; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of an image's history, oldest first."""
+
+    # The Dockerfile instruction that made it, build args dropped (see instruction()).
+    instruction: str
+    # Bytes the layer adds.
+    size: int
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """Everything a diff compares, JSON-serialisable (to_json/from_json), so views can be tested offline."""
+
+    # The reference the user gave, and what it resolved to.
+    ref: str
+    image_id: str
+    # Registry digest (sha256:…) when the image was pulled or pushed; "" for an image only built here.
+    digest: str
+    # Image creation time as the engine records it (ISO 8601).
+    created: str
+    arch: str
+    # Total size in bytes (the engine's `Size`).
+    size: int
+    labels: dict[str, str] = field(default_factory=dict)
+    # The image config's environment, KEY -> value.
+    env: dict[str, str] = field(default_factory=dict)
+    # entrypoint, cmd, healthcheck, user, workdir: each as one display string ("" when unset).
+    config: dict[str, str] = field(default_factory=dict)
+    layers: tuple[Layer, ...] = ()
+    # dpkg package (name, or name:arch for multi-arch) -> version; only installed ones.
+    packages: dict[str, str] = field(default_factory=dict)
+    # PEP 503 normalised distribution name -> version.
+    dists: dict[str, str] = field(default_factory=dict)
+    # Binary the contract names and the image has -> its version ("" when its output shows none).
+    binaries: dict[str, str] = field(default_factory=dict)
+    # Each found binary's `--version` arguments and regex as the contract gives them (for snapshots).
+    binary_args: dict[str, list[str]] = field(default_factory=dict)
+    binary_regex: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImageFacts:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["layers"] = tuple(Layer(**layer) for layer in data.get("layers") or ())
+        return cls(**values)
+
+
+def instruction(created_by: str) -> str:
+    """The history's `CreatedBy` as the instruction a reader recognises, the same across rebuilds.
+
+        >>> instruction("RUN |2 VCS_REF=abc BUILD_DATE=2026 /bin/sh -c make # buildkit")
+        'RUN /bin/sh -c make'
+    """
+    text = created_by.strip()
+    text = _NOP.sub("", text)
+    if text.endswith("# buildkit"):
+        text = text[: -len("# buildkit")].rstrip()
+    match = _RUN_ARGS.match(text)
+    if match:
+        tokens = text[match.end():].split(" ")
+        count = int(match.group(1))
+        while count and tokens and _ARG_TOKEN.match(tokens[0]):
+            tokens.pop(0)
+            count -= 1
+        text = "RUN " + " ".join(tokens)
+    return " ".join(text.split())
+
+
+def parse_history(output: str) -> tuple[Layer, ...]:
+    """`image history --no-trunc --human=false --format '{{json .}}'` (newest first) -> layers, oldest first.
+
+    Why not `docker history` in human units: sizes must add up and compare to the byte.
+    """
+    layers = []
+    for line in output.splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        size = row.get("Size", 0)
+        try:
+            size = int(size)
+        except (TypeError, ValueError):
+            size = 0
+        layers.append(Layer(instruction=instruction(str(row.get("CreatedBy", ""))), size=size))
+    return tuple(reversed(layers))
+
+
+def _config_strings(config: dict[str, Any]) -> dict[str, str]:
+    """entrypoint, cmd, healthcheck, user and workdir as stable display strings."""
+
+    def show(value: Any) -> str:
+        if value in (None, "", [], {}):
+            return ""
+        return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+    health = config.get("Healthcheck") or {}
+    return {"entrypoint": show(config.get("Entrypoint")), "cmd": show(config.get("Cmd")),
+            "healthcheck": show({k: v for k, v in health.items() if v not in (None, 0, [], "")}),
+            "user": show(config.get("User")), "workdir": show(config.get("WorkingDir"))}
+
+
+def from_inspect(ref: str, attrs: dict[str, Any], history: tuple[Layer, ...],
+                 probed: dict[str, Any], binaries: dict[str, tuple[list[str], str | None]]) -> ImageFacts:
+    """Join the engine's view (inspect, history) and the probe's facts into one ImageFacts (pure)."""
+    from devbox_conformance.checks.binaries import extract_version  # noqa: PLC0415 - suite deps on demand
+
+    config = attrs.get("Config") or {}
+    env = {}
+    for entry in config.get("Env") or []:
+        key, _, value = str(entry).partition("=")
+        env[key] = value
+    digests = [str(d).split("@", 1)[1] for d in attrs.get("RepoDigests") or [] if "@" in str(d)]
+    found: dict[str, str] = {}
+    for name, result in (probed.get("binaries") or {}).items():
+        if not result.get("path"):
+            continue
+        args, regex = binaries.get(name, (["--version"], None))
+        version = extract_version(result.get("version_output") or "", regex) if args else None
+        found[name] = version or ""
+    return ImageFacts(
+        ref=ref, image_id=str(attrs.get("Id", "")), digest=digests[0] if digests else "",
+        created=str(attrs.get("Created", "")), arch=str(attrs.get("Architecture", "")),
+        size=int(attrs.get("Size") or 0), labels=dict(config.get("Labels") or {}), env=env,
+        config=_config_strings(config), layers=history,
+        packages=dict(sorted((probed.get("all_packages") or {}).items())),
+        dists=dict(sorted((probed.get("dists") or {}).items())),
+        binaries=dict(sorted(found.items())),
+        binary_args={n: list(binaries[n][0]) for n in sorted(found) if n in binaries},
+        binary_regex={n: str(binaries[n][1]) for n in sorted(found) if n in binaries and binaries[n][1]})
+
+
+def probe_request(model: Any) -> tuple[dict[str, Any], dict[str, tuple[list[str], str | None]]]:
+    """The suite's request cut to what a diff needs, and each binary's (version args, regex).
+
+    Every binary of the contract is asked for its version (the suite asks only where the contract pins
+    one), every dpkg package is read (`all_packages`); imports, shells, users and files are left out: they
+    are the slow part of a suite probe and a diff does not compare them.
+    """
+    from devbox_conformance import probe  # noqa: PLC0415
+
+    request = probe.build_request(model)
+    binaries = {b.name: (list(b.version_args), b.version_regex) for b in model.binaries}
+    request.update({
+        "binaries": [{"name": name, "version_args": args, "timeout": BINARY_TIMEOUT_S}
+                     for name, (args, _regex) in binaries.items()],
+        "imports": [], "shells": [], "files": [], "users": [], "groups": [], "packages": [],
+        "all_packages": True,
+    })
+    return request, binaries
+
+
+def gather(ref: str, *, platform: str | None, pull: str, expectations_dir: Path,
+           progress: Callable[[str], None], engine_name: str = "auto") -> ImageFacts:
+    """Resolve REF (pulled per `pull`), start one container, probe it once, remove it.
+
+    FactsError (one line) when the image cannot be resolved, started or probed; UsageError for a contract
+    the loader refuses.
+    """
+    from devbox_conformance import engine as eng  # noqa: PLC0415
+    from devbox_conformance import expectations as exp  # noqa: PLC0415
+    from devbox_conformance import probe  # noqa: PLC0415
+    from devbox_conformance import target as tgt  # noqa: PLC0415
+
+    try:
+        engine = eng.choose(engine_name)
+        attrs = eng.resolve_image(engine, ref, platform=platform, pull=pull, progress=progress)
+    except tgt.TargetError as exc:
+        raise FactsError(str(exc)) from None
+    arch = tgt.image_arch(attrs)
+    base = tgt.base_kind_from_labels(tgt.image_labels(attrs)) or "other"
+    try:
+        model = exp.load(expectations_dir, arch, base)
+    except exp.ExpectationsError as exc:
+        raise UsageError(str(exc)) from None
+    request, binaries = probe_request(model)
+    history = tgt.run_command([engine.cli, "image", "history", "--no-trunc", "--human=false", "--format",
+                               "{{json .}}", str(attrs.get("Id") or ref)], timeout=120)
+    if history.exit_code != 0:
+        raise FactsError(f"cannot read the history of {ref}: {history.stderr.strip()[-300:]}")
+    run_id = tgt.new_run_id()
+    name = f"devbox-conformance-{run_id}"
+    try:
+        # The health command is replaced: a diff reads the image's health config, never runs it, and the
+        # real one imports torch while the probe runs. The image's own command is replaced by the watchdog.
+        eng.start_container(engine, str(attrs.get("Id") or ref), run_id, platform=platform,
+                            gpu_args=["--health-cmd", "true"])
+        lease = eng.Lease(engine, name)
+        try:
+            target = tgt.Target(spec=f"{engine.name}://{name}", name=ref, kind="image", arch=arch,
+                                image_ref=ref, image_attrs=attrs, container=name, engine=engine.name,
+                                has_timeout=True)
+            probed = probe.collect_facts(target, request, timeout=PROBE_TIMEOUT_S)
+        finally:
+            lease.stop()
+    except (tgt.TargetError, probe.ProbeError) as exc:
+        raise FactsError(f"{ref}: {exc}") from None
+    finally:
+        eng.remove_container(engine, name)
+    if probed.get("all_packages_error"):
+        progress(f"devbox: {ref}: {probed['all_packages_error']}")
+    return from_inspect(ref, attrs, parse_history(history.stdout), probed, binaries)
+
+
+def gather_pair(old: str, new: str, *, platform: str | None, pull: str, expectations_dir: Path,
+                progress: Callable[[str], None], engine_name: str = "auto") -> tuple[ImageFacts, ImageFacts]:
+    """Both images at once (two containers, two probes side by side); the first error is raised."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(gather, ref, platform=platform, pull=pull, expectations_dir=expectations_dir,
+                               progress=progress, engine_name=engine_name) for ref in (old, new)]
+        return futures[0].result(), futures[1].result()

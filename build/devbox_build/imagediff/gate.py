@@ -1,0 +1,151 @@
+"""`release --against REF`: nothing a team relies on may go missing or backwards unnoticed.
+
+The contract only holds minimums, so transformers going from 4.57 to 4.46 (still above its `>=`) passes
+it. This gate compares the new image with the last release: an apt package or Python distribution that
+disappeared or went down in version fails the release, unless the allow-list names it with a reason. The
+reason is the point: a downgrade someone chose is written down beside the release, one nobody chose stops
+it.
+
+Allow-list (YAML):
+
+    # Regressions this release accepts against the last one.
+    allow:
+      - python: transformers
+        reason: 4.57 breaks our eval harness; back to 4.46 until it is fixed upstream
+      - apt: media-types
+        reason: nothing in the image reads /etc/mime.types
+
+    >>> allowed = load_allow(Path("allow.yaml"))
+    >>> verdict = judge(diff(last, new), allowed)
+    >>> verdict.ok, [c.name for c in verdict.blocking]
+    (False, ['torch'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devbox_build.errors import UsageError
+from devbox_build.imagediff import facts, render
+from devbox_build.imagediff.compare import Change, ImageDiff, diff
+
+# Sections the gate guards, as the allow-list names them.
+GUARDED = ("apt", "python")
+REGRESSIONS = ("removed", "downgraded")
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """One allow-list entry: a package or distribution allowed to go missing or down, and why."""
+
+    section: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's answer for one image."""
+
+    # Regressions nobody allowed: each fails the release.
+    blocking: tuple[Change, ...]
+    # Regressions the allow-list names, with the entry that allows them.
+    allowed: tuple[tuple[Change, Allowance], ...]
+    # Entries that matched nothing (stale; reported, never fatal).
+    unused: tuple[Allowance, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.blocking
+
+
+def load_allow(path: Path) -> tuple[Allowance, ...]:
+    """Read an allow-list; a bad one is one UsageError line naming the file and the entry."""
+    import yaml  # noqa: PLC0415 - only a release with --allow reads YAML
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--allow {path}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise UsageError(f"--allow {path}:{mark.line + 1 if mark else 1}: malformed YAML") from None
+    if data is None:
+        return ()
+    if not isinstance(data, dict) or set(data) != {"allow"} or not isinstance(data["allow"], list):
+        raise UsageError(f"--allow {path}: expected one key, `allow:`, holding a list of entries")
+    out = []
+    for index, entry in enumerate(data["allow"], start=1):
+        where = f"--allow {path}: entry {index}"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where}: expected a mapping such as {{python: NAME, reason: WHY}}")
+        kinds = [k for k in GUARDED if k in entry]
+        extra = sorted(set(entry) - {*GUARDED, "reason"})
+        if len(kinds) != 1 or extra:
+            raise UsageError(f"{where}: give exactly one of `apt:` or `python:` and a `reason:`"
+                             + (f" (unknown keys: {', '.join(extra)})" if extra else ""))
+        reason = str(entry.get("reason") or "").strip()
+        if not reason:
+            raise UsageError(f"{where}: `reason:` is required: say why this regression is accepted")
+        name = str(entry[kinds[0]]).strip()
+        if kinds[0] == "python":
+            from devbox_conformance.checks.python_dists import normalize  # noqa: PLC0415
+
+            name = normalize(name)
+        out.append(Allowance(kinds[0], name, reason))
+    return tuple(out)
+
+
+def judge(d: ImageDiff, allowed: tuple[Allowance, ...]) -> Verdict:
+    """Split the diff's regressions into blocking and allowed ones (pure)."""
+    by_key = {(a.section, a.name): a for a in allowed}
+    blocking, ok, used = [], [], set()
+    for change in d.changes:
+        if change.section not in GUARDED or change.change not in REGRESSIONS:
+            continue
+        allowance = by_key.get((change.section, change.name))
+        if allowance is None:
+            blocking.append(change)
+        else:
+            ok.append((change, allowance))
+            used.add((change.section, change.name))
+    unused = tuple(a for a in allowed if (a.section, a.name) not in used)
+    return Verdict(blocking=tuple(blocking), allowed=tuple(ok), unused=unused)
+
+
+def describe(change: Change) -> str:
+    """`python transformers 4.57.1 -> 4.46.0 (downgraded)`."""
+    return f"{change.section} {change.name} {change.old or '-'} -> {change.new or '-'} ({change.change})"
+
+
+def release_gate(refs: dict[str, str], against: str, allow_file: Path | None, results_dir: Path,
+                 expectations_dir: Path, progress: Callable[[str], None] = print) -> bool:
+    """Compare each arch's new image with AGAINST's same platform; write the diff beside the results.
+
+    Returns True when no arch has a blocking regression. `against-<arch>.md` (the release notes) and
+    `against-<arch>.json` are written for every arch, green or not.
+    """
+    allowed = load_allow(allow_file) if allow_file else ()
+    ok = True
+    for arch, ref in refs.items():
+        progress(f"== against {arch}: {against} (linux/{arch}) -> {ref}")
+        old, new = facts.gather_pair(against, ref, platform=f"linux/{arch}", pull="missing",
+                                     expectations_dir=expectations_dir, progress=progress)
+        d = diff(old, new)
+        notes = results_dir / f"against-{arch}.md"
+        notes.write_text(render.markdown(d), encoding="utf-8")
+        (results_dir / f"against-{arch}.json").write_text(render.as_json(d), encoding="utf-8")
+        verdict = judge(d, allowed)
+        for change, allowance in verdict.allowed:
+            progress(f"   allowed {describe(change)}: {allowance.reason}")
+        for change in verdict.blocking:
+            progress(f"   REGRESSION {describe(change)}")
+        for allowance in verdict.unused:
+            progress(f"   note: allow-list entry {allowance.section}: {allowance.name} matched nothing")
+        state = ("green" if verdict.ok
+                 else f"RED ({len(verdict.blocking)} regression(s) not in the allow-list)")
+        progress(f"== against {arch}: {state}; {render.text(d).rstrip().splitlines()[-1]}; diff: {notes}")
+        ok = ok and verdict.ok
+    return ok
