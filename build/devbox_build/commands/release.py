@@ -22,9 +22,12 @@ from pathlib import Path
 from devbox_build import buildopts, config, dockerfile, manifest, runner
 from devbox_build.builder import dockerfile_path
 from devbox_build.commands.build import build_arches
+from devbox_build.commands.diff import DEFAULT_EXPECTATIONS
 from devbox_build.commands.push import add_push_options, apply_registry, publish, publish_plan
 from devbox_build.commands.verify import verify
 from devbox_build.docker import Docker
+from devbox_build.errors import UsageError
+from devbox_build.imagediff.gate import Allowance, load_allow, release_gate
 
 # The suite as a user runs it, from the repository root; {placeholders} are filled per arch. The checks and
 # the performance baselines are two invocations: pytest-benchmark switches itself off under xdist, and
@@ -72,6 +75,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="skip the performance baselines (they run serially, on the arches this host runs natively; "
         "an emulated arch's figures are not judged, so it is never measured)",
     )
+    p.add_argument(
+        "--against",
+        default=None,
+        metavar="REF",
+        help="the previous release (pulled per arch if needed): once the contract is green, fail when an apt "
+        "package or Python distribution it had is gone or lower in version, unless --allow names it; the "
+        "diff is written as against-<arch>.md beside the results",
+    )
+    p.add_argument(
+        "--allow",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="allow-list for --against (YAML): `allow: [{python: NAME, reason: WHY}, {apt: NAME, …}]`",
+    )
     # Test hook, hidden from --help: replace the suite command (a template with {python} {image} {platform}
     # {arch} {results}); the harness self-tests use it to make one arch red without a real suite run.
     p.add_argument("--suite-cmd", default=DEFAULT_SUITE_CMD, help=argparse.SUPPRESS)
@@ -114,10 +132,18 @@ def required_labels(args: argparse.Namespace, dockerfile_text: str) -> list[str]
     return out + [label for label in args.require_label if label not in out]
 
 
+def against_allowances(args: argparse.Namespace) -> tuple[Allowance, ...]:
+    """The --allow list, read before anything is built: a bad file costs seconds, not a build."""
+    if args.allow and not args.against:
+        raise UsageError("--allow applies to --against REF: name the previous release to compare with")
+    return load_allow(args.allow) if args.allow else ()
+
+
 def run(args: argparse.Namespace) -> int:
     apply_registry(args)
     arches = list(config.parse_platforms(args.platforms))
     buildopts.validate(args)
+    allowed = against_allowances(args)
     dockerfile_text = dockerfile_path(Path(args.context).resolve(), args.dockerfile).read_text(
         encoding="utf-8", errors="replace"
     )
@@ -155,6 +181,10 @@ def run(args: argparse.Namespace) -> int:
     red = [a for a, rc in verdicts.items() if rc != 0]
     if red:
         print(f"release: {', '.join(red)} failed the conformance suite; nothing was pushed")
+        return 1
+    if args.against and not release_gate(refs, args.against, allowed, results_dir, DEFAULT_EXPECTATIONS):
+        print(f"release: a package or distribution of {args.against} is gone or went down in version; "
+              f"nothing was pushed (name it in --allow with a reason to accept it)")
         return 1
 
     if args.dry_run:
