@@ -33,6 +33,9 @@ PROBE_TIMEOUT_S = 600
 _RUN_ARGS = re.compile(r"^RUN \|(\d+) ")
 _ARG_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S*$")
 _NOP = re.compile(r"^/bin/sh -c #\(nop\)\s+")
+# The shell a RUN went through (`/bin/sh -c`, the Dockerfile's `SHELL ["/bin/bash", "-o", "pipefail", "-c"]`):
+# the same on every layer, so a reader sees the command itself.
+_RUN_SHELL = re.compile(r"^RUN /\S*/(?:ba|z|da)?sh(?: -o \w+)* -c ")
 
 
 class FactsError(DevboxError):
@@ -94,7 +97,7 @@ def instruction(created_by: str) -> str:
     """The history's `CreatedBy` as the instruction a reader recognises, the same across rebuilds.
 
         >>> instruction("RUN |2 VCS_REF=abc BUILD_DATE=2026 /bin/sh -c make # buildkit")
-        'RUN /bin/sh -c make'
+        'RUN make'
     """
     text = created_by.strip()
     text = _NOP.sub("", text)
@@ -108,7 +111,7 @@ def instruction(created_by: str) -> str:
             tokens.pop(0)
             count -= 1
         text = "RUN " + " ".join(tokens)
-    return " ".join(text.split())
+    return _RUN_SHELL.sub("RUN ", " ".join(text.split()))
 
 
 def parse_history(output: str) -> tuple[Layer, ...]:

@@ -52,6 +52,8 @@ def _short_id(image_id: str) -> str:
 def _cut(value: str | None, width: int) -> str:
     if value is None:
         return ABSENT
+    if value == "":
+        return '""'
     value = " ".join(value.split()) if "\n" in value else value
     return value if len(value) <= width else value[: width - 1] + "…"
 
