@@ -180,8 +180,15 @@ def test_two_files_for_one_arch_is_an_error(tmp_path: Path) -> None:
         bl.load_dir(tmp_path)
 
 
-def test_missing_schema_is_reported(tmp_path: Path) -> None:
+def test_a_directory_without_a_schema_uses_the_shipped_one(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
     path.write_text(GOOD_GPU)
+    assert bl.load_file(path).kind == "gpu"
+
+
+def test_unreadable_schema_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(GOOD_GPU)
+    (tmp_path / bl.SCHEMA_FILE).write_text("{not json")
     with pytest.raises(bl.BaselineError, match="baseline.schema.json:1: \\(schema\\)"):
         bl.load_file(path)

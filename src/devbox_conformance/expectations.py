@@ -4,7 +4,8 @@
     >>> [b.name for b in model.binaries][:3]
     ['git', 'rg', 'fd']
 
-Files, in order: `common.yaml`, `<arch>.yaml`, `bases/<base_kind>.yaml`. Items merge by kind and key (`name`,
+Files, in order: `common.yaml`, `<arch>.yaml`, `bases/<base_kind>.yaml` — after the files of the contract
+`common.yaml` `extends:` (`gpu-devbox`, the shipped one, or a directory). Items merge by kind and key (`name`,
 or `path` for files); a later file replaces the fields it gives; `remove: true` drops the item. In a kind's
 list, `{when: {...}, items: [...]}` is a group whose items share that `when` (see `entries`). Every bad
 input raises `ExpectationsError` whose message is ONE line naming file, line and key.
@@ -472,19 +473,58 @@ def _field_problem(kind: str, fname: str, value: Any) -> str | None:
     return None
 
 
-def overlay_files(directory: Path, arch: str, base_kind: str) -> list[Path]:
-    """The files merged for (arch, base_kind), in order; raises when a required one is missing."""
+# The contract this package ships (the checkout's expectations/, carried in the wheel).
+SHIPPED_DIR = Path(__file__).resolve().parent / "default_expectations"
+# `extends:` names the shipped contract with this word; anything else is a directory path.
+SHIPPED_NAME = "gpu-devbox"
+_MAX_EXTENDS_DEPTH = 8
+
+
+def extends_of(directory: Path) -> Path | None:
+    """The directory `common.yaml` of `directory` extends (`extends: gpu-devbox` or a path), if any.
+
+    Why only common.yaml: one place says what a contract builds on, so the arch and base overlays of both
+    directories apply in a fixed order (the base's first, then the extending directory's).
+    """
+    common = directory / "common.yaml"
+    data, node = _read(common)
+    if not isinstance(data, dict) or "extends" not in data:
+        return None
+    value = data["extends"]
+    line = _line_of(node, ["extends"])
+    if not isinstance(value, str) or not value.strip():
+        raise ExpectationsError(f"{_display(common)}:{line}: extends: expected '{SHIPPED_NAME}' or a "
+                                f"directory path, got {value!r}")
+    target = SHIPPED_DIR if value.strip() == SHIPPED_NAME else (directory / value.strip()).resolve()
+    if not (target / "common.yaml").is_file():
+        raise ExpectationsError(f"{_display(common)}:{line}: extends: {value!r}: no common.yaml in {target}")
+    return target
+
+
+def overlay_files(directory: Path, arch: str, base_kind: str, _depth: int = 0) -> list[Path]:
+    """The files merged for (arch, base_kind), in order; raises when a required one is missing.
+
+    A directory that `extends:` another contributes its files after that contract's; its own arch overlay
+    is optional (the extended contract already has one).
+    """
     common = directory / "common.yaml"
     if not directory.is_dir():
         raise ExpectationsError(f"{_display(directory)}: expectations directory not found")
     if not common.is_file():
         raise ExpectationsError(f"{_display(common)}: not found (every expectations directory needs one)")
+    parent = extends_of(directory)
+    if parent is not None and _depth >= _MAX_EXTENDS_DEPTH:
+        raise ExpectationsError(f"{_display(common)}:1: extends: more than {_MAX_EXTENDS_DEPTH} levels "
+                                f"(a cycle?)")
+    inherited = overlay_files(parent, arch, base_kind, _depth + 1) if parent is not None else []
     arch_file = directory / f"{arch}.yaml"
-    if not arch_file.is_file():
+    files = [*inherited, common]
+    if arch_file.is_file():
+        files.append(arch_file)
+    elif parent is None:
         have = sorted(p.stem for p in directory.glob("*.yaml") if p.stem != "common")
         raise ExpectationsError(f"{_display(arch_file)}: no overlay for arch {arch!r} "
                                 f"(overlays: {', '.join(have) or 'none'})")
-    files = [common, arch_file]
     base_file = directory / "bases" / f"{base_kind}.yaml"
     if base_file.is_file():
         files.append(base_file)

@@ -68,8 +68,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--engine-arg", dest="devbox_engine_args", metavar="ARG", action="append", default=[],
                     help="extra option for the engine's `run` of --image, repeatable (e.g. "
                          "--engine-arg=--runtime=runc for podman where its defaults are refused)")
-    group.addoption("--expectations", dest="devbox_expectations", metavar="DIR", default="expectations",
-                    help="expectations directory (default: %(default)s)")
+    group.addoption("--expectations", dest="devbox_expectations", metavar="DIR", default=None,
+                    help="expectations directory, relative to the rootdir (default: expectations/ there, "
+                         "else the contract shipped with the suite); it may `extends: gpu-devbox`")
+    group.addoption("--no-contract", dest="devbox_no_contract", action="store_true",
+                    help="do not add the shipped contract's tests to the run (only the paths given)")
     group.addoption("--arch", dest="devbox_arch", metavar="ARCH",
                     help="override the target's architecture (picks <ARCH>.yaml)")
     group.addoption("--base-kind", dest="devbox_base_kind", choices=tgt.BASE_KINDS,
@@ -102,17 +105,43 @@ def _options(config: pytest.Config) -> sess.Options:
     return sess.Options(
         image=config.getoption("devbox_image"), container=config.getoption("devbox_container"),
         hosts=hosts, platform=config.getoption("devbox_platform"),
-        expectations_dir=_expectations_dir(config), arch=config.getoption("devbox_arch"),
+        expectations_dir=expectations_dir(config), arch=config.getoption("devbox_arch"),
         base_kind=config.getoption("devbox_base_kind"), gpus=config.getoption("devbox_gpus"),
         pull=config.getoption("devbox_pull"), engine=config.getoption("devbox_engine"),
         engine_args=tuple(config.getoption("devbox_engine_args") or ()),
         connection={k: v for k, v in connection.items() if v not in (None, False, "")})
 
 
-def _expectations_dir(config: pytest.Config) -> str:
-    """--expectations, relative to the rootdir (not the working directory) when relative."""
-    value = Path(config.getoption("devbox_expectations"))
+def expectations_dir(config: pytest.Config) -> str:
+    """--expectations, relative to the rootdir (not the working directory) when relative; without the
+    option, the rootdir's expectations/ (a checkout, or a team's repository), else the shipped contract."""
+    chosen = config.getoption("devbox_expectations", default=None)
+    if chosen is None:
+        local = config.rootpath / "expectations"
+        return str(local if (local / "common.yaml").is_file() else exp.SHIPPED_DIR)
+    value = Path(chosen)
     return str(value if value.is_absolute() else config.rootpath / value)
+
+
+# The contract's test functions, shipped in the package (the checkout's tests/ directory).
+CONTRACT_DIR = Path(__file__).resolve().parent / "contract"
+
+
+def _add_contract(config: pytest.Config) -> None:
+    """Collect the shipped contract too, unless the paths given already hold it (a checkout's tests/).
+
+    Why: installed from a wheel into a team's repository, `pytest --image IMG` must run the whole
+    contract — and the team's own tests beside it — without copying test files.
+    """
+    if config.getoption("devbox_no_contract") or not CONTRACT_DIR.is_dir():
+        return
+    contract = CONTRACT_DIR.resolve()
+    for arg in config.args:
+        path = Path(arg.split("::")[0])
+        path = (path if path.is_absolute() else config.invocation_params.dir / path).resolve()
+        if path == contract or contract in path.parents:
+            return
+    config.args.append(str(contract))
 
 
 def _suite_requested(config: pytest.Config, opts: sess.Options) -> bool:
@@ -229,9 +258,19 @@ RESULTS_KEY = pytest.StashKey[ResultsCollector]()
 _CONFIG: dict[str, pytest.Config] = {}
 
 
+MARKERS = (
+    "performance: performance baseline measured inside the target (run serially; --perf or -m performance)",
+    "xdist_group(name): keep these tests on one xdist worker",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = None
     _CONFIG["config"] = config
+    for line in MARKERS:  # the contract's markers, known in any rootdir (a team's pytest.ini lacks them)
+        config.addinivalue_line("markers", line)
+    if _suite_requested(config, _options(config)):
+        _add_contract(config)
     if hasattr(config, "workerinput"):
         run_file = config.workerinput.get(WORKER_INPUT)
         if run_file:
@@ -291,10 +330,11 @@ def _prepare(config: pytest.Config) -> None:
             reporter.write_line(line)
 
     try:
-        state, gather = sess.prepare(opts, tgt.new_run_id(), life.tmpdir, life, progress)
+        # --collect-only lists the tests: nothing is pulled, started or contacted, and no probe runs.
+        listing = bool(config.option.collectonly)
+        state, gather = sess.prepare(opts, tgt.new_run_id(), life.tmpdir, life, progress, listing=listing)
         _bind_testinfra_host(config, state)
-        # --collect-only lists the tests and never reads a fact: no probe.
-        probe = None if config.option.collectonly else _Probe(gather)
+        probe = None if listing else _Probe(gather)
         config.stash[STATE_KEY] = _Controller(state, life.tmpdir, probe)
     except sess.UsageProblem as exc:
         life.cleanup()

@@ -298,8 +298,22 @@ def _hello(target: tgt.Target) -> tuple[tgt.Target, str | None, str | None]:
     return target, base, None
 
 
+def _listing_targets(opts: Options, kind: str) -> list[tgt.Target]:
+    """The targets as --collect-only lists them: nothing is pulled, started or contacted."""
+    if kind == "image":
+        engine = _engine(opts)
+        attrs = eng.image_attrs(engine, opts.image or "")
+        arch = (opts.arch or (tgt.image_arch(attrs) if attrs else None) or eng.platform_arch(opts.platform)
+                or tgt.local_arch())
+        return [tgt.Target(spec=f"{engine.name}://(not started)", name=f"{engine.name}://(not started)",
+                           kind="image", arch=arch, image_ref=opts.image, image_attrs=attrs or None)]
+    if kind == "container":
+        return [_container_host(_engine(opts), opts.container or "")]
+    return [replace(t, arch=opts.arch or tgt.local_arch()) for t in _expand_hosts(opts)]
+
+
 def prepare(opts: Options, run_id: str, tmpdir: Path, life: Lifecycle,
-            progress: Callable[[str], None] = lambda line: None
+            progress: Callable[[str], None] = lambda line: None, listing: bool = False
             ) -> tuple[RunState, Callable[[], None]]:
     """Resolve the target(s), load the expectations, start the container if needed, say hello to each.
 
@@ -313,7 +327,9 @@ def prepare(opts: Options, run_id: str, tmpdir: Path, life: Lifecycle,
     if not (directory / "common.yaml").is_file():
         raise UsageProblem(f"--expectations {opts.expectations_dir}: no common.yaml in {directory.resolve()}")
     try:
-        if kind == "image":
+        if listing:
+            targets = _listing_targets(opts, kind)
+        elif kind == "image":
             targets = [_image_host(opts, run_id, life, progress)]
         elif kind == "container":
             targets = [_container_host(_engine(opts), opts.container or "")]
@@ -328,8 +344,11 @@ def prepare(opts: Options, run_id: str, tmpdir: Path, life: Lifecycle,
         raise UsageProblem(str(exc)) from None
     for t in targets:
         t.connection.update(opts.connection)
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_HOSTS, len(targets))) as pool:
-        greeted = list(pool.map(_hello, targets))
+    if listing:
+        greeted: list[tuple[tgt.Target, str | None, str | None]] = [(t, None, None) for t in targets]
+    else:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_HOSTS, len(targets))) as pool:
+            greeted = list(pool.map(_hello, targets))
     if len(greeted) == 1 and greeted[0][2]:
         raise UsageProblem(greeted[0][2])
     fallback_arch = opts.arch or next((t.arch for t, _, err in greeted if not err), tgt.local_arch())
@@ -341,7 +360,7 @@ def prepare(opts: Options, run_id: str, tmpdir: Path, life: Lifecycle,
             name=t.name, spec=t.spec, kind=t.kind, arch=arch,
             base_kind=opts.base_kind or labels_base or base or "other",
             facts_path=str(tmpdir / f"devbox-facts-{run_id}-{index}.json"), container=t.container,
-            engine=t.engine, owns_container=t.kind == "image", image_ref=t.image_ref,
+            engine=t.engine, owns_container=t.kind == "image" and not listing, image_ref=t.image_ref,
             image_attrs=t.image_attrs, has_timeout=t.has_timeout, error=error))
     state = RunState(run_id=run_id, expectations_dir=str(directory.resolve()), hosts=tuple(hosts),
                      connection=dict(opts.connection))

@@ -13,6 +13,7 @@ from devbox_conformance.performance import baselines as bl
 from devbox_conformance.performance.conclude import skip_under_xdist
 from devbox_conformance.performance.measure import Measurer
 from devbox_conformance.performance.report import BenchReport
+from devbox_conformance.plugin import expectations_dir
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -21,20 +22,20 @@ def _performance_runs_serially(request: pytest.FixtureRequest) -> None:
     skip_under_xdist(request.config)
 
 
-def baselines_dir(config: pytest.Config) -> Path:
-    """``baselines/`` of the --expectations directory when it has one, else the shipped files."""
-    chosen = config.getoption("devbox_expectations", default=None)
-    if chosen:
-        candidate = Path(chosen).resolve() / "baselines"
-        if candidate.is_dir():
-            return candidate
-    return bl.default_dir()
+def baselines_dirs(config: pytest.Config) -> list[Path]:
+    """The shipped baselines, then ``baselines/`` of the --expectations directory when it has one."""
+    dirs = [bl.default_dir()]
+    candidate = Path(expectations_dir(config)) / "baselines"
+    if candidate.is_dir() and candidate.resolve() != dirs[0].resolve():
+        dirs.append(candidate)
+    return dirs
 
 
 @pytest.fixture(scope="session")
 def perf_baselines(pytestconfig: pytest.Config) -> bl.BaselineSet:
-    """Every file of the baselines directory; a bad file errors every performance test with one line."""
-    return bl.load_dir(baselines_dir(pytestconfig))
+    """Every baseline file (a team's replace shipped ones of the same name); a bad file errors every
+    performance test with one line."""
+    return bl.load_dirs(baselines_dirs(pytestconfig))
 
 
 @pytest.fixture(scope="session")

@@ -200,8 +200,8 @@ def _without_reference(spec: MetricBaseline) -> MetricBaseline:
 
 
 def default_dir() -> Path:
-    """``expectations/baselines`` of the checkout this package runs from."""
-    return Path(__file__).resolve().parents[3] / "expectations" / "baselines"
+    """The shipped baselines: ``expectations/baselines`` of the checkout, carried in the wheel."""
+    return Path(__file__).resolve().parents[1] / "default_expectations" / "baselines"
 
 
 def link_peak_gbps(smi: Mapping[str, str]) -> tuple[float, str] | None:
@@ -243,6 +243,8 @@ def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
 def _schema(directory: Path) -> dict[str, Any]:
     """The JSON Schema beside the baseline files (one copy: editors and this loader read the same)."""
     schema_path = directory / SCHEMA_FILE
+    if not schema_path.is_file():  # a team's own baselines/ need not carry a copy: the shipped one applies
+        schema_path = default_dir() / SCHEMA_FILE
     try:
         return json.loads(schema_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -313,11 +315,25 @@ def load_file(path: Path) -> Baseline:
     )
 
 
+def load_dirs(directories: list[Path]) -> BaselineSet:
+    """The baselines of several directories, later ones first: a team's own `baselines/` adds GPU models to
+    the shipped ones and replaces a shipped file of the same name (its own H100 floors, say)."""
+    by_name: dict[str, Path] = {}
+    for directory in directories:
+        for path in sorted(directory.glob("*.yaml")):
+            by_name[path.name] = path
+    return _load_files(sorted(by_name.values(), key=lambda p: p.name))
+
+
 def load_dir(directory: Path) -> BaselineSet:
     """Every ``*.yaml`` of ``directory``; two files claiming the same CPU arch is an error."""
+    return _load_files(sorted(directory.glob("*.yaml")))
+
+
+def _load_files(paths: list[Path]) -> BaselineSet:
     gpus: list[Baseline] = []
     cpus: list[Baseline] = []
-    for path in sorted(directory.glob("*.yaml")):
+    for path in paths:
         baseline = load_file(path)
         if baseline.kind == "gpu":
             gpus.append(baseline)
