@@ -26,6 +26,10 @@ from devbox_build.errors import DevboxError, UsageError
 
 # Each binary's `--version` run may take this long; a diff is not the place to wait 30 s on one tool.
 BINARY_TIMEOUT_S = 10
+# The image's own commands (rootfs/usr/local/bin/devbox-*: greeting, health check) have no version apart
+# from the image's, and ignore `--version`: the health check would import torch (seconds of CPU) for nothing.
+# They are still found on PATH (added/removed), just not run.
+OWN_COMMAND_PREFIX = "devbox-"
 # The whole probe; a full image answers in seconds.
 PROBE_TIMEOUT_S = 600
 # `RUN |3 A=1 B=2 C=3 cmd`: BuildKit records the build args a RUN saw before its command. They carry
@@ -187,7 +191,8 @@ def probe_request(model: Any) -> tuple[dict[str, Any], dict[str, tuple[list[str]
     from devbox_conformance import probe  # noqa: PLC0415
 
     request = probe.build_request(model)
-    binaries = {b.name: (list(b.version_args), b.version_regex) for b in model.binaries}
+    binaries = {b.name: ([] if b.name.startswith(OWN_COMMAND_PREFIX) else list(b.version_args),
+                         b.version_regex) for b in model.binaries}
     request.update({
         "binaries": [{"name": name, "version_args": args, "timeout": BINARY_TIMEOUT_S}
                      for name, (args, _regex) in binaries.items()],
