@@ -43,7 +43,12 @@ _RUN_SHELL = re.compile(r"^RUN /\S*/(?:ba|z|da)?sh(?: -o \w+)* -c ")
 
 
 class FactsError(DevboxError):
-    """An image could not be resolved, started or probed; the message is one line."""
+    """An image could not be resolved, started or probed; the message is one line.
+
+    Exit 2, as `diff` exits on trouble: 1 is taken by "the images differ".
+    """
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
