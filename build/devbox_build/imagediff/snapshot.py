@@ -7,8 +7,9 @@ image that lost a package or went down in a version fails it; one that only move
 
 The overlay is a directory the suite loads as it is (`pytest --image NEW --expectations DIR`): common.yaml
 with the pinned items, an empty `<arch>.yaml` (the loader wants one per arch) and the schema beside them
-for editor completion. Its header names the image, its digest and its date, and the contract it is meant
-to extend (`# extends:`, a note until the loader reads that key).
+for editor completion. Its header names the image, its digest and its date, and the contract it pins
+beside (`# extends:` as a comment: as the real key, the snapshot's `import: false` on every distribution
+would switch off the contract's import checks for the distributions both name).
 
     >>> write(Path("snapshots/2026.11"), facts, contract=Path("expectations"))
     PosixPath('snapshots/2026.11/common.yaml')
@@ -73,6 +74,8 @@ def overlay(f: ImageFacts, contract: str) -> str:
         f"#   digest:   {f.digest or 'none (built here: never pushed or pulled)'}",
         f"#   created:  {f.created}",
         f"# extends: {contract}",
+        "#   (a note, not the key: under a real `extends:` the `import: false` below would replace the",
+        "#   contract's import checks; run this directory beside the contract, not instead of it)",
         "# A floor for the next release, beside the contract it extends: "
         f"{len(f.binaries)} binaries ({pinned_bins} at >= their version),",
         f"# {len(f.dists)} Python distributions ({pinned_dists} at >= their version), "
