@@ -313,3 +313,14 @@ def test_the_next_run_reaps_a_killed_runs_container(suite_fixture_image: str,
     rc, out, _ = suite("--image", suite_fixture_image, f"--expectations={FIXTURE_EXPECTATIONS}", "tests")
     assert rc == 0, out
     assert name not in containers(), out
+
+
+def test_performance_is_measured_per_host(fleet: SshFleet, fleet_contract: Path) -> None:
+    # One cheap metric on two nodes: each host gets its own measurement, judged against its own baseline.
+    rc, out, doc = suite("--hosts", "ssh://node1,ssh://node3", f"--ssh-config={fleet.ssh_config}",
+                         f"--expectations={fleet_contract}", "-m", "performance", "-p", "no:xdist",
+                         "-k", "gemm_numpy", "--benchmark-disable", "tests")
+    assert rc == 0, out
+    measured = {e["name"]: e for e in doc["items"] if e["outcome"] == "passed"}
+    assert set(measured) == {f"test_cpu_figure[ssh://{node}-gemm_numpy]" for node in ("node1", "node3")}, out
+    assert all(e["records"].get("performance") for e in measured.values()), measured
