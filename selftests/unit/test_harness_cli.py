@@ -191,6 +191,8 @@ def test_every_command_has_help() -> None:
         "push",
         "run",
         "verify",
+        "diff",
+        "snapshot",
         "info",
         "prune",
         "release",
