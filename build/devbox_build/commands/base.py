@@ -5,9 +5,15 @@ wheelhouse when it has a wheel for the arch, else PyPI), labelled io.github.gpu-
 The debootstrap tarball is cached in CACHE_DIR keyed by arch, suite, mirror and package list, so a rerun
 only redoes the (cached) docker build. The host CA bundle reaches pip as a BuildKit secret, never a layer.
 
+With --cuda (amd64) the base gets PyPI's CUDA build of torch with NVIDIA's runtime wheels (cuBLAS, cuDNN,
+NCCL …) and the nvcc wheel: real CUDA libraries and a real `nvcc` without a GPU, so every `cuda: true`
+item of the contract runs in CI (the `gpu: true` ones skip: no GPU). Its pip downloads (about 3 GB) live in a
+BuildKit cache mount, so a rebuild on the same machine downloads nothing.
+
 Example:
     ./devbox base --arch arm64           # minutes under QEMU the first time
     ./devbox base --no-torch --tag my-base:test
+    ./devbox base --cuda                 # gpu-devbox-base:bookworm-amd64-cuda
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ PYPI_TORCH = {
     "arm64": ("torch==2.9.1", ""),
     "amd64": ("torch==2.9.1", "https://download.pytorch.org/whl/cpu"),
 }
+# --cuda: PyPI's default torch on amd64 is the CUDA build; its nvidia-*-cu12 runtime wheels come as its
+# dependencies, the compiler wheel is added so `nvcc --version` answers as on the NGC base.
+CUDA_TORCH = "torch==2.9.1"
+CUDA_EXTRAS = ("nvidia-cuda-nvcc-cu12",)
 # wheel platform tags per arch
 _WHEEL_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
 _WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-(?P<py>cp\d+|py3)-[^-]+-(?P<plat>.+)\.whl$")
@@ -50,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", default="bookworm", help="Debian suite (default %(default)s)")
     p.add_argument("--mirror", default=DEFAULT_MIRROR, help="Debian mirror (default %(default)s)")
     p.add_argument("--no-torch", action="store_true", help="leave torch out")
+    p.add_argument("--cuda", action="store_true",
+                   help="amd64: PyPI's CUDA torch, NVIDIA's runtime wheels and nvcc (tag suffix -cuda)")
     wheels = config.DEFAULT_WHEELHOUSE if config.DEFAULT_WHEELHOUSE.is_dir() else None
     p.add_argument(
         "--wheelhouse",
@@ -82,6 +94,10 @@ class TorchSource:
     wheel: Path | None
     # --index-url for pip ('' = PyPI)
     index_url: str
+    # more requirements installed with torch (the CUDA base's nvcc)
+    extras: tuple[str, ...] = ()
+    # True: CUDA build; pip's downloads are kept in a BuildKit cache mount (GBs, reused on rebuilds)
+    cuda: bool = False
 
 
 def find_wheel(wheelhouse: Path | None, arch: str, py: str = "cp311") -> Path | None:
@@ -96,7 +112,11 @@ def find_wheel(wheelhouse: Path | None, arch: str, py: str = "cp311") -> Path | 
     return sorted(hits)[-1] if hits else None
 
 
-def torch_source(arch: str, wheelhouse: Path | None, spec: str | None) -> TorchSource:
+def torch_source(arch: str, wheelhouse: Path | None, spec: str | None, cuda: bool = False) -> TorchSource:
+    if cuda:
+        if arch != "amd64":
+            raise UsageError(f"--cuda: PyPI publishes CUDA builds of torch for amd64 only (asked: {arch})")
+        return TorchSource(spec or CUDA_TORCH, None, "", CUDA_EXTRAS, cuda=True)
     wheel = find_wheel(wheelhouse, arch)
     if wheel is not None and spec is None:
         m = _WHEEL.match(wheel.name)
@@ -120,12 +140,21 @@ def dockerfile_text(torch: TorchSource | None) -> str:
     ]
     if torch is not None:
         index = f" --index-url {torch.index_url}" if torch.index_url else ""
+        cache = ("--mount=type=cache,id=devbox-pip-cuda,target=/root/.cache/pip,sharing=locked "
+                 if torch.cuda else "")
+        nocache = "" if torch.cuda else " --no-cache-dir"
+        extras = "".join(f" '{r}'" for r in torch.extras)
         lines.append(
-            "RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse --mount=type=secret,id=ca "
+            f"RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse --mount=type=secret,id=ca {cache}"
             "if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi "
             # numpy too: the NGC base ships it, torch warns on stderr without it, and the contract expects it.
-            f"&& pip install --no-cache-dir --find-links /wheelhouse{index} '{torch.requirement}' numpy"
+            f"&& pip install{nocache} --find-links /wheelhouse{index} '{torch.requirement}' numpy{extras}"
         )
+        if torch.cuda:
+            # nvcc on PATH where the NGC base has it, from the compiler wheel's own bin/.
+            lines.append("RUN nvcc=$(python3 -c 'import nvidia.cuda_nvcc, os; "
+                         "print(os.path.join(list(nvidia.cuda_nvcc.__path__)[0], \"bin\", \"nvcc\"))') "
+                         "&& test -x \"$nvcc\" && ln -s \"$nvcc\" /usr/local/bin/nvcc")
     lines += ["LABEL io.github.gpu-devbox.base-kind=standin", 'CMD ["/bin/bash"]', ""]
     return "\n".join(lines)
 
@@ -168,14 +197,16 @@ def bootstrap(arch: str, suite: str, mirror: str, cache: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     arch = config.parse_arch(args.arch) if args.arch else config.host_arch()
-    tag = args.tag or config.STANDIN_BASE.format(suite=args.suite, arch=arch)
+    tag = args.tag or config.STANDIN_BASE.format(suite=args.suite, arch=arch) + ("-cuda" if args.cuda else "")
     if args.ca_bundle is not None and not Path(args.ca_bundle).is_file():
         raise UsageError(f"CA bundle not found: {args.ca_bundle} (--ca-bundle)")
     docker = Docker.detect()
     docker.ping()
     started = time.monotonic()
     tarball = bootstrap(arch, args.suite, args.mirror, config.cache_dir())
-    torch = None if args.no_torch else torch_source(arch, args.wheelhouse, args.torch)
+    if args.cuda and args.no_torch:
+        raise UsageError("--cuda and --no-torch: the CUDA base is a CUDA torch")
+    torch = None if args.no_torch else torch_source(arch, args.wheelhouse, args.torch, cuda=args.cuda)
     if torch is not None:
         print(f"torch: {torch.requirement} from {torch.wheel or torch.index_url or 'PyPI'}")
     with tempfile.TemporaryDirectory(prefix="devbox-base-ctx-", dir=config.cache_dir()) as tmp:
