@@ -12,7 +12,7 @@ from packaging.version import Version
 from devbox_conformance import checks
 from devbox_conformance import expectations as exp
 from devbox_conformance.checks.binaries import extract_version
-from devbox_conformance.checks.image_config import health_budget
+from devbox_conformance.kinds.image_config import health_budget
 
 MANIFEST = {"sets": {
     "gpu-tools": {"included": True, "requested": ["nvtop"], "skipped": [

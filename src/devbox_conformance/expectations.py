@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,192 +22,61 @@ from typing import Any
 
 import jsonschema
 import yaml
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+
+# The item kinds, declared one module each under devbox_conformance.kinds; the model is derived from them.
+from devbox_conformance.kinds import all_kinds, get
+from devbox_conformance.kinds.base import Item, When  # noqa: F401
+from devbox_conformance.kinds.binaries import Binary  # noqa: F401
+from devbox_conformance.kinds.env import EnvVar  # noqa: F401
+from devbox_conformance.kinds.files import File  # noqa: F401
+from devbox_conformance.kinds.groups import Group  # noqa: F401
+from devbox_conformance.kinds.image_config import ImageConfig  # noqa: F401
+from devbox_conformance.kinds.labels import Label  # noqa: F401
+from devbox_conformance.kinds.packages import Package  # noqa: F401
+from devbox_conformance.kinds.python_dists import PythonDist  # noqa: F401
+from devbox_conformance.kinds.shells import DEFAULT_GREETING, Shell  # noqa: F401
+from devbox_conformance.kinds.users import User  # noqa: F401
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 KNOWN_ARCHS = ("amd64", "arm64")
-DEFAULT_GREETING = "Welcome to GPU devbox!"
 
 
 class ExpectationsError(Exception):
     """Bad expectations input; str() is one line: `file:line: key: what is wrong`."""
 
 
-@dataclass(frozen=True)
-class When:
-    """Conditions on facts of the target; None means "no condition"."""
-
-    arch: tuple[str, ...] | None = None
-    cuda: bool | None = None
-    gpu: bool | None = None
-    sets: tuple[str, ...] | None = None
-    base: tuple[str, ...] | None = None
-
-    def unmet(self, cond: Mapping[str, Any]) -> str | None:
-        """Why the item does not apply to a target with conditions `cond`, or None when it does.
-
-        `cond` keys: arch (str), cuda (CUDA version or None), gpu (bool), sets (included set names or None
-        when unknown), base (str), sets_excluded (name -> reason from the manifest).
-        """
-        if self.arch is not None and cond.get("arch") not in self.arch:
-            return f"when: arch in {list(self.arch)}, but the target is {cond.get('arch')}"
-        if self.cuda is not None and bool(cond.get("cuda")) != self.cuda:
-            have = f"CUDA {cond.get('cuda')}" if cond.get("cuda") else "no CUDA"
-            return f"when: cuda is {str(self.cuda).lower()}, but the target's torch has {have}"
-        if self.gpu is not None and bool(cond.get("gpu")) != self.gpu:
-            have = "a GPU visible" if cond.get("gpu") else "no GPU visible"
-            return f"when: gpu is {str(self.gpu).lower()}, but the target has {have}"
-        if self.sets is not None and cond.get("sets") is not None:
-            missing = [s for s in self.sets if s not in cond["sets"]]
-            if missing:
-                why = (cond.get("sets_excluded") or {}).get(missing[0])
-                return (f"when: sets {list(self.sets)}, but set {missing[0]} is not in this build"
-                        + (f" ({why})" if why else ""))
-        if self.base is not None and cond.get("base") not in self.base:
-            return f"when: base in {list(self.base)}, but the target's base is {cond.get('base')}"
-        return None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Item:
-    """Fields every item has."""
-
-    # Test id of the item (name, or path for files).
-    key: str
-    optional: bool = False
-    reason: str | None = None
-    when: When = field(default_factory=When)
-    # "file:line" where the item was last defined (shown in failures).
-    source: str = ""
-    note: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Binary(Item):
-    name: str
-    package: str | None = None
-    version: SpecifierSet | None = None
-    version_args: tuple[str, ...] = ("--version",)
-    version_regex: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Package(Item):
-    """A distro (dpkg) package of the image's apt package sets.
-
-    Why a kind of its own: `binaries` only sees the commands a package provides, so a library or -dev
-    package (headers, pkg-config files) missing from the image went unnoticed. No version field: the sets
-    pin none, and the archive decides which one a build gets.
-    """
-
-    # dpkg package name, optionally `name:arch` (e.g. libc6:amd64) for one architecture of a multi-arch one.
-    name: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class PythonDist(Item):
-    name: str
-    min_version: Version | None = None
-    # Module to import, or None for "do not import".
-    import_name: str | None = None
-    import_timeout: float = 120.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Label(Item):
-    name: str
-    value: str | None = None
-    regex: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class EnvVar(Item):
-    name: str
-    value: str | None = None
-    regex: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class File(Item):
-    path: str
-    type: str | None = None
-    mode: str | None = None
-    owner: str | None = None
-    content: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class User(Item):
-    name: str
-    uid: int | None = None
-    home: str | None = None
-    shell: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Group(Item):
-    name: str
-    gid: int | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Shell(Item):
-    name: str
-    shell: str
-    login: bool = False
-    interactive: bool = False
-    # First line expected exactly once; "" means no greeting may appear; None means not checked.
-    greeting: str | None = None
-    path_contains: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = ()
-    stderr_empty: bool = True
-
-
-@dataclass(frozen=True, kw_only=True)
-class ImageConfig(Item):
-    name: str
-    value: str | tuple[str, ...] | None = None
-    regex: str | None = None
-    healthy: bool = False
-
-
 # YAML section -> (model class, key field). The order is the report order.
-KINDS: dict[str, tuple[type[Item], str]] = {
-    "binaries": (Binary, "name"),
-    "packages": (Package, "name"),
-    "python_dists": (PythonDist, "name"),
-    "labels": (Label, "name"),
-    "env": (EnvVar, "name"),
-    "files": (File, "path"),
-    "users": (User, "name"),
-    "groups": (Group, "name"),
-    "shells": (Shell, "name"),
-    "image_config": (ImageConfig, "name"),
-}
+KINDS: dict[str, tuple[type[Item], str]] = {k.section: (k.item, k.key) for k in all_kinds()}
+# YAML section -> attribute of the model holding its items (`files_`: `files` lists the files read).
+_ATTRS = {k.section: k.model_attr for k in all_kinds()}
 
 
 @dataclass(frozen=True)
 class Expectations:
-    """The merged contract for one target: one tuple of items per kind."""
+    """The merged contract for one target: one tuple of items per kind, by section.
+
+    `model.binaries` (and `model.files_` for files) reads one kind's items, as `items("binaries")` does.
+    """
 
     arch: str
     base_kind: str
     # Files read, in merge order.
     files: tuple[str, ...]
-    binaries: tuple[Binary, ...] = ()
-    packages: tuple[Package, ...] = ()
-    python_dists: tuple[PythonDist, ...] = ()
-    labels: tuple[Label, ...] = ()
-    env: tuple[EnvVar, ...] = ()
-    files_: tuple[File, ...] = ()
-    users: tuple[User, ...] = ()
-    groups: tuple[Group, ...] = ()
-    shells: tuple[Shell, ...] = ()
-    image_config: tuple[ImageConfig, ...] = ()
+    # Kind section -> its items, in report order.
+    by_kind: Mapping[str, tuple[Item, ...]] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> tuple[Item, ...]:
+        # Only called for names that are not fields; dunder lookups (pickle, copy) must not recurse.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        by_kind = self.__dict__.get("by_kind") or {}
+        for section, attr in _ATTRS.items():
+            if attr == name:
+                return tuple(by_kind.get(section, ()))
+        raise AttributeError(name)
 
     def items(self, kind: str) -> tuple[Item, ...]:
-        return getattr(self, "files_" if kind == "files" else kind)
+        return tuple(self.by_kind.get(kind, ()))
 
     def all_items(self) -> Iterator[tuple[str, Item]]:
         for kind in KINDS:
@@ -411,13 +279,9 @@ def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
                 raise ExpectationsError(f"{where}.{keyname}: duplicate item {key!r} "
                                         f"(first at {_dotted(seen[key])})")
             seen[key] = path
-            for fname in ("version", "min_version", "regex", "version_regex", "content"):
-                if fname not in raw:
-                    continue
-                bad = _field_problem(kind, fname, raw[fname])
-                if bad:
-                    line = _line_of(node, [*path, fname])
-                    raise ExpectationsError(f"{shown}:{line}: {_dotted([*path, fname])}: {bad}")
+            for parts, bad in get(kind).problems(raw):
+                line = _line_of(node, [*path, *parts])
+                raise ExpectationsError(f"{shown}:{line}: {_dotted([*path, *parts])}: {bad}")
     return data
 
 
@@ -452,25 +316,6 @@ def _refuse_nested_groups(shown: str, data: Mapping[str, Any], node: yaml.Node |
                     raise ExpectationsError(f"{shown}:{line}: {_dotted(path)}: "
                                             f"groups do not nest (give these items the outer group's `when:` "
                                             f"keys in a group of their own)")
-
-
-def _field_problem(kind: str, fname: str, value: Any) -> str | None:
-    if fname == "version":
-        try:
-            SpecifierSet(value)
-        except InvalidSpecifier:
-            return f"invalid version spec {value!r} (PEP 440, e.g. '>=2.30')"
-    elif fname == "min_version":
-        try:
-            Version(value)
-        except InvalidVersion:
-            return f"invalid version {value!r} (PEP 440, e.g. '4.40')"
-    else:  # regex, version_regex, content
-        try:
-            re.compile(value)
-        except re.error as exc:
-            return f"invalid regex {value!r}: {exc}"
-    return None
 
 
 # The contract this package ships (the checkout's expectations/, carried in the wheel).
@@ -556,7 +401,7 @@ def load(directory: Path | str, arch: str, base_kind: str) -> Expectations:
     built = {kind: tuple(_build(kind, raw, source) for raw, source in items.values())
              for kind, items in merged.items()}
     model = Expectations(arch=arch, base_kind=base_kind, files=tuple(_display(p) for p in files),
-                         **{("files_" if k == "files" else k): v for k, v in built.items()})
+                         by_kind=built)
     if model.count() == 0:
         raise ExpectationsError(f"{_display(files[0])}:1: (top level): empty expectations: no item to check "
                                 f"in {', '.join(model.files)}")
@@ -564,29 +409,15 @@ def load(directory: Path | str, arch: str, base_kind: str) -> Expectations:
 
 
 def _build(kind: str, raw: dict[str, Any], source: str) -> Item:
-    cls, keyname = KINDS[kind]
-    names = {f.name for f in fields(cls)}
-    kwargs: dict[str, Any] = {"key": raw[keyname], "source": source}
+    """One model item from its merged YAML: generic fields here, the kind's conversions from its module."""
+    decl = get(kind)
+    names = {f.name for f in fields(decl.item)}
+    kwargs: dict[str, Any] = {"key": raw[decl.key], "source": source}
     for name, value in raw.items():
-        if name == "remove":
-            continue
         if name == "when":
             kwargs["when"] = When(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
-        elif name == "version":
-            kwargs["version"] = SpecifierSet(value)
-        elif name == "min_version":
-            kwargs["min_version"] = Version(value)
-        elif name == "import":
-            kwargs["import_name"] = None if value is False else (
-                raw["name"].replace("-", "_").lower() if value is True else value)
-        elif name == "greeting":
-            kwargs["greeting"] = "" if value is False else (DEFAULT_GREETING if value is True else value)
-        elif name == "value" and isinstance(value, list):
-            kwargs["value"] = tuple(value)
-        elif isinstance(value, list):
-            kwargs[name] = tuple(value)
         elif name in names:
-            kwargs[name] = value
-    if cls is PythonDist and "import" not in raw:
-        kwargs["import_name"] = raw["name"].replace("-", "_").lower()
-    return cls(**kwargs)
+            kwargs[name] = tuple(value) if isinstance(value, list) else value
+    if decl.convert is not None:
+        kwargs.update(decl.convert(raw))
+    return decl.item(**kwargs)

@@ -33,18 +33,7 @@ from devbox_conformance import target as tgt
 from devbox_conformance.results import ResultsCollector
 
 # Test argument name -> item kind; a suite test asks for one of these and gets one test id per item.
-ARGNAMES = {
-    "binary": "binaries",
-    "package": "packages",
-    "python_dist": "python_dists",
-    "label": "labels",
-    "env_var": "env",
-    "file": "files",
-    "user": "users",
-    "group": "groups",
-    "shell": "shells",
-    "image_config": "image_config",
-}
+ARGNAMES = {k.argname: k.section for k in exp.all_kinds()}
 
 STATE_KEY = pytest.StashKey["_Controller | _Worker | None"]()
 WORKER_INPUT = "devbox_run_file"
@@ -246,6 +235,9 @@ class _Lifecycle:
             name, self.container = self.container, None
             eng.remove_container(self.engine, name)
         if self.tmpdir:
+            for socket in self.tmpdir.glob("ssh-*"):  # the ssh masters this run opened (one per host)
+                tgt.run_command(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "devbox-host"],
+                                timeout=10)
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
 

@@ -13,11 +13,53 @@ from pathlib import Path
 from typing import Any
 
 from devbox_conformance.expectations import Expectations
+from devbox_conformance.kinds import all_kinds
+from devbox_conformance.kinds.packages import DPKG_STATUS_PATH  # noqa: F401 - imported from here
 from devbox_conformance.target import RunResult, Target
 
-PROBE_SOURCE = Path(__file__).with_name("probe_script.py").read_text(encoding="utf-8")
 MANIFEST_PATH = "/etc/devbox/build-manifest.json"
-DPKG_STATUS_PATH = "/var/lib/dpkg/status"
+# Name the in-target package is imported under in the target (its modules import each other relatively).
+INTARGET_PACKAGE = "devbox_intarget"
+INTARGET_DIR = Path(__file__).with_name("intarget")
+
+# The bootstrap run by the target's python3: an importer serving the package's modules from a dict of
+# sources (nothing is written to the target's disk), then the probe's main. Python >= 3.8, stdlib only.
+_BOOTSTRAP = """\
+import importlib.abc, importlib.util, sys
+SOURCES = %(sources)r
+PACKAGE = %(package)r
+
+
+class _Sources(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if name not in SOURCES:
+            return None
+        return importlib.util.spec_from_loader(name, self, is_package=name == PACKAGE)
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        code = compile(SOURCES[module.__name__], "<devbox:%%s>" %% module.__name__, "exec")
+        exec(code, module.__dict__)
+
+
+sys.meta_path.insert(0, _Sources())
+from devbox_intarget.main import main
+sys.exit(main(sys.argv))
+"""
+
+
+def probe_source() -> str:
+    """One Python source that carries the whole in-target package: run as `python3 -c SOURCE REQUEST`."""
+    sources = {}
+    for path in sorted(INTARGET_DIR.glob("*.py")):
+        name = INTARGET_PACKAGE if path.stem == "__init__" else f"{INTARGET_PACKAGE}.{path.stem}"
+        sources[name] = path.read_text(encoding="utf-8")
+    return _BOOTSTRAP % {"sources": sources, "package": INTARGET_PACKAGE}
+
+
+PROBE_SOURCE = probe_source()
 
 
 class ProbeError(Exception):
@@ -25,32 +67,22 @@ class ProbeError(Exception):
 
 
 def build_request(model: Expectations) -> dict[str, Any]:
-    """What the probe must gather for these expectations (everything, regardless of `when:`)."""
-    files: dict[str, bool] = {}
-    for f in model.files_:
-        files[f.path] = files.get(f.path, False) or f.content is not None
-    files.setdefault(MANIFEST_PATH, False)
-    imports = [d.import_name for d in model.python_dists if d.import_name]
-    # torch first: every later import that needs it finds it loaded in the same child interpreter.
-    imports.sort(key=lambda m: (m != "torch", model.python_dists.index(
-        next(d for d in model.python_dists if d.import_name == m))))
-    return {
-        "binaries": [{"name": b.name, "version_args": list(b.version_args) if b.version or b.version_regex
-                      else [], "timeout": 30} for b in model.binaries],
-        "imports": list(dict.fromkeys(imports)),
-        "import_timeout": max([d.import_timeout for d in model.python_dists] or [120.0]),
-        # Children importing side by side: at most this many, never more than the target's CPUs.
-        "import_workers": 4,
-        "files": [{"path": p, "content": c} for p, c in files.items()],
-        "users": [u.name for u in model.users],
-        "groups": [g.name for g in model.groups],
-        # Read from dpkg's status file in one pass; nothing is read when the contract names no package.
-        "packages": [p.name for p in model.packages],
-        "dpkg_status": DPKG_STATUS_PATH,
-        "shells": [{"name": s.name, "shell": s.shell, "login": s.login, "interactive": s.interactive,
-                    "aliases": list(s.aliases), "timeout": 60} for s in model.shells],
-        "manifest": MANIFEST_PATH,
-    }
+    """What the probe must gather for these expectations (everything, regardless of `when:`).
+
+    Each kind adds its own entries (kinds/<kind>.py `request`); every kind's in-target gatherer runs, even
+    for a kind without items, so facts such as `dists` and `env` are always there (the image diff reads
+    them). Gatherers start in the kinds' probe priority: the long ones first.
+    """
+    request: dict[str, Any] = {}
+    for kind in all_kinds():
+        request.update(kind.request(model.items(kind.section)))
+    files = request.setdefault("files", [])
+    if not any(f["path"] == MANIFEST_PATH for f in files):
+        files.append({"path": MANIFEST_PATH, "content": False})
+    ordered = sorted(all_kinds(), key=lambda k: k.probe_priority)
+    request["gatherers"] = list(dict.fromkeys(k.gatherer for k in ordered if k.gatherer))
+    request["manifest"] = MANIFEST_PATH
+    return request
 
 
 def collect_facts(target: Target, request: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:

@@ -271,6 +271,25 @@ def _expand_hosts(opts: Options) -> list[tgt.Target]:
     return targets
 
 
+# The ssh master the hello opens lives this long after its last use; the run closes it at its end anyway.
+SSH_CONTROL_PERSIST_S = 30
+
+
+def _with_ssh_multiplexing(connection: dict[str, Any], tmpdir: Path) -> dict[str, Any]:
+    """testinfra's ssh options plus one ssh master per host in the run's temp dir.
+
+    Why: a host costs a hello and a probe; without a ControlPath each is a new ssh connection (key
+    exchange and auth, about half a second on a loaded host), with one the probe reuses the hello's.
+    testinfra asks for ControlMaster but sets no ControlPath; a user's own ControlPath/ControlMaster in
+    --ssh-extra-args wins. Backends other than ssh ignore these options.
+    """
+    extra = str(connection.get("ssh_extra_args") or "").lower()
+    if "controlpath" in extra or "controlmaster" in extra:
+        return dict(connection)
+    # testinfra %-formats its ssh command line: %%C reaches ssh as %C (a hash of host, port and user).
+    return {**connection, "controlpath": str(tmpdir / "ssh-%%C"), "controlpersist": SSH_CONTROL_PERSIST_S}
+
+
 def _hello(target: tgt.Target) -> tuple[tgt.Target, str | None, str | None]:
     """One round trip: (target with arch/timeout filled in, base kind from its manifest, error line)."""
     try:
@@ -322,6 +341,7 @@ def prepare(opts: Options, run_id: str, tmpdir: Path, life: Lifecycle,
     each host's failure is recorded for its own items.
     """
     kind = choose_target(opts)
+    opts = replace(opts, connection=_with_ssh_multiplexing(opts.connection, tmpdir))
     directory = Path(opts.expectations_dir)
     _check_arch(opts, directory)
     if not (directory / "common.yaml").is_file():

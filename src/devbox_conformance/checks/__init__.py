@@ -1,4 +1,4 @@
-"""One module per item kind; each turns (item, facts) into an Outcome. Modules are imported lazily by kind.
+"""Checks turn (item, facts) into an Outcome; each kind's check lives in its module under `kinds/`.
 
     >>> verify("binaries", model.binaries[0], context).status
     'passed'
@@ -6,27 +6,11 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from devbox_conformance import manifest
-from devbox_conformance.expectations import Item
-
-# Item kind -> check module (under devbox_conformance.checks).
-REGISTRY = {
-    "binaries": "binaries",
-    "packages": "packages",
-    "python_dists": "python_dists",
-    "labels": "labels",
-    "env": "env",
-    "files": "files",
-    "users": "users",
-    "groups": "users",
-    "shells": "shell",
-    "image_config": "image_config",
-}
+from devbox_conformance.kinds.base import Item
 
 
 @dataclass(frozen=True)
@@ -69,13 +53,26 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def __getattr__(name: str) -> Any:
+    """`REGISTRY`: item kind -> its check, derived from the kind declarations.
+
+    Lazy: the kind modules import Outcome and Context from here, so the registry is built on first use.
+    """
+    if name == "REGISTRY":
+        from devbox_conformance import kinds  # noqa: PLC0415 - the kind modules import this module
+
+        return {k.section: k.evaluate for k in kinds.all_kinds()}
+    raise AttributeError(name)
+
+
 def verify(kind: str, item: Item, ctx: Context) -> Outcome:
     """Apply `when:`, run the kind's check, skip an absent optional item, add the manifest's why."""
+    from devbox_conformance import kinds, manifest  # noqa: PLC0415 - both import the kind modules
+
     unmet = item.when.unmet(ctx.conditions)
     if unmet:
         return Outcome.skipped(unmet)
-    module = importlib.import_module(f"devbox_conformance.checks.{REGISTRY[kind]}")
-    outcome: Outcome = module.evaluate(item, ctx)
+    outcome: Outcome = kinds.get(kind).evaluate(item, ctx)
     if outcome.status != "failed":
         return outcome
     why = manifest.explain(ctx.facts.get("manifest"), kind, item)

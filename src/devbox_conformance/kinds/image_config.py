@@ -3,11 +3,20 @@ run's container reaching `healthy` within the image's own timing."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from devbox_conformance.checks import Context, Outcome
-from devbox_conformance.checks._match import describe, matches
-from devbox_conformance.expectations import ImageConfig
+from devbox_conformance.kinds._match import describe, matches
+from devbox_conformance.kinds.base import Item, Kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageConfig(Item):
+    name: str
+    value: str | tuple[str, ...] | None = None
+    regex: str | None = None
+    healthy: bool = False
 
 _FIELDS = {"cmd": "Cmd", "entrypoint": "Entrypoint", "workdir": "WorkingDir", "user": "User"}
 _NS = 1e9
@@ -62,3 +71,8 @@ def _healthcheck(item: ImageConfig, config: dict[str, Any], ctx: Context) -> Out
     if not ok:
         return Outcome.failed(expected + f" within {budget:.0f} s", f"{shown!r}: {seen}")
     return Outcome.passed(shown)
+
+
+# No gatherer: the image config comes from the engine's inspect; only `healthy` waits on the container.
+KIND = Kind(section="image_config", key="name", argname="image_config", test="test_image_config",
+            item=ImageConfig, evaluate=evaluate, patterns={"regex": "regex"})

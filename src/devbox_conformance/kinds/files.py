@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from devbox_conformance.checks import Context, Outcome
-from devbox_conformance.expectations import File
+from devbox_conformance.kinds.base import Item, Kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class File(Item):
+    path: str
+    type: str | None = None
+    mode: str | None = None
+    owner: str | None = None
+    content: str | None = None
 
 
 def evaluate(item: File, ctx: Context) -> Outcome:
@@ -38,3 +50,15 @@ def evaluate(item: File, ctx: Context) -> Outcome:
         if not re.search(item.content, content, re.M):
             return Outcome.failed(expected, f"content without a match (first 200 chars: {content[:200]!r})")
     return Outcome.passed()
+
+
+def request(items: Sequence[File]) -> dict[str, Any]:
+    """One stat per path; the content only where a content check needs it."""
+    files: dict[str, bool] = {}
+    for f in items:
+        files[f.path] = files.get(f.path, False) or f.content is not None
+    return {"files": [{"path": p, "content": c} for p, c in files.items()]}
+
+
+KIND = Kind(section="files", key="path", argname="file", test="test_file", item=File, evaluate=evaluate,
+            request=request, gatherer="files", patterns={"content": "regex"}, attr="files_")

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from devbox_conformance.checks import Context, Outcome
-from devbox_conformance.checks._match import describe, matches
-from devbox_conformance.expectations import Label
+from devbox_conformance.kinds._match import describe, matches
+from devbox_conformance.kinds.base import Item, Kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class Label(Item):
+    name: str
+    value: str | None = None
+    regex: str | None = None
 
 
 def evaluate(item: Label, ctx: Context) -> Outcome:
@@ -18,3 +27,8 @@ def evaluate(item: Label, ctx: Context) -> Outcome:
     if not matches(actual, item.value, item.regex):
         return Outcome.failed(expected, repr(actual))
     return Outcome.passed(actual)
+
+
+# No gatherer: labels come from the engine's inspect of the image, not from the probe.
+KIND = Kind(section="labels", key="name", argname="label", test="test_label", item=Label, evaluate=evaluate,
+            patterns={"regex": "regex"})

@@ -3,9 +3,27 @@ exit 0, PATH entries, aliases, nothing on stderr."""
 
 from __future__ import annotations
 
-from devbox_conformance.checks import Context, Outcome
-from devbox_conformance.expectations import Shell
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from devbox_conformance.checks import Context, Outcome
+from devbox_conformance.kinds.base import Item, Kind
+
+DEFAULT_GREETING = "Welcome to GPU devbox!"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shell(Item):
+    name: str
+    shell: str
+    login: bool = False
+    interactive: bool = False
+    # First line expected exactly once; "" means no greeting may appear; None means not checked.
+    greeting: str | None = None
+    path_contains: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    stderr_empty: bool = True
 
 def _mode(item: Shell) -> str:
     flags = [f for f, on in (("-l", item.login), ("-i", item.interactive)) if on]
@@ -62,3 +80,19 @@ def evaluate(item: Shell, ctx: Context) -> Outcome:
         return Outcome.failed(", ".join(expected), "; ".join(problems)
                               + (f"\nstdout:   {(run.get('stdout') or '')[:500]!r}" if lines else ""))
     return Outcome.passed()
+
+
+def request(items: Sequence[Shell]) -> dict[str, Any]:
+    return {"shells": [{"name": s.name, "shell": s.shell, "login": s.login, "interactive": s.interactive,
+                        "aliases": list(s.aliases), "timeout": 60} for s in items]}
+
+
+def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
+    if "greeting" not in raw:
+        return {}
+    value = raw["greeting"]
+    return {"greeting": "" if value is False else (DEFAULT_GREETING if value is True else value)}
+
+
+KIND = Kind(section="shells", key="name", argname="shell", test="test_shell", item=Shell, evaluate=evaluate,
+            request=request, gatherer="shells", convert=convert, probe_priority=1)

@@ -1,0 +1,57 @@
+# ruff: noqa: UP031 - in-target code (any python3 >= 3.8): plain %-formatting
+"""files: lstat/stat of each path (type, mode, owner, group), the content where a check reads it."""
+
+import grp
+import os
+import pwd
+import stat
+
+from .text import CONTENT_CAP, text
+
+
+def probe_file(spec):
+    path = spec["path"]
+    out = {"exists": False}
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        out["error"] = os.strerror(exc.errno) if exc.errno else str(exc)
+        return out
+    out["exists"] = True
+    if stat.S_ISLNK(st.st_mode):
+        out["link_target"] = os.readlink(path)
+        try:
+            st = os.stat(path)
+            out["type"] = "symlink"
+        except OSError:
+            out["type"] = "symlink"
+            out["dangling"] = True
+            return out
+    kind = ("directory" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode)
+            else "other")
+    out.setdefault("type", kind)
+    out["target_type"] = kind
+    out["mode"] = "%04o" % stat.S_IMODE(st.st_mode)
+    out["size"] = st.st_size
+    try:
+        out["owner"] = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        out["owner"] = str(st.st_uid)
+    try:
+        out["group"] = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        out["group"] = str(st.st_gid)
+    if spec.get("content") and kind == "file":
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(CONTENT_CAP + 1)
+            out["content"] = text(data[:CONTENT_CAP])
+            out["content_truncated"] = len(data) > CONTENT_CAP
+        except OSError as exc:
+            out["content_error"] = str(exc)
+    return out
+
+
+
+def gather(request, pool):
+    return {"files": {f["path"]: probe_file(f) for f in request.get("files", [])}}

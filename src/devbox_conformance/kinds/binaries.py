@@ -1,0 +1,74 @@
+"""binaries: the command is on PATH and, when asked, its version satisfies a PEP 440 specifier."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from devbox_conformance.checks import Context, Outcome
+from devbox_conformance.kinds.base import Item, Kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class Binary(Item):
+    name: str
+    package: str | None = None
+    version: SpecifierSet | None = None
+    version_args: tuple[str, ...] = ("--version",)
+    version_regex: str | None = None
+
+
+# The first dotted number in a version banner ("ripgrep 13.0.0", "git version 2.39.5", "v0.24.0").
+_DEFAULT_VERSION = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)+)")
+
+
+def extract_version(output: str, regex: str | None = None) -> str | None:
+    """The version in a `--version` output: `extract_version("git version 2.39.5")` -> "2.39.5"."""
+    match = re.search(regex, output, re.M) if regex else _DEFAULT_VERSION.search(output)
+    if not match:
+        return None
+    return match.group(1) if match.groups() else match.group(0)
+
+
+def evaluate(item: Binary, ctx: Context) -> Outcome:
+    found = (ctx.facts.get("binaries") or {}).get(item.name) or {}
+    expected = "on PATH" + (f", version {item.version}" if item.version else "")
+    if not found.get("path"):
+        return Outcome.failed(expected, "not on PATH", absent=True)
+    if not item.version:
+        return Outcome.passed(found["path"])
+    output = found.get("version_output") or ""
+    if found.get("error"):
+        return Outcome.failed(expected, f"{found['path']}, version unknown: {found['error']}")
+    raw = extract_version(output, item.version_regex)
+    if raw is None:
+        args = " ".join(item.version_args)
+        return Outcome.failed(expected, f"{found['path']}, no version in `{item.name} {args}` output: "
+                              f"{output.strip()[:200]!r}")
+    try:
+        version = Version(raw)
+    except InvalidVersion:
+        return Outcome.failed(expected, f"{found['path']}, version {raw!r} is not PEP 440")
+    if not item.version.contains(version, prereleases=True):
+        return Outcome.failed(expected, f"{found['path']}, version {version}")
+    return Outcome.passed(f"{found['path']} {version}")
+
+
+def request(items: Sequence[Binary]) -> dict[str, Any]:
+    """which for each; the version command only where a version is checked."""
+    return {"binaries": [{"name": b.name, "version_args": list(b.version_args) if b.version or b.version_regex
+                          else [], "timeout": 30} for b in items]}
+
+
+def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {"version": SpecifierSet(raw["version"])} if "version" in raw else {}
+
+
+KIND = Kind(section="binaries", key="name", argname="binary", test="test_binary", item=Binary,
+            evaluate=evaluate, request=request, gatherer="binaries",
+            patterns={"version": "specifier", "version_regex": "regex"}, convert=convert, probe_priority=2)

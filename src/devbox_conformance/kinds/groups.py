@@ -1,0 +1,35 @@
+"""groups: exist in the target's group database, with the given gid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from devbox_conformance.checks import Context, Outcome
+from devbox_conformance.kinds.base import Item, Kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class Group(Item):
+    name: str
+    gid: int | None = None
+
+
+def evaluate(item: Group, ctx: Context) -> Outcome:
+    found = (ctx.facts.get("groups") or {}).get(item.name)
+    expected = "group exists" + (f", gid {item.gid}" if item.gid is not None else "")
+    if found is None:
+        return Outcome.failed(expected, "no such group", absent=True)
+    if item.gid is not None and found["gid"] != item.gid:
+        return Outcome.failed(expected, f"gid {found['gid']}")
+    return Outcome.passed()
+
+
+def request(items: Sequence[Group]) -> dict[str, Any]:
+    return {"groups": [g.name for g in items]}
+
+
+# One in-target gatherer reads both account databases (users and groups).
+KIND = Kind(section="groups", key="name", argname="group", test="test_group", item=Group, evaluate=evaluate,
+            request=request, gatherer="accounts")

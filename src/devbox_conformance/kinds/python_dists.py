@@ -1,0 +1,82 @@
+"""python_dists: installed (importlib.metadata), at least the minimum version, and importable."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from devbox_conformance.checks import Context, Outcome
+from devbox_conformance.kinds.base import Item, Kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class PythonDist(Item):
+    name: str
+    min_version: Version | None = None
+    # Module to import, or None for "do not import".
+    import_name: str | None = None
+    import_timeout: float = 120.0
+
+
+def normalize(name: str) -> str:
+    """PEP 503 name: `normalize("Lightning_Utilities")` -> "lightning-utilities"."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def evaluate(item: PythonDist, ctx: Context) -> Outcome:
+    version = (ctx.facts.get("dists") or {}).get(normalize(item.name))
+    expected = "installed" + (f", version >= {item.min_version}" if item.min_version else "")
+    if item.import_name:
+        expected += f", `import {item.import_name}` works"
+    if version is None:
+        return Outcome.failed(expected, "not installed", absent=True)
+    if item.min_version is not None:
+        try:
+            below = Version(version) < item.min_version
+        except InvalidVersion:
+            return Outcome.failed(expected, f"version {version!r} is not PEP 440")
+        if below:
+            return Outcome.failed(expected, f"version {version}")
+    if item.import_name:
+        result = (ctx.facts.get("imports") or {}).get(item.import_name)
+        if result is None:
+            return Outcome.failed(expected, f"version {version}; import {item.import_name} was not probed")
+        if not result.get("ok"):
+            return Outcome.failed(expected, f"version {version}; import {item.import_name} failed: "
+                                  f"{result.get('error')}")
+    return Outcome.passed(version)
+
+
+def request(items: Sequence[PythonDist]) -> dict[str, Any]:
+    """The imports to check, torch first: every later import that needs it finds it loaded in its child."""
+    imports = [d.import_name for d in items if d.import_name]
+    order: dict[str, int] = {}
+    for i, d in enumerate(items):
+        if d.import_name:
+            order.setdefault(d.import_name, i)
+    imports.sort(key=lambda m: (m != "torch", order[m]))
+    return {
+        "imports": list(dict.fromkeys(imports)),
+        "import_timeout": max([d.import_timeout for d in items] or [120.0]),
+        # Children importing side by side: at most this many, never more than the target's CPUs.
+        "import_workers": 4,
+    }
+
+
+def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "min_version" in raw:
+        out["min_version"] = Version(raw["min_version"])
+    value = raw.get("import", True)
+    out["import_name"] = None if value is False else (
+        raw["name"].replace("-", "_").lower() if value is True else value)
+    return out
+
+
+KIND = Kind(section="python_dists", key="name", argname="python_dist", test="test_python_dist",
+            item=PythonDist, evaluate=evaluate, request=request, gatherer="python_dists",
+            patterns={"min_version": "version"}, convert=convert, probe_priority=0)
