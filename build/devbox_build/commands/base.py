@@ -6,8 +6,9 @@ The debootstrap tarball is cached in CACHE_DIR keyed by arch, suite, mirror and 
 only redoes the (cached) docker build. The host CA bundle reaches pip as a BuildKit secret, never a layer.
 
 With --cuda (amd64) the base gets PyPI's CUDA build of torch with NVIDIA's runtime wheels (cuBLAS, cuDNN,
-NCCL …) and the nvcc wheel: real CUDA libraries and a real `nvcc` without a GPU, so every `cuda: true`
-item of the contract runs in CI (the `gpu: true` ones skip: no GPU). Its pip downloads (about 3 GB) live in a
+NCCL …) and the compiler wheel of the same CUDA release (ptxas and NVVM; NVIDIA's wheel has no `nvcc`
+driver, so `nvcc` stays an NGC-base item): real CUDA libraries without a GPU, so every `cuda: true` item of
+the contract runs in CI (the `gpu: true` ones skip: no GPU). Its pip downloads (about 3 GB) live in a
 BuildKit cache mount, so a rebuild on the same machine downloads nothing.
 
 Example:
@@ -40,10 +41,10 @@ PYPI_TORCH = {
     "arm64": ("torch==2.9.1", ""),
     "amd64": ("torch==2.9.1", "https://download.pytorch.org/whl/cpu"),
 }
-# --cuda: PyPI's default torch on amd64 is the CUDA build; its nvidia-*-cu12 runtime wheels come as its
-# dependencies, the compiler wheel is added so `nvcc --version` answers as on the NGC base.
+# --cuda: PyPI's default torch on amd64 is the CUDA build (CUDA 12.8 for 2.9.1); its nvidia-*-cu12 runtime
+# wheels come as its dependencies; the compiler wheel is pinned to the same CUDA release.
 CUDA_TORCH = "torch==2.9.1"
-CUDA_EXTRAS = ("nvidia-cuda-nvcc-cu12",)
+CUDA_EXTRAS = ("nvidia-cuda-nvcc-cu12==12.8.*",)
 # wheel platform tags per arch
 _WHEEL_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
 _WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-(?P<py>cp\d+|py3)-[^-]+-(?P<plat>.+)\.whl$")
@@ -61,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mirror", default=DEFAULT_MIRROR, help="Debian mirror (default %(default)s)")
     p.add_argument("--no-torch", action="store_true", help="leave torch out")
     p.add_argument("--cuda", action="store_true",
-                   help="amd64: PyPI's CUDA torch, NVIDIA's runtime wheels and nvcc (tag suffix -cuda)")
+                   help="amd64: PyPI's CUDA torch, NVIDIA's runtime and compiler wheels (tag suffix -cuda)")
     wheels = config.DEFAULT_WHEELHOUSE if config.DEFAULT_WHEELHOUSE.is_dir() else None
     p.add_argument(
         "--wheelhouse",
@@ -94,7 +95,7 @@ class TorchSource:
     wheel: Path | None
     # --index-url for pip ('' = PyPI)
     index_url: str
-    # more requirements installed with torch (the CUDA base's nvcc)
+    # more requirements installed with torch (the CUDA base's compiler wheel)
     extras: tuple[str, ...] = ()
     # True: CUDA build; pip's downloads are kept in a BuildKit cache mount (GBs, reused on rebuilds)
     cuda: bool = False
@@ -150,11 +151,6 @@ def dockerfile_text(torch: TorchSource | None) -> str:
             # numpy too: the NGC base ships it, torch warns on stderr without it, and the contract expects it.
             f"&& pip install{nocache} --find-links /wheelhouse{index} '{torch.requirement}' numpy{extras}"
         )
-        if torch.cuda:
-            # nvcc on PATH where the NGC base has it, from the compiler wheel's own bin/.
-            lines.append("RUN nvcc=$(python3 -c 'import nvidia.cuda_nvcc, os; "
-                         "print(os.path.join(list(nvidia.cuda_nvcc.__path__)[0], \"bin\", \"nvcc\"))') "
-                         "&& test -x \"$nvcc\" && ln -s \"$nvcc\" /usr/local/bin/nvcc")
     lines += ["LABEL io.github.gpu-devbox.base-kind=standin", 'CMD ["/bin/bash"]', ""]
     return "\n".join(lines)
 
