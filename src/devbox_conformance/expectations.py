@@ -419,5 +419,8 @@ def _build(kind: str, raw: dict[str, Any], source: str) -> Item:
         elif name in names:
             kwargs[name] = tuple(value) if isinstance(value, list) else value
     if decl.convert is not None:
-        kwargs.update(decl.convert(raw))
+        try:
+            kwargs.update(decl.convert(raw))
+        except ValueError as exc:  # a rule on the merged item (e.g. commands: exactly one of run/argv)
+            raise ExpectationsError(f"{source}: {kind}[{raw[decl.key]}]: {exc}") from None
     return decl.item(**kwargs)

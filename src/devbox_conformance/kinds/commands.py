@@ -1,0 +1,153 @@
+"""commands: a command a team writes itself (argv or a shell string, as a user, with an environment, in a
+directory, within a time limit) exits with the expected code and prints what it should.
+
+    commands:
+      - name: python-imports-sys
+        argv: [python3, -c, "import sys"]
+      - name: login-bash-is-quiet
+        run: bash -lc true             # a shell string runs under /bin/sh -c
+        stderr: {equals: ""}
+
+Each command runs in the one probe, side by side with the other gatherers, under its own time limit: a
+command that hangs is killed (with its process group) and reported, and the others still run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from devbox_conformance.checks import Context, Outcome
+from devbox_conformance.kinds.base import Item, Kind
+
+SHELL = "/bin/sh"
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class OutputMatch:
+    """What one output stream must hold; every field given must hold."""
+
+    # The whole output, trailing newlines ignored ("" means nothing at all was printed).
+    equals: str | None = None
+    # A regex that must match somewhere (multi-line: ^ and $ match at each line).
+    regex: str | None = None
+    # A substring that must appear.
+    contains: str | None = None
+    # A regex that must match nowhere.
+    not_regex: str | None = None
+
+    def describe(self, stream: str) -> list[str]:
+        out = []
+        if self.equals is not None:
+            out.append(f"{stream} empty" if self.equals == "" else f"{stream} = {self.equals!r}")
+        if self.contains is not None:
+            out.append(f"{stream} contains {self.contains!r}")
+        if self.regex is not None:
+            out.append(f"{stream} matches /{self.regex}/")
+        if self.not_regex is not None:
+            out.append(f"{stream} does not match /{self.not_regex}/")
+        return out
+
+    def problems(self, stream: str, text: str) -> list[str]:
+        out = []
+        if self.equals is not None and text.rstrip("\n") != self.equals.rstrip("\n"):
+            out.append(f"{stream} is {text[:300]!r}")
+        if self.contains is not None and self.contains not in text:
+            out.append(f"{stream} lacks {self.contains!r}")
+        if self.regex is not None and not re.search(self.regex, text, re.M):
+            out.append(f"{stream} has no match for /{self.regex}/")
+        if self.not_regex is not None:
+            hit = re.search(self.not_regex, text, re.M)
+            if hit:
+                out.append(f"{stream} matches /{self.not_regex}/: {hit.group(0)[:200]!r}")
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command(Item):
+    name: str
+    # A shell string (run by /bin/sh -c) or an argument list: exactly one of them.
+    run: str | None = None
+    argv: tuple[str, ...] = ()
+    # Run as this user (the probe must run as root to switch); None: the probe's user.
+    user: str | None = None
+    # Added to (or replacing in) the probe's environment, sorted by name.
+    env: tuple[tuple[str, str], ...] = ()
+    # Working directory; None: the probe's (a container's WORKDIR).
+    cwd: str | None = None
+    # Seconds before the command (and its process group) is killed.
+    timeout: float = DEFAULT_TIMEOUT
+    exit_code: int = 0
+    stdout: OutputMatch | None = None
+    stderr: OutputMatch | None = None
+
+    @property
+    def command_argv(self) -> list[str]:
+        return [SHELL, "-c", self.run] if self.run is not None else list(self.argv)
+
+    @property
+    def shown(self) -> str:
+        return self.run if self.run is not None else " ".join(self.argv)
+
+
+def evaluate(item: Command, ctx: Context) -> Outcome:
+    found = (ctx.facts.get("commands") or {}).get(item.name)
+    expected_parts = [f"`{item.shown}` exits {item.exit_code}"
+                      + (f" as {item.user}" if item.user else "") + f" within {item.timeout:g} s"]
+    for stream, match in (("stdout", item.stdout), ("stderr", item.stderr)):
+        if match is not None:
+            expected_parts.extend(match.describe(stream))
+    expected = ", ".join(expected_parts)
+    if found is None:
+        return Outcome.failed(expected, "not probed (the probe was not asked for it)")
+    if found.get("error"):
+        return Outcome.failed(expected, f"did not start: {found['error']}",
+                              absent=bool(found.get("not_found")))
+    problems: list[str] = []
+    if found.get("timed_out"):
+        problems.append(f"killed after {item.timeout:g} s (still running)")
+    elif found.get("exit_code") != item.exit_code:
+        problems.append(f"exit code {found.get('exit_code')}")
+    out, err = found.get("stdout") or "", found.get("stderr") or ""
+    if item.stdout is not None:
+        problems.extend(item.stdout.problems("stdout", out))
+    if item.stderr is not None:
+        problems.extend(item.stderr.problems("stderr", err))
+    if problems:
+        shown = ""
+        if out.strip():
+            shown += f"\nstdout:   {out[-500:]!r}"
+        if err.strip():
+            shown += f"\nstderr:   {err[-500:]!r}"
+        return Outcome.failed(expected, "; ".join(problems) + shown)
+    return Outcome.passed(f"exit {found.get('exit_code')} in {found.get('seconds')} s")
+
+
+def request(items: Sequence[Command]) -> dict[str, Any]:
+    return {"commands": [{"name": c.name, "argv": c.command_argv, "user": c.user, "env": dict(c.env),
+                          "cwd": c.cwd, "timeout": c.timeout} for c in items]}
+
+
+def _match(value: Mapping[str, Any] | None) -> OutputMatch | None:
+    return None if value is None else OutputMatch(**value)
+
+
+def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """argv or run (exactly one, after merging), env as sorted pairs, the output matchers."""
+    if ("run" in raw) == ("argv" in raw):
+        raise ValueError("give exactly one of `run` (a shell string) or `argv` (a list)")
+    out: dict[str, Any] = {"env": tuple(sorted((str(k), str(v)) for k, v in (raw.get("env") or {}).items())),
+                           "stdout": _match(raw.get("stdout")), "stderr": _match(raw.get("stderr"))}
+    if "timeout" in raw:
+        out["timeout"] = float(raw["timeout"])
+    return out
+
+
+KIND = Kind(section="commands", key="name", argname="command", test="test_command", item=Command,
+            evaluate=evaluate, request=request, gatherer="commands",
+            patterns={"stdout.regex": "regex", "stdout.not_regex": "regex", "stderr.regex": "regex",
+                      "stderr.not_regex": "regex"},
+            convert=convert, probe_priority=1)
