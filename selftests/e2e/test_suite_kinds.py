@@ -10,6 +10,10 @@ pytestmark = pytest.mark.e2e
 EXPECTATIONS = "selftests/fixtures/suite/expectations"
 SUITE_ARGS = (f"--expectations={EXPECTATIONS}", "--ignore=tests/performance")
 REPORT = "/usr/local/bin/devbox-fixture-report"
+CONF = "/etc/devbox/fixture.conf"
+LINK = "/usr/local/bin/devbox-fixture-link"
+SITE = "/usr/local/lib/python3.11/dist-packages"
+DIST = "devbox_fixture_pkg"
 
 # name -> (Dockerfile lines of the defect, the one test id that must fail, words its message must hold)
 DEFECTS = {
@@ -19,6 +23,22 @@ DEFECTS = {
     "command-warns": ([f"RUN printf '#!/bin/sh\\necho fixture report: ok\\necho warning: x >&2\\n' "
                        f">{REPORT}"],
                       "test_command[fixture-report]", "stderr is 'warning: x\\n'"),
+    # files: a path that must be absent, a changed file (substring; checksum), its group, a symlink's target
+    "file-present": (["RUN touch /etc/devbox/fixture-absent"], "test_file[/etc/devbox/fixture-absent]",
+                     "found:    exists (file)"),
+    "file-debug-added": ([f"RUN echo 'debug = 1' >>{CONF}"], f"test_file[{CONF}]", "found:    holds 'debug'"),
+    "file-rewritten": ([f"RUN printf 'mode = fixture \\n' >{CONF}"], f"test_file[{CONF}]",
+                       "found:    sha256 "),
+    "file-group": ([f"RUN chgrp nogroup {CONF}"], f"test_file[{CONF}]", "found:    group nogroup"),
+    "link-retargeted": ([f"RUN ln -sfn /usr/local/bin/devbox-greeting {LINK}"], f"test_file[{LINK}]",
+                        "found:    symlink to /usr/local/bin/devbox-greeting"),
+    # python_dists: a version outside the specifier (above it: min_version alone would pass)
+    "dist-above-spec": ([f"RUN cd {SITE} && mv {DIST}-1.2.0.dist-info {DIST}-2.1.dist-info "
+                         f"&& sed -i 's/^Version: .*/Version: 2.1/' {DIST}-2.1.dist-info/METADATA"],
+                        "test_python_dist[devbox-fixture-pkg]", "found:    version 2.1"),
+    # users: root's login shell is not DEFAULT_SHELL's /bin/bash
+    "root-shell": (["RUN sed -i 's|^root:\\(.*\\):/bin/bash$|root:\\1:/bin/sh|' /etc/passwd"],
+                   "test_user[root]", "found:    shell /bin/sh"),
 }
 
 

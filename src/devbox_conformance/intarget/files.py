@@ -2,6 +2,7 @@
 """files: lstat/stat of each path (type, mode, owner, group), the content where a check reads it."""
 
 import grp
+import hashlib
 import os
 import pwd
 import stat
@@ -49,7 +50,21 @@ def probe_file(spec):
             out["content_truncated"] = len(data) > CONTENT_CAP
         except OSError as exc:
             out["content_error"] = str(exc)
+    if spec.get("sha256") and kind == "file":
+        out.update(_sha256(path))
     return out
+
+
+def _sha256(path):
+    """{"sha256": hex} of the whole file, read in 1 MiB blocks, or {"sha256_error": why}."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        return {"sha256_error": str(exc)}
+    return {"sha256": digest.hexdigest()}
 
 
 

@@ -1,9 +1,10 @@
-"""files: exists, type, permission bits, owner, content regex."""
+"""files: exists (or must not), type, permission bits, owner and group, symlink target, content (regex,
+substrings that must or must not appear: the first 64 KiB), SHA-256 of the whole file."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +19,29 @@ class File(Item):
     mode: str | None = None
     owner: str | None = None
     content: str | None = None
+    # False: the path must not exist (nothing else is checked).
+    exists: bool = True
+    group: str | None = None
+    # Lower-case hex SHA-256 of the whole file.
+    sha256: str | None = None
+    # What the symlink points to (readlink), exactly.
+    target: str | None = None
+    contains: tuple[str, ...] = ()
+    not_contains: tuple[str, ...] = ()
+
+    @property
+    def reads_content(self) -> bool:
+        return self.content is not None or bool(self.contains) or bool(self.not_contains)
 
 
 def evaluate(item: File, ctx: Context) -> Outcome:
     found = (ctx.facts.get("files") or {}).get(item.path)
+    if not item.exists:
+        if found is None:
+            return Outcome.failed("absent", "not probed")
+        if found.get("exists"):
+            return Outcome.failed("absent", f"exists ({found.get('type')})")
+        return Outcome.passed("absent")
     parts = ["exists"]
     if item.type:
         parts.append(f"type {item.type}")
@@ -31,6 +51,14 @@ def evaluate(item: File, ctx: Context) -> Outcome:
         parts.append(f"owner {item.owner}")
     if item.content:
         parts.append(f"content matching /{item.content}/")
+    if item.group:
+        parts.append(f"group {item.group}")
+    if item.target:
+        parts.append(f"symlink to {item.target}")
+    parts += [f"content containing {c!r}" for c in item.contains]
+    parts += [f"content without {c!r}" for c in item.not_contains]
+    if item.sha256:
+        parts.append(f"sha256 {item.sha256}")
     expected = ", ".join(parts)
     if not found or not found.get("exists"):
         return Outcome.failed(expected, f"absent ({(found or {}).get('error', 'not probed')})", absent=True)
@@ -49,16 +77,58 @@ def evaluate(item: File, ctx: Context) -> Outcome:
             return Outcome.failed(expected, f"content unreadable: {found.get('content_error', 'not a file')}")
         if not re.search(item.content, content, re.M):
             return Outcome.failed(expected, f"content without a match (first 200 chars: {content[:200]!r})")
+    return _more(item, found, expected)
+
+
+def _more(item: File, found: Mapping[str, Any], expected: str) -> Outcome:
+    """The fields added after the first five: group, symlink target, substrings, SHA-256."""
+    if item.group and found.get("group") != item.group:
+        return Outcome.failed(expected, f"group {found.get('group')}")
+    if item.target is not None:
+        if "link_target" not in found:
+            return Outcome.failed(expected, f"not a symlink (type {found.get('type')})")
+        if found["link_target"] != item.target:
+            return Outcome.failed(expected, f"symlink to {found['link_target']}")
+    if item.contains or item.not_contains:
+        content = found.get("content")
+        if content is None:
+            return Outcome.failed(expected, f"content unreadable: {found.get('content_error', 'not a file')}")
+        missing = [c for c in item.contains if c not in content]
+        present = [c for c in item.not_contains if c in content]
+        if missing or present:
+            found_text = "; ".join([f"lacks {c!r}" for c in missing] + [f"holds {c!r}" for c in present])
+            return Outcome.failed(expected, found_text)
+    if item.sha256:
+        actual = found.get("sha256")
+        if actual is None:
+            return Outcome.failed(expected, f"no checksum: {found.get('sha256_error', 'not a file')}")
+        if actual != item.sha256:
+            return Outcome.failed(expected, f"sha256 {actual}")
     return Outcome.passed()
 
 
 def request(items: Sequence[File]) -> dict[str, Any]:
-    """One stat per path; the content only where a content check needs it."""
-    files: dict[str, bool] = {}
+    """One stat per path; the content and the checksum only where a check needs them."""
+    files: dict[str, dict[str, Any]] = {}
     for f in items:
-        files[f.path] = files.get(f.path, False) or f.content is not None
-    return {"files": [{"path": p, "content": c} for p, c in files.items()]}
+        spec = files.setdefault(f.path, {"path": f.path, "content": False})
+        spec["content"] = spec["content"] or f.reads_content
+        if f.sha256:
+            spec["sha256"] = True
+    return {"files": list(files.values())}
+
+
+def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """`contains` / `not_contains` take one string or a list; a checksum compares in lower case."""
+    out: dict[str, Any] = {}
+    for name in ("contains", "not_contains"):
+        if name in raw:
+            value = raw[name]
+            out[name] = (value,) if isinstance(value, str) else tuple(value)
+    if "sha256" in raw:
+        out["sha256"] = raw["sha256"].lower()
+    return out
 
 
 KIND = Kind(section="files", key="path", argname="file", test="test_file", item=File, evaluate=evaluate,
-            request=request, gatherer="files", patterns={"content": "regex"}, attr="files_")
+            request=request, gatherer="files", patterns={"content": "regex"}, convert=convert, attr="files_")

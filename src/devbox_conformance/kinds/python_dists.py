@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from devbox_conformance.checks import Context, Outcome
@@ -17,6 +18,8 @@ from devbox_conformance.kinds.base import Item, Kind
 class PythonDist(Item):
     name: str
     min_version: Version | None = None
+    # Any PEP 440 specifier ("~=2.5", ">=1.0,<2", "!=1.3.0"), checked beside min_version.
+    version: SpecifierSet | None = None
     # Module to import, or None for "do not import".
     import_name: str | None = None
     import_timeout: float = 120.0
@@ -30,6 +33,8 @@ def normalize(name: str) -> str:
 def evaluate(item: PythonDist, ctx: Context) -> Outcome:
     version = (ctx.facts.get("dists") or {}).get(normalize(item.name))
     expected = "installed" + (f", version >= {item.min_version}" if item.min_version else "")
+    if item.version is not None:
+        expected += f", version {item.version}"
     if item.import_name:
         expected += f", `import {item.import_name}` works"
     if version is None:
@@ -40,6 +45,13 @@ def evaluate(item: PythonDist, ctx: Context) -> Outcome:
         except InvalidVersion:
             return Outcome.failed(expected, f"version {version!r} is not PEP 440")
         if below:
+            return Outcome.failed(expected, f"version {version}")
+    if item.version is not None:
+        try:
+            outside = not item.version.contains(Version(version), prereleases=True)
+        except InvalidVersion:
+            return Outcome.failed(expected, f"version {version!r} is not PEP 440")
+        if outside:
             return Outcome.failed(expected, f"version {version}")
     if item.import_name:
         result = (ctx.facts.get("imports") or {}).get(item.import_name)
@@ -71,6 +83,8 @@ def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "min_version" in raw:
         out["min_version"] = Version(raw["min_version"])
+    if "version" in raw:
+        out["version"] = SpecifierSet(raw["version"])
     value = raw.get("import", True)
     out["import_name"] = None if value is False else (
         raw["name"].replace("-", "_").lower() if value is True else value)
@@ -79,4 +93,4 @@ def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 KIND = Kind(section="python_dists", key="name", argname="python_dist", test="test_python_dist",
             item=PythonDist, evaluate=evaluate, request=request, gatherer="python_dists",
-            patterns={"min_version": "version"}, convert=convert, probe_priority=0)
+            patterns={"version": "specifier", "min_version": "version"}, convert=convert, probe_priority=0)

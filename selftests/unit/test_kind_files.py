@@ -1,0 +1,125 @@
+"""files' later fields (exists: false, group, sha256, symlink target, contains / not_contains) and
+python_dists' `version:` specifier: loading, the in-target gatherer, and the checks' messages."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from devbox_conformance import checks, probe
+from devbox_conformance import expectations as exp
+from devbox_conformance.intarget.files import probe_file
+from devbox_conformance.kinds.files import File
+from devbox_conformance.kinds.python_dists import PythonDist
+
+
+def _load(tmp_path: Path, body: str) -> exp.Expectations:
+    (tmp_path / "common.yaml").write_text(body)
+    (tmp_path / "amd64.yaml").write_text("{}\n")
+    return exp.load(tmp_path, "amd64", "standin")
+
+
+def _verify(kind: str, item: exp.Item, facts: dict[str, object]) -> checks.Outcome:
+    ctx = checks.Context(facts=facts, conditions={}, target_kind="image", image_attrs={})
+    return checks.verify(kind, item, ctx)
+
+
+def test_the_new_file_fields_load_and_ask_the_probe_for_what_they_need(tmp_path: Path) -> None:
+    digest = "AB" * 32
+    model = _load(tmp_path, f"""\
+files:
+  - path: /etc/conf
+    contains: "mode = on"
+    not_contains: [debug, trace]
+    sha256: {digest}
+    group: staff
+  - path: /gone
+    exists: false
+  - path: /link
+    type: symlink
+    target: /usr/bin/real
+python_dists:
+  - name: pkg
+    version: ">=1.0,<2"
+""")
+    conf, gone, link = model.files_
+    assert conf.contains == ("mode = on",) and conf.not_contains == ("debug", "trace")
+    assert conf.sha256 == "ab" * 32 and conf.group == "staff" and conf.exists
+    assert not gone.exists and link.target == "/usr/bin/real"
+    assert model.python_dists[0].version == SpecifierSet(">=1.0,<2")
+    files = {f["path"]: f for f in probe.build_request(model)["files"]}
+    assert files["/etc/conf"] == {"path": "/etc/conf", "content": True, "sha256": True}
+    assert files["/gone"] == {"path": "/gone", "content": False}
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("files:\n  - path: /x\n    sha256: nothex\n", "common.yaml:3: files[0].sha256: 'nothex' does not match"),
+    ("python_dists:\n  - name: p\n    version: '>>1'\n",
+     "common.yaml:3: python_dists[0].version: invalid version spec '>>1' (PEP 440, e.g. '>=2.30')"),
+    ("files:\n  - path: /x\n    contains: []\n", "common.yaml:3: files[0].contains:"),
+])
+def test_bad_new_fields_are_one_line(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(exp.ExpectationsError) as err:
+        _load(tmp_path, body)
+    assert message in str(err.value), str(err.value)
+
+
+def test_the_gatherer_hashes_the_whole_file_and_reads_a_link_target(tmp_path: Path) -> None:
+    data = b"x" * (3 << 20)  # larger than the content cap and the read block
+    (tmp_path / "big").write_bytes(data)
+    os.symlink(tmp_path / "big", tmp_path / "link")
+    got = probe_file({"path": str(tmp_path / "big"), "sha256": True})
+    assert got["sha256"] == hashlib.sha256(data).hexdigest() and "content" not in got
+    link = probe_file({"path": str(tmp_path / "link"), "sha256": True})
+    assert link["link_target"] == str(tmp_path / "big") and link["sha256"] == got["sha256"]
+    assert "sha256" not in probe_file({"path": str(tmp_path)})
+
+
+def _file(**kw: object) -> File:
+    return File(key=str(kw["path"]), source="common.yaml:5", **kw)  # type: ignore[arg-type]
+
+
+FOUND = {"exists": True, "type": "file", "target_type": "file", "mode": "0644", "owner": "root",
+         "group": "root", "content": "mode = on\ndebug = 1\n", "sha256": "ab" * 32}
+
+
+@pytest.mark.parametrize(("item", "found", "status", "line"), [
+    (_file(path="/gone", exists=False), {"exists": False, "error": "No such file"}, "passed", ""),
+    (_file(path="/gone", exists=False), FOUND, "failed", "found:    exists (file)"),
+    (_file(path="/c", group="staff"), FOUND, "failed", "found:    group root"),
+    (_file(path="/c", contains=("mode = on",), not_contains=("debug",)), FOUND, "failed",
+     "found:    holds 'debug'"),
+    (_file(path="/c", contains=("nope",)), FOUND, "failed", "found:    lacks 'nope'"),
+    (_file(path="/c", sha256="cd" * 32), FOUND, "failed", f"found:    sha256 {'ab' * 32}"),
+    (_file(path="/c", sha256="ab" * 32, group="root", contains=("mode",)), FOUND, "passed", ""),
+    (_file(path="/l", target="/usr/bin/a"), {**FOUND, "type": "symlink", "link_target": "/usr/bin/b"},
+     "failed", "found:    symlink to /usr/bin/b"),
+    (_file(path="/l", target="/usr/bin/a"), FOUND, "failed", "found:    not a symlink (type file)"),
+])
+def test_file_checks(item: File, found: dict[str, object], status: str, line: str) -> None:
+    outcome = _verify("files", item, {"files": {item.path: found}})
+    assert outcome.status == status, outcome.message
+    if line:
+        assert line in outcome.message.splitlines(), outcome.message
+
+
+def test_a_file_that_must_be_absent_says_so() -> None:
+    outcome = _verify("files", _file(path="/gone", exists=False), {"files": {"/gone": FOUND}})
+    assert outcome.message.splitlines()[1] == "expected: absent"
+
+
+@pytest.mark.parametrize(("spec", "installed", "status"), [
+    (">=1.0,<2", "1.2.0", "passed"), (">=1.0,<2", "2.1", "failed"), ("~=1.2", "1.9", "passed"),
+    ("!=1.2.0", "1.2.0", "failed"), (">=1.0", "2.0rc1", "passed"),
+])
+def test_python_dist_version_specifier(spec: str, installed: str, status: str) -> None:
+    item = PythonDist(key="pkg", name="pkg", version=SpecifierSet(spec), source="s")
+    outcome = _verify("python_dists", item, {"dists": {"pkg": installed}})
+    assert outcome.status == status
+    if status == "failed":
+        assert outcome.message.splitlines()[1:] == [f"expected: installed, version {SpecifierSet(spec)}",
+                                                    f"found:    version {installed}"]
