@@ -12,6 +12,7 @@ from pathlib import Path
 from devbox_conformance import checks, kinds, plugin, probe
 from devbox_conformance import expectations as exp
 from devbox_conformance.intarget import main as intarget_main
+from devbox_conformance.kinds import schema as kind_schema
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "src" / "devbox_conformance" / "schema.json").read_text())
@@ -39,6 +40,12 @@ def test_every_gatherer_is_a_module_of_the_in_target_package() -> None:
     gatherers = {k.gatherer for k in kinds.all_kinds() if k.gatherer}
     assert gatherers <= {p.stem for p in INTARGET.glob("*.py")}
     assert gatherers == set(intarget_main.DEFAULT_GATHERERS)
+
+
+def test_schema_json_is_written_from_the_declarations() -> None:
+    # stale: run `python -m devbox_conformance.kinds.schema`
+    assert (REPO / "src" / "devbox_conformance" / "schema.json").read_text() == kind_schema.render()
+    assert kind_schema.main(["--check"]) == 0
 
 
 def test_the_schema_has_one_section_and_definition_per_kind_with_the_models_fields() -> None:

@@ -14,7 +14,6 @@ input raises `ExpectationsError` whose message is ONE line naming file, line and
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -25,6 +24,7 @@ import yaml
 
 # The item kinds, declared one module each under devbox_conformance.kinds; the model is derived from them.
 from devbox_conformance.kinds import all_kinds, get
+from devbox_conformance.kinds import schema as kind_schema
 from devbox_conformance.kinds.base import Item, When  # noqa: F401
 from devbox_conformance.kinds.binaries import Binary  # noqa: F401
 from devbox_conformance.kinds.env import EnvVar  # noqa: F401
@@ -88,7 +88,8 @@ class Expectations:
 
 
 def _schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
+    """Built from the kind declarations; schema.json (SCHEMA_PATH) is the same text, written for editors."""
+    return kind_schema.build()
 
 
 def _display(path: Path) -> str:
@@ -272,16 +273,16 @@ def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
     # Checks the schema cannot express: duplicate keys, version specifiers, regexes.
     for kind, (_cls, keyname) in KINDS.items():
         seen: dict[str, list[Any]] = {}
-        for path, raw in entries(data, kind):
+        for at, raw in entries(data, kind):
             key = raw[keyname]
-            where = f"{shown}:{_line_of(node, path)}: {_dotted(path)}"
+            where = f"{shown}:{_line_of(node, at)}: {_dotted(at)}"
             if key in seen:
                 raise ExpectationsError(f"{where}.{keyname}: duplicate item {key!r} "
                                         f"(first at {_dotted(seen[key])})")
-            seen[key] = path
+            seen[key] = at
             for parts, bad in get(kind).problems(raw):
-                line = _line_of(node, [*path, *parts])
-                raise ExpectationsError(f"{shown}:{line}: {_dotted([*path, *parts])}: {bad}")
+                line = _line_of(node, [*at, *parts])
+                raise ExpectationsError(f"{shown}:{line}: {_dotted([*at, *parts])}: {bad}")
     return data
 
 
@@ -386,12 +387,12 @@ def load(directory: Path | str, arch: str, base_kind: str) -> Expectations:
         data = _validate(path, data, node)
         shown = _display(path)
         for kind, (_cls, keyname) in KINDS.items():
-            for path, raw in entries(data, kind):
+            for at, raw in entries(data, kind):
                 key = raw[keyname]
-                source = f"{shown}:{_line_of(node, path)}"
+                source = f"{shown}:{_line_of(node, at)}"
                 if raw.get("remove"):
                     if key not in merged[kind]:
-                        raise ExpectationsError(f"{source}: {_dotted(path)}: remove: no earlier item {key!r} "
+                        raise ExpectationsError(f"{source}: {_dotted(at)}: remove: no earlier item {key!r} "
                                                 f"to remove")
                     del merged[kind][key]
                     continue
@@ -415,7 +416,8 @@ def _build(kind: str, raw: dict[str, Any], source: str) -> Item:
     kwargs: dict[str, Any] = {"key": raw[decl.key], "source": source}
     for name, value in raw.items():
         if name == "when":
-            kwargs["when"] = When(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+            conditions: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+            kwargs["when"] = When(**conditions)
         elif name in names:
             kwargs[name] = tuple(value) if isinstance(value, list) else value
     if decl.convert is not None:

@@ -119,6 +119,11 @@ class Kind:
     attr: str = ""
     # Lower runs first in the probe: long gatherers start at once, beside the short ones.
     probe_priority: int = 9
+    # JSON Schema: the section's description, the kind's own fields (kinds/schema.py adds the fields every
+    # item takes and the group form) and the fields required beside the key.
+    description: str = ""
+    schema_fields: Mapping[str, Any] = field(default_factory=dict)
+    schema_required: tuple[str, ...] = ()
 
     @property
     def model_attr(self) -> str:

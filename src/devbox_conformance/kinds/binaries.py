@@ -69,6 +69,28 @@ def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {"version": SpecifierSet(raw["version"])} if "version" in raw else {}
 
 
+# The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
+# fields every item takes and the group form, and writes schema.json from all kinds).
+SCHEMA_DESCRIPTION = 'Commands that must be on PATH, optionally with a version constraint.'
+SCHEMA_FIELDS: dict[str, Any] = (
+    {'name': {'description': 'Command name looked up on PATH (e.g. rg).', 'type': 'string', 'minLength': 1},
+     'package': {'description': 'Package that provides it (apt name), used to explain a failure from the '
+                                'build manifest.',
+                 'type': 'string'},
+     'version': {'description': "PEP 440 version specifier the version found must satisfy, e.g. '>=2.30'.",
+                 'type': 'string',
+                 'minLength': 1},
+     'version_args': {'description': 'Arguments that make the command print its version (default: '
+                                     '--version).',
+                      'type': 'array',
+                      'items': {'type': 'string'}},
+     'version_regex': {'description': 'Regex whose first group is the version in that output (default: '
+                                      'first dotted number).',
+                       'type': 'string'}}
+)
+
+
 KIND = Kind(section="binaries", key="name", argname="binary", test="test_binary", item=Binary,
             evaluate=evaluate, request=request, gatherer="binaries",
-            patterns={"version": "specifier", "version_regex": "regex"}, convert=convert, probe_priority=2)
+            patterns={"version": "specifier", "version_regex": "regex"}, convert=convert, probe_priority=2,
+            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)

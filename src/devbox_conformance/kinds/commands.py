@@ -146,8 +146,72 @@ def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
+# fields every item takes and the group form, and writes schema.json from all kinds).
+SCHEMA_DESCRIPTION = (
+    'Commands a team writes itself: exit code and output of an argv or a shell string, run in the probe '
+     'as a user, with an environment and a working directory, within a time limit (a hung command is '
+     'killed and fails its item; the others still run).'
+)
+SCHEMA_FIELDS: dict[str, Any] = (
+    {'name': {'description': 'Test id of the command (test_command[<name>]).',
+              'type': 'string',
+              'minLength': 1},
+     'run': {'description': 'Shell string, run by /bin/sh -c. Give `run` or `argv`, not both.',
+             'type': 'string',
+             'minLength': 1},
+     'argv': {'description': 'Argument list, run without a shell (argv[0] looked up on PATH). Give `run` '
+                             'or `argv`, not both.',
+              'type': 'array',
+              'minItems': 1,
+              'items': {'type': 'string'}},
+     'user': {'description': 'Run as this user (HOME, USER and LOGNAME set to theirs); the probe must run '
+                             "as root to switch. Default: the probe's user.",
+              'type': 'string',
+              'minLength': 1},
+     'env': {'description': "Environment variables added to (or replacing in) the probe's environment.",
+             'type': 'object',
+             'additionalProperties': {'type': 'string'}},
+     'cwd': {'description': "Working directory. Default: the probe's (a container's WORKDIR).",
+             'type': 'string',
+             'minLength': 1},
+     'timeout': {'description': 'Seconds before the command and its process group are killed (default 30); '
+                                'a killed command fails its item.',
+                 'type': 'number',
+                 'exclusiveMinimum': 0},
+     'exit_code': {'description': 'Expected exit code (default 0).', 'type': 'integer'},
+     'stdout': {'description': 'What the standard output must hold.',
+                'type': 'object',
+                'additionalProperties': False,
+                'minProperties': 1,
+                'properties': {'equals': {'description': 'The whole output, trailing newlines ignored ("": '
+                                                         'nothing printed).',
+                                          'type': 'string'},
+                               'regex': {'description': 'Regex that must match somewhere (multi-line: ^ '
+                                                        'and $ match at each line).',
+                                         'type': 'string'},
+                               'contains': {'description': 'Text that must appear.', 'type': 'string'},
+                               'not_regex': {'description': 'Regex that must match nowhere.',
+                                             'type': 'string'}}},
+     'stderr': {'description': 'What the standard error must hold ({equals: ""}: nothing at all).',
+                'type': 'object',
+                'additionalProperties': False,
+                'minProperties': 1,
+                'properties': {'equals': {'description': 'The whole output, trailing newlines ignored ("": '
+                                                         'nothing printed).',
+                                          'type': 'string'},
+                               'regex': {'description': 'Regex that must match somewhere (multi-line: ^ '
+                                                        'and $ match at each line).',
+                                         'type': 'string'},
+                               'contains': {'description': 'Text that must appear.', 'type': 'string'},
+                               'not_regex': {'description': 'Regex that must match nowhere.',
+                                             'type': 'string'}}}}
+)
+
+
 KIND = Kind(section="commands", key="name", argname="command", test="test_command", item=Command,
             evaluate=evaluate, request=request, gatherer="commands",
             patterns={"stdout.regex": "regex", "stdout.not_regex": "regex", "stderr.regex": "regex",
                       "stderr.not_regex": "regex"},
-            convert=convert, probe_priority=1)
+            convert=convert, probe_priority=1,
+            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from devbox_conformance.checks import Context, Outcome
 from devbox_conformance.kinds._match import describe, matches
@@ -26,6 +27,17 @@ def evaluate(item: EnvVar, ctx: Context) -> Outcome:
     return Outcome.passed(env[item.name])
 
 
+# The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
+# fields every item takes and the group form, and writes schema.json from all kinds).
+SCHEMA_DESCRIPTION = 'Environment variables seen by a process in the target.'
+SCHEMA_FIELDS: dict[str, Any] = (
+    {'name': {'description': 'Variable name.', 'type': 'string', 'minLength': 1},
+     'value': {'description': 'Exact value.', 'type': 'string'},
+     'regex': {'description': 'Regex the whole value must match.', 'type': 'string'}}
+)
+
+
 # The gatherer reports the probe's whole environment: the request names nothing.
 KIND = Kind(section="env", key="name", argname="env_var", test="test_env", item=EnvVar, evaluate=evaluate,
-            gatherer="env", patterns={"regex": "regex"})
+            gatherer="env", patterns={"regex": "regex"},
+            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)

@@ -73,6 +73,25 @@ def _healthcheck(item: ImageConfig, config: dict[str, Any], ctx: Context) -> Out
     return Outcome.passed(shown)
 
 
+# The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
+# fields every item takes and the group form, and writes schema.json from all kinds).
+SCHEMA_DESCRIPTION = 'Image configuration from the engine (image target only).'
+SCHEMA_FIELDS: dict[str, Any] = (
+    {'name': {'description': 'cmd, workdir, entrypoint, user or healthcheck.',
+              'type': 'string',
+              'minLength': 1,
+              'enum': ['cmd', 'workdir', 'entrypoint', 'user', 'healthcheck']},
+     'value': {'description': 'Exact value: a string, or a list for cmd/entrypoint.',
+               'type': ['string', 'array'],
+               'items': {'type': 'string'}},
+     'regex': {'description': 'Regex the value (list joined with spaces) must match.', 'type': 'string'},
+     'healthy': {'description': 'healthcheck only: the container started for the run must reach `healthy` '
+                                "within the image's own HEALTHCHECK timing.",
+                 'type': 'boolean'}}
+)
+
+
 # No gatherer: the image config comes from the engine's inspect; only `healthy` waits on the container.
 KIND = Kind(section="image_config", key="name", argname="image_config", test="test_image_config",
-            item=ImageConfig, evaluate=evaluate, patterns={"regex": "regex"})
+            item=ImageConfig, evaluate=evaluate, patterns={"regex": "regex"},
+            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)

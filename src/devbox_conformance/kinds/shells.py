@@ -94,5 +94,29 @@ def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {"greeting": "" if value is False else (DEFAULT_GREETING if value is True else value)}
 
 
+# The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
+# fields every item takes and the group form, and writes schema.json from all kinds).
+SCHEMA_DESCRIPTION = "Shell behaviour, run under a pseudo-terminal as the target's default user."
+SCHEMA_FIELDS: dict[str, Any] = (
+    {'name': {'description': 'Name of this shell run (test id), e.g. bash-login.',
+              'type': 'string',
+              'minLength': 1},
+     'shell': {'description': 'Shell command.', 'enum': ['bash', 'zsh', 'sh']},
+     'login': {'description': 'Run as a login shell (-l).', 'type': 'boolean'},
+     'interactive': {'description': 'Run as an interactive shell (-i).', 'type': 'boolean'},
+     'greeting': {'description': 'First line the shell must print, exactly once; false: no greeting line '
+                                 'may appear.',
+                  'type': ['string', 'boolean']},
+     'path_contains': {'description': "Entries PATH must hold (~ means the shell's $HOME).",
+                       'type': 'array',
+                       'items': {'type': 'string'}},
+     'aliases': {'description': 'Aliases that must be defined.',
+                 'type': 'array',
+                 'items': {'type': 'string'}},
+     'stderr_empty': {'description': 'Nothing may be written on stderr (default true).', 'type': 'boolean'}}
+)
+
+
 KIND = Kind(section="shells", key="name", argname="shell", test="test_shell", item=Shell, evaluate=evaluate,
-            request=request, gatherer="shells", convert=convert, probe_priority=1)
+            request=request, gatherer="shells", convert=convert, probe_priority=1,
+            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS, schema_required=('shell',))
