@@ -45,7 +45,7 @@ LEASE_S = float(os.environ.get("DEVBOX_CONTAINER_LEASE_S", "120"))
 PULL_CHOICES = ("missing", "always", "never")
 
 _WATCHDOG = ("trap 'exit 0' TERM INT; touch {path}; "
-             "while sleep 2; do "
+             "while sleep {every}; do "
              "age=$(( $(date +%s) - $(stat -c %Y {path} 2>/dev/null || echo 0) )); "
              "[ \"$age\" -lt {lease} ] || exit 0; done")
 
@@ -247,7 +247,9 @@ def start_container(engine: Engine, ref: str, run_id: str, *, platform: str | No
     own health command is kept and run every half second, so its outcome is seen quickly.
     """
     name = f"devbox-conformance-{run_id}"
-    watchdog = _WATCHDOG.format(path=LEASE_PATH, lease=int(LEASE_S))
+    # The watchdog wakes rarely: under QEMU every `sleep`/`date`/`stat` it starts is an emulated process,
+    # CPU the image's own health check and the probe need more.
+    watchdog = _WATCHDOG.format(path=LEASE_PATH, lease=int(LEASE_S), every=max(1, min(15, int(LEASE_S) // 4)))
     health = ["--health-interval", "500ms"] if engine.name == "docker" else []
     cmd = [engine.cli, "run", "-d", "--rm", "--name", name, "--label", f"{CONTAINER_LABEL}={run_id}",
            "--label", f"{OWNER_LABEL}={owner_label()}", *health, "--entrypoint", "", *gpu_args,
