@@ -202,4 +202,6 @@ def gather(request, pool):
     # Submitted first (the caller runs this gatherer first): the imports take seconds, the rest fills in.
     imports = pool.submit(probe_imports, request.get("imports", []),
                           float(request.get("import_timeout", 120)), import_workers(request))
-    return {"dists": probe_dists(), "imports": imports}
+    # The metadata scan (a second or more on a big image) runs on the pool too, so the shells and binaries
+    # gatherers, next in the request, start at once instead of after it.
+    return {"dists": pool.submit(probe_dists), "imports": imports}
