@@ -3,6 +3,7 @@ shipped schema agrees with them."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -81,3 +82,18 @@ def test_the_shipped_probe_is_one_source_that_needs_no_file_of_this_checkout(tmp
     facts = json.loads(out.stdout)
     assert facts["users"]["root"]["uid"] == 0 and facts["groups"]["root"]["gid"] == 0
     assert "PATH" in facts["env"] and "binaries" not in facts
+
+
+def test_the_in_target_package_is_stdlib_only_and_parses_as_python_3_8() -> None:
+    # It runs with the target's own python3 (any >= 3.8) and nothing installed beside it.
+    for path in sorted(INTARGET.glob("*.py")):
+        tree = ast.parse(path.read_text(), str(path), feature_version=(3, 8))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            outside = [n for n in names if n.split(".")[0] not in sys.stdlib_module_names]
+            assert not outside, f"{path.name} imports {outside}"

@@ -7,8 +7,9 @@
 
 The loader (`expectations.KINDS`, the model's fields), the checks (`checks.REGISTRY`), the plugin's
 parameters (`plugin.ARGNAMES`) and the probe's request and in-target gatherers are all derived from these
-declarations, so adding a kind is: a module here, its gatherer in `devbox_conformance/intarget/`, its
-schema entry, its test function and its tests, plus its name in MODULES below.
+declarations, and so is the JSON Schema (kinds/schema.py). Adding a kind is: a module here (model, schema
+fields, request, check) and its name in MODULES below, its gatherer in `devbox_conformance/intarget/`, its
+test function and its tests.
 """
 
 from __future__ import annotations
