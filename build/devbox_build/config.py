@@ -100,14 +100,20 @@ def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env("CACHE_DIR", str(Path.home() / ".cache" / "gpu-devbox"), environ)).expanduser()
 
 
+def _work_root() -> Path:
+    """The checkout this harness runs from, or — installed from a wheel, where REPO_ROOT is inside the
+    Python installation — the working directory, so logs and results never land in site-packages."""
+    return REPO_ROOT if (REPO_ROOT / "pyproject.toml").is_file() else Path.cwd()
+
+
 def log_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where build logs go: LOG_DIR, default <repo>/logs (git-ignored)."""
-    return Path(env("LOG_DIR", str(REPO_ROOT / "logs"), environ)).expanduser()
+    return Path(env("LOG_DIR", str(_work_root() / "logs"), environ)).expanduser()
 
 
 def results_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where release keeps the suite's per-arch results: RESULTS_DIR, default <repo>/results (git-ignored)."""
-    return Path(env("RESULTS_DIR", str(REPO_ROOT / "results"), environ)).expanduser()
+    return Path(env("RESULTS_DIR", str(_work_root() / "results"), environ)).expanduser()
 
 
 def truthy(value: str) -> bool:

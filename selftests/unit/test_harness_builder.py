@@ -183,3 +183,18 @@ def test_cuda_base_takes_pypis_cuda_torch_and_keeps_its_downloads_in_a_cache_mou
 def test_cuda_base_is_amd64_only() -> None:
     with pytest.raises(UsageError, match="amd64 only"):
         base.torch_source("arm64", None, None, cuda=True)
+
+
+def test_installed_without_a_checkout_asks_for_context(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Installed from a wheel, the harness's own root holds no Dockerfile: one line says what to pass.
+    from devbox_build import builder, config  # noqa: PLC0415
+
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
+    with pytest.raises(UsageError, match="pass --context DIR"):
+        builder.dockerfile_path(tmp_path, "Dockerfile")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    with pytest.raises(UsageError, match="Dockerfile not found"):
+        builder.dockerfile_path(other, "Dockerfile")
+    assert config.log_dir({}) == Path.cwd() / "logs"  # never inside the Python installation
