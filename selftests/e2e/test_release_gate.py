@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from devbox_e2e import ARM64_CI_SETS, DOCKER, REPO, LocalRegistry, devbox, standin_base
 
 pytestmark = pytest.mark.e2e
@@ -69,9 +70,10 @@ def test_one_red_arch_pushes_nothing(registry: LocalRegistry, tmp_path: Path) ->
     # The arm64 contract gains a binary the image does not have: arm64 goes red, amd64 stays green.
     red = tmp_path / "expectations"
     shutil.copytree(REPO / "expectations", red)
-    with (red / "arm64.yaml").open("a") as overlay:
-        overlay.write("\n# Added by the release-gate test: a required binary no image has.\n"
-                      "binaries:\n  - name: devbox-release-canary\n")
+    # Into the overlay's own binaries list: a second top-level `binaries:` is a duplicate-key error.
+    overlay = yaml.safe_load((red / "arm64.yaml").read_text())
+    overlay.setdefault("binaries", []).append({"name": "devbox-release-canary"})
+    (red / "arm64.yaml").write_text(yaml.safe_dump(overlay, sort_keys=False))
     before = set(registry.tags("gpu-devbox"))
     res = _release(registry, "red", tmp_path, f"--expectations={red}", perf=False)
     assert res.returncode != 0, res.stdout[-6000:]
