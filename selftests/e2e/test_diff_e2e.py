@@ -154,3 +154,26 @@ def test_release_against_refuses_the_variant_until_the_allow_list_names_it(suite
         assert f"release (dry run): {image}:{tag} built and checked" in green.stdout
     finally:
         subprocess.run([DOCKER, "rmi", "-f", f"{image}:{tag}-amd64"], capture_output=True)
+
+
+def test_diff_of_the_real_image_and_its_variant_reports_exactly_three_changes(devbox_amd64: str,
+                                                                              derive_image) -> None:
+    # The same three kinds of change on the full image: a -dev package purged (no command of the contract
+    # comes from it, so only the apt view moves), transformers' METADATA lowered, the revision relabelled.
+    where = subprocess.run(
+        [DOCKER, "run", "--rm", "--entrypoint", "", devbox_amd64, "python3", "-c",
+         "import importlib.metadata as m; d = m.distribution('transformers'); print(d._path, d.version)"],
+        capture_output=True, text=True, check=True).stdout.split()
+    dist_info, version = where[0], where[1]
+    lowered = "4.46.0"
+    variant = derive_image("diff-real-variant", [
+        "RUN dpkg --purge --force-depends libsqlite3-dev",
+        f"RUN sed -i 's/^Version: {re.escape(version)}$/Version: {lowered}/' {dist_info}/METADATA",
+        'LABEL org.opencontainers.image.revision="4567def"',
+    ], base=devbox_amd64)
+    proc = devbox("diff", devbox_amd64, variant, "--format", "json", check=False, timeout=900)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    changes = {(c["section"], c["name"], c["change"], c["new"]) for c in json.loads(proc.stdout)["changes"]}
+    assert changes == {("apt", "libsqlite3-dev", "removed", None),
+                       ("python", "transformers", "downgraded", lowered),
+                       ("labels", "org.opencontainers.image.revision", "changed", "4567def")}, proc.stdout
