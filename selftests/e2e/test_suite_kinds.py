@@ -36,6 +36,9 @@ DEFECTS = {
     "dist-above-spec": ([f"RUN cd {SITE} && mv {DIST}-1.2.0.dist-info {DIST}-2.1.dist-info "
                          f"&& sed -i 's/^Version: .*/Version: 2.1/' {DIST}-2.1.dist-info/METADATA"],
                         "test_python_dist[devbox-fixture-pkg]", "found:    version 2.1"),
+    # image config: a port or a volume the contract does not name (a base or a later layer added it)
+    "port-exposed": (["EXPOSE 8888"], "test_image_config[exposed_ports]", "found:    ['8888/tcp']"),
+    "volume-added": (["VOLUME /data"], "test_image_config[volumes]", "found:    ['/data']"),
     # users: root's login shell is not DEFAULT_SHELL's /bin/bash
     "root-shell": (["RUN sed -i 's|^root:\\(.*\\):/bin/bash$|root:\\1:/bin/sh|' /etc/passwd"],
                    "test_user[root]", "found:    shell /bin/sh"),

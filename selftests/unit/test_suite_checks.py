@@ -251,3 +251,17 @@ def test_package_of_a_set_left_out_skips_naming_the_set() -> None:
     out = checks.verify("packages", item, ctx({"manifest": APT_MANIFEST}, cond=cond))
     assert out == checks.Outcome("skipped", "when: sets ['fun-tools'], but set fun-tools is not in this build "
                                  "(INSTALL_FUN_TOOLS=false)")
+
+
+@pytest.mark.parametrize("name, config_key", [("exposed_ports", "ExposedPorts"), ("volumes", "Volumes")])
+def test_exposed_ports_and_volumes_are_compared_as_exact_sets(name: str, config_key: str) -> None:
+    values = ["8888/tcp", "22/tcp"] if name == "exposed_ports" else ["/data", "/workspace"]
+    attrs = {"Config": {config_key: {v: {} for v in values}}}
+    item = exp.ImageConfig(key=name, name=name, value=tuple(reversed(values)))
+    assert checks.verify("image_config", item, ctx(image_attrs=attrs)).status == "passed"
+    extra = {"Config": {config_key: {v: {} for v in [*values, "9999/udp"]}}}
+    out = checks.verify("image_config", item, ctx(image_attrs=extra))
+    assert out.status == "failed" and "9999/udp" in out.message, out.message
+    none = exp.ImageConfig(key=name, name=name, value=())
+    assert checks.verify("image_config", none, ctx(image_attrs={"Config": {}})).status == "passed"
+    assert checks.verify("image_config", none, ctx(image_attrs=attrs)).status == "failed"

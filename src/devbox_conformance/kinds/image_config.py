@@ -1,5 +1,5 @@
-"""image_config: CMD, ENTRYPOINT, WORKDIR, USER from the engine's image config; HEALTHCHECK present and the
-run's container reaching `healthy` within the image's own timing."""
+"""image_config: CMD, ENTRYPOINT, WORKDIR, USER, exposed ports and volumes from the engine's image config;
+HEALTHCHECK present and the run's container reaching `healthy` within the image's own timing."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ class ImageConfig(Item):
     healthy: bool = False
 
 _FIELDS = {"cmd": "Cmd", "entrypoint": "Entrypoint", "workdir": "WorkingDir", "user": "User"}
+# Sets in the config (keys of a mapping): the item lists them all, `[]` for none - an EXPOSE or VOLUME a
+# later layer or base added is a change of what the image offers, so the comparison is exact.
+_SETS = {"exposed_ports": "ExposedPorts", "volumes": "Volumes"}
 _NS = 1e9
 
 
@@ -40,6 +43,8 @@ def evaluate(item: ImageConfig, ctx: Context) -> Outcome:
     config = ctx.image_attrs.get("Config") or {}
     if item.name == "healthcheck":
         return _healthcheck(item, config, ctx)
+    if item.name in _SETS:
+        return _set_field(item, config)
     actual = config.get(_FIELDS[item.name])
     value = list(item.value) if isinstance(item.value, tuple) else item.value
     expected = describe(value, item.regex)
@@ -50,6 +55,17 @@ def evaluate(item: ImageConfig, ctx: Context) -> Outcome:
         return Outcome.failed(expected, repr(actual))
     if not matches(shown, None, item.regex):
         return Outcome.failed(expected, repr(actual))
+    return Outcome.passed(shown)
+
+
+def _set_field(item: ImageConfig, config: dict[str, Any]) -> Outcome:
+    actual = sorted((config.get(_SETS[item.name]) or {}).keys())
+    wanted = [item.value] if isinstance(item.value, str) else sorted(item.value or ())
+    if item.value is not None and actual != wanted:
+        return Outcome.failed(f"{item.name}: {wanted or 'none'}", f"{actual or 'none'}")
+    shown = " ".join(actual) or "none"
+    if not matches(shown, None, item.regex):
+        return Outcome.failed(describe(None, item.regex), repr(shown))
     return Outcome.passed(shown)
 
 
@@ -77,11 +93,12 @@ def _healthcheck(item: ImageConfig, config: dict[str, Any], ctx: Context) -> Out
 # fields every item takes and the group form, and writes schema.json from all kinds).
 SCHEMA_DESCRIPTION = 'Image configuration from the engine (image target only).'
 SCHEMA_FIELDS: dict[str, Any] = (
-    {'name': {'description': 'cmd, workdir, entrypoint, user or healthcheck.',
+    {'name': {'description': 'cmd, workdir, entrypoint, user, exposed_ports, volumes or healthcheck.',
               'type': 'string',
               'minLength': 1,
-              'enum': ['cmd', 'workdir', 'entrypoint', 'user', 'healthcheck']},
-     'value': {'description': 'Exact value: a string, or a list for cmd/entrypoint.',
+              'enum': ['cmd', 'workdir', 'entrypoint', 'user', 'exposed_ports', 'volumes', 'healthcheck']},
+     'value': {'description': 'Exact value: a string, or a list for cmd/entrypoint; for exposed_ports '
+                              '(e.g. 22/tcp) and volumes every one the image has, [] for none.',
                'type': ['string', 'array'],
                'items': {'type': 'string'}},
      'regex': {'description': 'Regex the value (list joined with spaces) must match.', 'type': 'string'},
