@@ -104,8 +104,7 @@ def tail_line(result: RunResult) -> str:
 
 
 def _tail(result: RunResult) -> str:
-    lines = [ln for ln in (result.stderr or result.stdout).strip().splitlines() if ln.strip()]
-    return f": {lines[-1][:300]}" if lines else ""
+    return f": {tail_line(result)}" if (result.stderr or result.stdout).strip() else ""
 
 
 def conditions(facts: dict[str, Any], arch: str, base_kind: str) -> dict[str, Any]:

@@ -153,6 +153,23 @@ SCHEMA_DESCRIPTION = (
      'as a user, with an environment and a working directory, within a time limit (a hung command is '
      'killed and fails its item; the others still run).'
 )
+def _stream(description: str) -> dict[str, Any]:
+    """The schema of one output stream's expectations (stdout and stderr take the same four tests)."""
+    return {'description': description,
+            'type': 'object',
+            'additionalProperties': False,
+            'minProperties': 1,
+            'properties': {'equals': {'description': 'The whole output, trailing newlines ignored ("": '
+                                                     'nothing printed).',
+                                      'type': 'string'},
+                           'regex': {'description': 'Regex that must match somewhere (multi-line: ^ '
+                                                    'and $ match at each line).',
+                                     'type': 'string'},
+                           'contains': {'description': 'Text that must appear.', 'type': 'string'},
+                           'not_regex': {'description': 'Regex that must match nowhere.',
+                                         'type': 'string'}}}
+
+
 SCHEMA_FIELDS: dict[str, Any] = (
     {'name': {'description': 'Test id of the command (test_command[<name>]).',
               'type': 'string',
@@ -180,32 +197,8 @@ SCHEMA_FIELDS: dict[str, Any] = (
                  'type': 'number',
                  'exclusiveMinimum': 0},
      'exit_code': {'description': 'Expected exit code (default 0).', 'type': 'integer'},
-     'stdout': {'description': 'What the standard output must hold.',
-                'type': 'object',
-                'additionalProperties': False,
-                'minProperties': 1,
-                'properties': {'equals': {'description': 'The whole output, trailing newlines ignored ("": '
-                                                         'nothing printed).',
-                                          'type': 'string'},
-                               'regex': {'description': 'Regex that must match somewhere (multi-line: ^ '
-                                                        'and $ match at each line).',
-                                         'type': 'string'},
-                               'contains': {'description': 'Text that must appear.', 'type': 'string'},
-                               'not_regex': {'description': 'Regex that must match nowhere.',
-                                             'type': 'string'}}},
-     'stderr': {'description': 'What the standard error must hold ({equals: ""}: nothing at all).',
-                'type': 'object',
-                'additionalProperties': False,
-                'minProperties': 1,
-                'properties': {'equals': {'description': 'The whole output, trailing newlines ignored ("": '
-                                                         'nothing printed).',
-                                          'type': 'string'},
-                               'regex': {'description': 'Regex that must match somewhere (multi-line: ^ '
-                                                        'and $ match at each line).',
-                                         'type': 'string'},
-                               'contains': {'description': 'Text that must appear.', 'type': 'string'},
-                               'not_regex': {'description': 'Regex that must match nowhere.',
-                                             'type': 'string'}}}}
+     'stdout': _stream('What the standard output must hold.'),
+     'stderr': _stream('What the standard error must hold ({equals: ""}: nothing at all).')}
 )
 
 
