@@ -520,10 +520,11 @@ def check(request: pytest.FixtureRequest, devbox_host_name: str) -> Callable[[st
             pytest.fail(message, pytrace=False)
         wait = None
         if host.container and host.engine:
-            engine, container = eng.choose(host.engine), host.container
+            engine_name, container = host.engine, host.container
 
             def wait(budget: float) -> tuple[bool, str]:
-                return eng.wait_healthy(engine, container, budget_s=budget)
+                # The engine's CLI is looked up here, for the one item that waits, not for every check.
+                return eng.wait_healthy(eng.choose(engine_name), container, budget_s=budget)
 
         ctx = checks.Context(facts=state.facts(host.name), conditions=worker.conditions(host.name),
                              target_kind=host.kind, image_attrs=host.image_attrs, wait_healthy=wait)
