@@ -43,6 +43,9 @@ class _Sources(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         code = compile(SOURCES[module.__name__], "<devbox:%%s>" %% module.__name__, "exec")
         exec(code, module.__dict__)
 
+    def get_source(self, name):
+        return SOURCES[name]
+
 
 sys.meta_path.insert(0, _Sources())
 from devbox_intarget.main import main
