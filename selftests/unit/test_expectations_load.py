@@ -66,7 +66,7 @@ def test_model_is_frozen(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("when, cond, unmet", [
     ({"arch": ("amd64",)}, {"arch": "arm64"}, "when: arch in ['amd64'], but the target is arm64"),
-    ({"cuda": True}, {"cuda": None}, "when: cuda is true, but the target's torch has no CUDA"),
+    ({"cuda": True}, {"cuda": None}, "when: cuda is true, but the target has no CUDA (torch nor CUDA_VERSION)"),
     ({"cuda": True}, {"cuda": "12.4"}, None),
     ({"gpu": True}, {"gpu": False}, "when: gpu is true, but the target has no GPU visible"),
     ({"sets": ("python-core",)}, {"sets": ["base-tools"], "sets_excluded": {"python-core": "INSTALL_PYTHON_CORE=false"}},

@@ -68,7 +68,7 @@ def test_the_schema_has_one_section_and_definition_per_kind_with_the_models_fiel
 def test_the_request_starts_the_long_gatherers_first_and_names_each_once() -> None:
     model = exp.load(REPO / "expectations", "amd64", "standin")
     request = probe.build_request(model)
-    assert request["gatherers"][:2] == ["python_dists", "shells"]
+    assert request["gatherers"][:3] == ["python_dists", "torch_facts", "shells"]
     assert len(request["gatherers"]) == len(set(request["gatherers"]))
     assert request["manifest"] == probe.MANIFEST_PATH
     assert probe.MANIFEST_PATH in [f["path"] for f in request["files"]]

@@ -44,7 +44,8 @@ PYPI_TORCH = {
 # --cuda: PyPI's default torch on amd64 is the CUDA build (CUDA 12.8 for 2.9.1); its nvidia-*-cu12 runtime
 # wheels come as its dependencies; the compiler wheel is pinned to the same CUDA release.
 CUDA_TORCH = "torch==2.9.1"
-CUDA_EXTRAS = ("nvidia-cuda-nvcc-cu12==12.8.*",)
+CUDA_RELEASE = "12.8"
+CUDA_EXTRAS = (f"nvidia-cuda-nvcc-cu12=={CUDA_RELEASE}.*",)
 # wheel platform tags per arch
 _WHEEL_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
 _WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-(?P<py>cp\d+|py3)-[^-]+-(?P<plat>.+)\.whl$")
@@ -151,6 +152,10 @@ def dockerfile_text(torch: TorchSource | None) -> str:
             # numpy too: the NGC base ships it, torch warns on stderr without it, and the contract expects it.
             f"&& pip install{nocache} --find-links /wheelhouse{index} '{torch.requirement}' numpy{extras}"
         )
+    if torch is not None and torch.cuda:
+        # What NGC's images set too: the image says it is a CUDA image, so a torch that fell back to a CPU
+        # build fails the contract's torch_cuda item instead of skipping every CUDA item.
+        lines.append(f"ENV CUDA_VERSION={CUDA_RELEASE}")
     lines += ["LABEL io.github.gpu-devbox.base-kind=standin", 'CMD ["/bin/bash"]', ""]
     return "\n".join(lines)
 

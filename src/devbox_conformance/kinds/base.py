@@ -37,8 +37,9 @@ class When:
         if self.arch is not None and cond.get("arch") not in self.arch:
             return f"when: arch in {list(self.arch)}, but the target is {cond.get('arch')}"
         if self.cuda is not None and bool(cond.get("cuda")) != self.cuda:
-            have = f"CUDA {cond.get('cuda')}" if cond.get("cuda") else "no CUDA"
-            return f"when: cuda is {str(self.cuda).lower()}, but the target's torch has {have}"
+            have = (f"is CUDA {cond.get('cuda')}" if cond.get("cuda")
+                    else "has no CUDA (torch nor CUDA_VERSION)")
+            return f"when: cuda is {str(self.cuda).lower()}, but the target {have}"
         if self.gpu is not None and bool(cond.get("gpu")) != self.gpu:
             have = "a GPU visible" if cond.get("gpu") else "no GPU visible"
             return f"when: gpu is {str(self.gpu).lower()}, but the target has {have}"
