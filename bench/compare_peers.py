@@ -230,7 +230,8 @@ def run_suite(image: str, checks: list[pc.Check], all_checks: int, workers: str,
 def run_testinfra(image: str, checks: list[pc.Check], cleanup: Cleanup) -> RunResult:
     work = cleanup.tempdir("testinfra")
     shutil.copy(Path(__file__).with_name("testinfra_peer.py"), work / "test_peer.py")
-    shutil.copy(Path(__file__).with_name("incontainer_check.py"), work / "incontainer_check.py")
+    # The checker as the peers ship it: packed with the pty runner it imports.
+    (work / "incontainer_check.py").write_text(pc.CHECKER_SOURCE, encoding="utf-8")
     (work / "cases.json").write_text(json.dumps(pc.testinfra_cases(checks)))
     junit = work / "junit.xml"
     env = _env() | {"BENCH_IMAGE": image, "BENCH_RUN": cleanup.run_id, "BENCH_LABEL": BENCH_LABEL,

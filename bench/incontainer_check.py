@@ -8,23 +8,22 @@ pseudo-terminal (greeting, PATH, aliases, quiet stderr). Both peers ship this sa
 `python3 -c` with ONE item's spec as JSON in argv[1], so they check exactly the same thing; what a peer
 does NOT get from it is the suite's batching: one process per check, as a team writing those tools would.
 
-Standard library only (the image may lack `packaging`). Exit 0: pass (an absent optional item prints
-`SKIP: ...` and exits 0, the closest a peer tool has to a skip); exit 1: fail, with the reason on stdout.
+The pty runner is the suite's own (`devbox_conformance.intarget.ptyrun`), not a copy: `peer_checks.py`
+packs this file with it into one source (`CHECKER_SOURCE`: the probe's importer serves both from
+memory), so the image needs nothing of this project. Standard library only, like that runner (the image
+may lack `packaging`). Exit 0: pass (an absent optional item prints `SKIP: ...` and exits 0, the closest
+a peer tool has to a skip); exit 1: fail, with the reason on stdout.
 """
 
-import errno
-import fcntl
 import json
 import os
-import pty
 import pwd
 import re
-import select
 import shutil
 import subprocess
 import sys
-import termios
-import time
+
+from devbox_conformance.intarget.ptyrun import run_under_pty
 
 VERSION_RE = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)+)")
 
@@ -125,48 +124,23 @@ def check_dist(spec):
     return 0
 
 
-def run_under_pty(argv, timeout):
-    """(exit code, stdout, stderr) of argv with a pseudo-terminal as stdin/stdout, stderr kept apart."""
-    master, slave = pty.openpty()
+def run_shell_under_pty(argv, timeout):
+    """(exit code, stdout, stderr, problem) of argv under the suite's pty runner, as the probe runs a shell.
+
+    The runner itself is the suite's (`devbox_conformance.intarget.ptyrun`, shipped beside this file in
+    the same `python3 -c`); what is set up here is what the probe's shells gatherer sets up: TERM, and HOME
+    for a process started without one (a login would set it from passwd) as the working directory.
+    """
     env = dict(os.environ)
     env.setdefault("TERM", "xterm")
     if not env.get("HOME"):
-        # a process started without HOME: a login would set it from passwd
         env["HOME"] = pwd.getpwuid(os.getuid()).pw_dir
-    def controlling_tty():
-        # an interactive shell without a controlling terminal warns on stderr ("no job control")
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=env,
-                            cwd=env.get("HOME", "/"), start_new_session=True, close_fds=True,
-                            preexec_fn=controlling_tty)
-    os.close(slave)
-    out, err = b"", b""
-    streams = [master, proc.stderr.fileno()]
-    deadline = time.monotonic() + timeout
-    while streams and time.monotonic() < deadline:
-        ready, _, _ = select.select(streams, [], [], 1.0)
-        for fd in ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError as exc:
-                if exc.errno != errno.EIO:
-                    raise
-                chunk = b""
-            if not chunk:
-                streams.remove(fd)
-            elif fd == master:
-                out += chunk
-            else:
-                err += chunk
-        if not ready and proc.poll() is not None:
-            break
-    if proc.poll() is None:
-        proc.kill()
-    code = proc.wait()
-    os.close(master)
-    text = out.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
-    return code, text, err.decode("utf-8", "replace")
+    run = run_under_pty(argv, env, env.get("HOME", "/"), timeout)
+    if run.get("error"):
+        return None, "", "", "cannot start: %s" % run["error"]
+    text = run["stdout"].decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+    problem = "no exit within %s s" % timeout if run["timed_out"] else None
+    return run["exit_code"], text, run["stderr"].decode("utf-8", "replace"), problem
 
 
 def check_shell(spec):
@@ -183,10 +157,10 @@ def check_shell(spec):
         script.append("alias %s >/dev/null 2>&1 && echo 'ALIAS %s'" % (alias, alias))
     script.append("true")
     argv = [shell] + (["-l"] if spec.get("login") else []) + (["-i"] if spec.get("interactive") else [])
-    code, out, err = run_under_pty(argv + ["-c", "; ".join(script)], 60)
+    code, out, err, problem = run_shell_under_pty(argv + ["-c", "; ".join(script)], 60)
     before, _, after = out.partition("\n" + marker + "\n")
-    problems = []
-    if code != 0:
+    problems = [problem] if problem else []
+    if code != 0 and not problem:
         problems.append("exit code %s" % code)
     lines = [ln.strip() for ln in before.splitlines() if ln.strip()]
     greeting = spec.get("greeting")

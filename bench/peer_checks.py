@@ -27,8 +27,16 @@ from typing import Any
 import yaml
 
 from devbox_conformance import expectations as exp
+from devbox_conformance import intarget, probe
 
-CHECKER_SOURCE = Path(__file__).with_name("incontainer_check.py").read_text(encoding="utf-8")
+# The shared in-container checker as the peers ship it: one `python3 -c` source that carries the checker
+# and the suite's pty runner it imports (the probe's importer, nothing written to the image), spec in argv[1].
+CHECKER_SOURCE = probe.package_source(
+    "incontainer_check:main",
+    package=intarget.__name__,
+    extra_modules={"incontainer_check": Path(__file__).with_name("incontainer_check.py").read_text("utf-8")},
+    whole_package=False,
+)
 
 # Contract kind -> the suite's test function (node id = tests/<file>::<function>[<key>]).
 SUITE_TESTS = {

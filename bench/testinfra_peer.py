@@ -30,6 +30,7 @@ from packaging.version import Version
 
 HERE = Path(__file__).parent
 CASES: list[dict[str, Any]] = json.loads((HERE / "cases.json").read_text())
+# The shared checker, packed with its pty runner (compare_peers writes peer_checks.CHECKER_SOURCE here).
 CHECKER = (HERE / "incontainer_check.py").read_text()
 IMAGE = os.environ["BENCH_IMAGE"]
 LABEL = os.environ.get("BENCH_LABEL", "io.github.gpu-devbox.bench")

@@ -406,7 +406,7 @@ def derive_naive_checks(expectations: Path, ssh_config: Path) -> tuple[list[pc.C
 def write_naive_module(directory: Path, checks: list[pc.Check], ssh_config: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy(BENCH / "testinfra_peer.py", directory / "testinfra_peer.py")
-    shutil.copy(BENCH / "incontainer_check.py", directory / "incontainer_check.py")
+    (directory / "incontainer_check.py").write_text(pc.CHECKER_SOURCE, encoding="utf-8")  # packed, as shipped
     (directory / "cases.json").write_text(json.dumps(pc.testinfra_cases(checks)))
     (directory / "test_naive_ssh.py").write_text(NAIVE_MODULE.format(spec="ssh://node1",
                                                                      ssh_config=str(ssh_config)))

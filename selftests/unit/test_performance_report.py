@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devbox_conformance.intarget import ptyrun, stats
 from devbox_conformance.performance import cpu_bench, gpu_bench
 from devbox_conformance.performance.baselines import MetricBaseline, NoisePolicy
 from devbox_conformance.performance.measure import Measurer, script_source
@@ -92,9 +95,15 @@ def test_no_json_at_all_reports_the_tail() -> None:
         parse_report("Traceback (most recent call last):\n  boom\n")
 
 
-def test_summaries_agree_between_the_scripts() -> None:
-    groups = [[1.0, 1.2, 0.9], [1.1, 1.0], [3.0, 2.0, 2.5], [0.5]]
-    assert gpu_bench.summarize(groups) == cpu_bench.summarize(groups)
+def test_both_scripts_summarize_with_the_one_in_target_summary() -> None:
+    """Median of group medians and relative IQR, written once (intarget/stats.py) for CPU and GPU figures."""
+    assert cpu_bench.summarize is stats.summarize and gpu_bench.summarize is stats.summarize
+    assert doctest.testmod(stats).failed == 0
+    center, spread, medians = stats.summarize([[1.0, 1.2, 0.9], [1.1, 1.0], [], [3.0, 2.0, 2.5], [0.5]])
+    assert medians == [1.0, 1.05, 2.5, 0.5] and center == 1.025  # an empty group is no group
+    assert spread == pytest.approx((1.4125 - 0.875) / 1.025)  # inclusive quartiles of the group medians
+    with pytest.raises(ValueError, match="no samples"):
+        stats.summarize([[], []])
 
 
 def test_gpu_script_without_torch_or_cuda_says_why() -> None:
@@ -140,16 +149,52 @@ def test_missing_module_is_absent_not_an_error() -> None:
         cpu_bench.measure_import("devbox_no_such_module", runs=1, timeout=60)
 
 
+def test_shell_timing_uses_the_one_pty_runner() -> None:
+    assert cpu_bench.time_under_pty is ptyrun.time_under_pty
+
+
 def test_pty_timing_covers_the_whole_run_and_drains_output() -> None:
-    seconds, status, tail = cpu_bench.time_under_pty(
-        ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; sleep 0.2; echo done"], timeout=30
+    """200 kB is far more than a pty buffers: the figure includes it only if the runner reads as it comes."""
+    seconds, status, tail = ptyrun.time_under_pty(
+        ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; sleep 0.2; echo done; echo oops >&2; exit 3"],
+        timeout=30,
     )
-    assert status == 0 and seconds >= 0.2 and tail.rstrip().endswith("done")
+    assert status == 3 and 0.2 <= seconds < 20
+    # stderr is on the terminal, as in a user's shell; the tail is the end of what the terminal showed
+    assert tail.replace("\r\n", "\n").endswith("xdone\noops\n") and len(tail) == 500
+
+
+def test_pty_timing_gives_the_shell_a_controlling_terminal() -> None:
+    _, status, tail = ptyrun.time_under_pty(["sh", "-c", "test -t 0 && test -t 2 && tty"], timeout=30)
+    assert status == 0 and tail.strip().startswith("/dev/pts/")
 
 
 def test_pty_timeout_kills_the_child() -> None:
-    with pytest.raises(TimeoutError):
-        cpu_bench.time_under_pty(["sleep", "5"], timeout=0.3)
+    with pytest.raises(TimeoutError, match="sleep 5 did not exit within 0.3 s"):
+        ptyrun.time_under_pty(["sleep", "5"], timeout=0.3)
+    with pytest.raises(OSError, match="cannot start"):
+        ptyrun.time_under_pty(["/nonexistent/devbox-shell"], timeout=5)
+
+
+def test_the_probes_pty_runs_keep_stderr_apart() -> None:
+    run = ptyrun.run_under_pty(["sh", "-c", "echo out; echo err >&2"], None, None, 30)
+    assert run["exit_code"] == 0 and not run["timed_out"] and run["error"] is None
+    assert run["stdout"].replace(b"\r\n", b"\n") == b"out\n" and run["stderr"] == b"err\n"
+
+
+def test_scripts_run_in_an_interpreter_without_this_project(tmp_path: Path) -> None:
+    """-I -S: no site-packages, no PYTHONPATH; the pty runner and the summary come with the source."""
+    source = script_source("cpu_bench")
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", source, "--runs", "1", "--metrics", "shell_bash"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    shell = parse_report(proc.stdout).metrics["shell_bash"]
+    assert shell.details["exit_codes"] == [0] and shell.value > 0
 
 
 @dataclass

@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,48 +20,116 @@ from devbox_conformance.kinds.packages import DPKG_STATUS_PATH  # noqa: F401 - i
 from devbox_conformance.target import RunResult, Target
 
 MANIFEST_PATH = "/etc/devbox/build-manifest.json"
-# Name the in-target package is imported under in the target (its modules import each other relatively).
+# Name the in-target package is imported under in the target by the probe (its modules import each other
+# relatively, so the package works under any name).
 INTARGET_PACKAGE = "devbox_intarget"
 INTARGET_DIR = Path(__file__).with_name("intarget")
 
-# The bootstrap run by the target's python3: an importer serving the package's modules from a dict of
-# sources (nothing is written to the target's disk), then the probe's main. Python >= 3.8, stdlib only.
+# The bootstrap run by the target's python3: an importer serving modules from a dict of sources (nothing is
+# written to the target's disk), then the entry: `module:function` is called with sys.argv and its result is
+# the exit status (the probe's main); a bare `module` runs as __main__, as `python3 -m module` would run it
+# (the benchmark scripts). Python >= 3.8, stdlib only.
 _BOOTSTRAP = """\
-import importlib.abc, importlib.util, sys
+import importlib, importlib.abc, importlib.util, runpy, sys
 SOURCES = %(sources)r
-PACKAGE = %(package)r
+PACKAGES = %(packages)r
+ENTRY = %(entry)r
 
 
 class _Sources(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, name, path=None, target=None):
         if name not in SOURCES:
             return None
-        return importlib.util.spec_from_loader(name, self, is_package=name == PACKAGE)
+        return importlib.util.spec_from_loader(name, self, is_package=name in PACKAGES)
 
     def create_module(self, spec):
         return None
 
     def exec_module(self, module):
-        code = compile(SOURCES[module.__name__], "<devbox:%%s>" %% module.__name__, "exec")
-        exec(code, module.__dict__)
+        exec(self.get_code(module.__name__), module.__dict__)
+
+    def get_code(self, name):
+        return compile(SOURCES[name], "<devbox:%%s>" %% name, "exec")
 
     def get_source(self, name):
         return SOURCES[name]
 
 
 sys.meta_path.insert(0, _Sources())
-from devbox_intarget.main import main
-sys.exit(main(sys.argv))
+_module, _, _function = ENTRY.partition(":")
+if _function:
+    sys.exit(getattr(importlib.import_module(_module), _function)(sys.argv))
+runpy.run_module(_module, run_name="__main__")
 """
+
+
+def intarget_sources(package: str = INTARGET_PACKAGE) -> dict[str, str]:
+    """Every module of the in-target package by the name it is served under (`package`, `package.<mod>`)."""
+    sources = {}
+    for path in sorted(INTARGET_DIR.glob("*.py")):
+        name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+        sources[name] = path.read_text(encoding="utf-8")
+    return sources
+
+
+def _imported_names(name: str, source: str, is_package: bool) -> set[str]:
+    """Every module name `source` may import statically (relative imports resolved), with its parents."""
+    base = name if is_package else name.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                parts = base.split(".")
+                anchor = ".".join(parts[: len(parts) - node.level + 1])
+                module = f"{anchor}.{module}" if module else anchor
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    for full in list(names):
+        while "." in full:
+            full = full.rpartition(".")[0]
+            names.add(full)
+    return names
+
+
+def package_source(entry: str = f"{INTARGET_PACKAGE}.main:main", *, package: str = INTARGET_PACKAGE,
+                   extra_modules: Mapping[str, str] | None = None, whole_package: bool = True) -> str:
+    """One Python source that carries in-target code and runs `entry`: run as `python3 -c SOURCE ARGS…`.
+
+    The in-target package is served under `package`; `extra_modules` (name -> source) beside it, e.g. a
+    benchmark script under its own dotted name, so that its absolute imports of the package resolve in the
+    target exactly as they do here. `whole_package` carries every module (the probe's main imports its
+    gatherers by name at run time); otherwise only those the extra modules import, directly or through each
+    other, found by reading their import statements. A parent package that carries no code of its own
+    (`devbox_conformance` for `devbox_conformance.intarget`) is served empty.
+    """
+    sources = dict(extra_modules or {})
+    available = intarget_sources(package)
+    if whole_package:
+        sources.update(available)
+    else:
+        todo = list(sources)
+        while todo:
+            name = todo.pop()
+            for wanted in _imported_names(name, sources[name], name == package):
+                if wanted in available and wanted not in sources:
+                    sources[wanted] = available[wanted]
+                    todo.append(wanted)
+    for name in list(sources):
+        while "." in name:
+            name = name.rpartition(".")[0]
+            sources.setdefault(name, "")
+    packages = {name.rpartition(".")[0] for name in sources if "." in name}
+    if package in sources:
+        packages.add(package)
+    return _BOOTSTRAP % {"sources": sources, "packages": sorted(packages), "entry": entry}
 
 
 def probe_source() -> str:
     """One Python source that carries the whole in-target package: run as `python3 -c SOURCE REQUEST`."""
-    sources = {}
-    for path in sorted(INTARGET_DIR.glob("*.py")):
-        name = INTARGET_PACKAGE if path.stem == "__init__" else f"{INTARGET_PACKAGE}.{path.stem}"
-        sources[name] = path.read_text(encoding="utf-8")
-    return _BOOTSTRAP % {"sources": sources, "package": INTARGET_PACKAGE}
+    return package_source()
 
 
 PROBE_SOURCE = probe_source()

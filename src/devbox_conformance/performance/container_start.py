@@ -12,10 +12,10 @@ Example::
 
 from __future__ import annotations
 
-import statistics
 import time
 
 from devbox_conformance.engine import OWNER_LABEL, Engine, choose, owner_label, remove_container
+from devbox_conformance.intarget.stats import summarize
 from devbox_conformance.target import CONTAINER_LABEL, new_run_id, run_command
 
 from .report import Measurement
@@ -76,13 +76,14 @@ def measure_start_to_ready(
     run_id = new_run_id()
     _one_start(engine, image_ref, arch, run_id, 0, timeout)
     samples = [_one_start(engine, image_ref, arch, run_id, i, timeout) for i in range(1, runs + 1)]
-    center = statistics.median(samples)
-    q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive") if len(samples) >= 2 else (0, 0, 0)
+    # Single starts: each is its own group, so this is the plain median and relative IQR (the summary the
+    # in-target scripts report, so the figures read alike).
+    center, spread, _ = summarize([[s] for s in samples])
     return Measurement(
         name="container_ready",
         unit="s",
         value=center,
-        spread=(q3 - q1) / center if center > 0 else 0.0,
+        spread=spread,
         samples=tuple(samples),
         durations_s=tuple(samples),
         how=f"host clock: `docker run -d {image_ref} sleep infinity` (image entrypoint kept) to the first "

@@ -1,20 +1,22 @@
 """CPU-side figures measured inside the target, printed as one JSON document.
 
-Shipped as source through ``devbox_target.run_python`` (standard library, plus numpy and torch
-when the target has them), and runnable on its own::
+Shipped through ``devbox_target.run_python`` in one exec together with the in-target modules it
+imports (``measure.script_source``: nothing is copied into the target); standard library, plus numpy and
+torch when the target has them. Runnable on its own from a checkout::
 
-    python3 -m devbox_conformance.performance.cpu_bench --json --metrics shell_bash,import_torch
+    PYTHONPATH=src python3 -m devbox_conformance.performance.cpu_bench --json --metrics shell_bash
 
 Why these figures: a float32 GEMM far below what an optimised BLAS gives means the image fell back
 to a reference BLAS; import and login-shell times are what every user pays on every start, and a
 slow profile.d snippet shows up nowhere else.
 
 * GEMM: ``perf_counter`` around each product, warmup first, ``repeats`` groups of ``iterations``,
-  median of group medians (same summary as the GPU script).
+  median of group medians (``intarget.stats.summarize``, the GPU script's summary too).
 * Import time: a fresh interpreter per run (``python -c 'import X'``, timed inside), one untimed
   warmup run to fill the page cache, then the median of ``runs``.
-* Shell startup: ``<shell> -l -i -c true`` under a pseudo-terminal (``pty.fork``, so the shell is
-  really interactive and owns a controlling terminal), fork to exit, median of ``runs``. The bare
+* Shell startup: ``<shell> -l -i -c true`` under a pseudo-terminal (``intarget.ptyrun.time_under_pty``,
+  the probe's pty runner: the shell is really interactive and owns a controlling terminal, its output
+  drained as it comes), fork to exit, median of ``runs``. The bare
   shell (``--norc``/``-f``) is measured too so a report can say how much the profile costs.
 """
 
@@ -23,8 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pty
-import select
 import shutil
 import statistics
 import subprocess
@@ -32,6 +32,9 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
+
+from devbox_conformance.intarget.ptyrun import time_under_pty
+from devbox_conformance.intarget.stats import summarize
 
 SCHEMA_VERSION = 1
 
@@ -43,26 +46,6 @@ ALL_METRICS = (
     "shell_bash",
     "shell_zsh",
 )
-
-
-def summarize(groups: list[list[float]]) -> tuple[float, float, list[float]]:
-    """Median of group medians, relative IQR spread of the group medians, and the group medians.
-
-    Kept identical to ``gpu_bench.summarize`` (each script must stand alone in the target).
-
-    >>> summarize([[1.0, 2.0, 3.0], [2.0, 2.0, 2.0], [3.0, 4.0, 3.0]])
-    (2.0, 0.25, [2.0, 2.0, 3.0])
-    """
-    medians = [statistics.median(g) for g in groups if g]
-    if not medians:
-        raise ValueError("no samples")
-    center = statistics.median(medians)
-    if len(medians) >= 2 and center > 0:
-        q1, _, q3 = statistics.quantiles(medians, n=4, method="inclusive")
-        spread = (q3 - q1) / center
-    else:
-        spread = 0.0
-    return center, spread, medians
 
 
 def _time_groups(fn: Callable[[], object], warmup: int, iterations: int, repeats: int) -> list[list[float]]:
@@ -203,45 +186,6 @@ def measure_import(module: str, runs: int, timeout: float) -> dict[str, Any]:
         f"1 warmup + median of {runs}",
         python=sys.executable,
     )
-
-
-def time_under_pty(argv: list[str], timeout: float) -> tuple[float, int, str]:
-    """Run ``argv`` as the session leader of a new pty; return (seconds, exit status, output tail).
-
-    The output is drained continuously: a shell that prints a greeting would otherwise block on a
-    full pty buffer and the figure would measure the buffer, not the shell.
-    """
-    start = time.perf_counter()
-    pid, fd = pty.fork()
-    if pid == 0:  # child: become the shell
-        try:
-            os.execvp(argv[0], argv)
-        finally:
-            os._exit(127)
-    output = bytearray()
-    deadline = start + timeout
-    try:
-        while True:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                raise TimeoutError(f"{' '.join(argv)} did not exit within {timeout} s")
-            ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
-            if ready:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:  # EIO: the slave side closed, the shell is gone
-                    chunk = b""
-                if not chunk:
-                    break
-                output.extend(chunk)
-                del output[:-4096]
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(fd)
-    elapsed = time.perf_counter() - start
-    return elapsed, os.waitstatus_to_exitcode(status), output.decode(errors="replace")[-500:]
 
 
 def measure_shell(shell: str, runs: int, timeout: float) -> dict[str, Any]:

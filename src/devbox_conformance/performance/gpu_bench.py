@@ -1,12 +1,13 @@
 """GPU throughput measured inside the target, printed as one JSON document.
 
-This file is shipped as source through ``devbox_target.run_python`` and must therefore stay
-self-contained: standard library plus torch (and flash-attn when present), no imports from
-``devbox_conformance``. It also runs on its own on a GPU node, which is how a lead without Docker
-checks a machine::
+Shipped through ``devbox_target.run_python`` in one exec together with the in-target modules it
+imports (``measure.script_source``: nothing is copied into the target), so it may use the standard
+library, torch (and flash-attn when present) and the stdlib-only ``devbox_conformance.intarget``
+package, nothing else of ``devbox_conformance``. It also runs on its own on a GPU node from a checkout,
+which is how a lead without Docker checks a machine::
 
-    python3 -m devbox_conformance.performance.gpu_bench --json
-    python3 src/devbox_conformance/performance/gpu_bench.py --json --metrics matmul_bf16,copy_d2d
+    PYTHONPATH=src python3 -m devbox_conformance.performance.gpu_bench --json
+    PYTHONPATH=src python3 -m devbox_conformance.performance.gpu_bench --json --metrics matmul_bf16,copy_d2d
 
 How figures are taken (why: one number per metric that survives clock ramps and caches):
 
@@ -14,7 +15,8 @@ How figures are taken (why: one number per metric that survives clock ramps and 
 * Before every timed iteration a buffer larger than the L2 cache is written, so no iteration reads
   its inputs from a cache warmed by the previous one.
 * ``repeats`` groups of ``iterations``: the median of each group, then the median of those medians.
-  The relative spread reported is (q3 - q1) / median over the group medians.
+  The relative spread reported is (q3 - q1) / median over the group medians
+  (``intarget.stats.summarize``, the CPU script's summary too).
 * Bytes for the device-to-device copy count the read and the write (2 x buffer size); host copies
   count the buffer once (it crosses the link once).
 """
@@ -26,12 +28,13 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
+
+from devbox_conformance.intarget.stats import summarize
 
 SCHEMA_VERSION = 1
 
@@ -103,24 +106,6 @@ def query_nvidia_smi(index: int) -> dict[str, str]:
         if single is not None:
             result[field] = single[0]
     return result
-
-
-def summarize(groups: list[list[float]]) -> tuple[float, float, list[float]]:
-    """Median of group medians, relative IQR spread of the group medians, and the group medians.
-
-    >>> summarize([[1.0, 2.0, 3.0], [2.0, 2.0, 2.0], [3.0, 4.0, 3.0]])
-    (2.0, 0.25, [2.0, 2.0, 3.0])
-    """
-    medians = [statistics.median(g) for g in groups if g]
-    if not medians:
-        raise ValueError("no samples")
-    center = statistics.median(medians)
-    if len(medians) >= 2 and center > 0:
-        q1, _, q3 = statistics.quantiles(medians, n=4, method="inclusive")
-        spread = (q3 - q1) / center
-    else:
-        spread = 0.0
-    return center, spread, medians
 
 
 class Bench:

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from devbox_conformance import intarget
+from devbox_conformance.probe import package_source
+
 from .baselines import MetricBaseline, NoisePolicy
 from .report import BenchReport, Measurement, ReportError, parse_report
 from .verdict import Context, Outcome, Verdict, judge
@@ -47,10 +50,19 @@ class RunsPython(Protocol):
 
 
 def script_source(name: str) -> str:
-    """Source text of an in-target script, shipped through ``run_python`` (nothing is copied in)."""
+    """One Python source that runs an in-target script: ``python3 -c SOURCE ARGS`` (nothing is copied in).
+
+    The script travels with the in-target modules it imports (``devbox_conformance.intarget``: the one
+    pty runner, the one summary), all served from memory under their own names, and runs as
+    ``__main__``; the target needs its own python3 and nothing of this project.
+    """
     if name not in SCRIPTS:
         raise ValueError(f"unknown script {name!r}")
-    return Path(__file__).with_name(f"{name}.py").read_text(encoding="utf-8")
+    module = f"{__package__}.{name}"
+    source = Path(__file__).with_name(f"{name}.py").read_text(encoding="utf-8")
+    return package_source(
+        module, package=intarget.__name__, extra_modules={module: source}, whole_package=False
+    )
 
 
 def host_arch() -> str:
