@@ -129,8 +129,11 @@ COPY rootfs/ /
 
 # Wire bash and zsh to the overlay, set root's login shell, index files for `locate`, and drop what
 # the package layers left behind: empty mount points and the JVM's perf folder from pdftk-java's setup.
+# ntfs-3g and mount.cifs come setuid root from Debian for user mounts, which a container never does:
+# the bit only widens what a local exploit can reach (the contract's setuid allow-list leaves them out).
 ARG DEFAULT_SHELL=/bin/bash
 RUN /usr/local/lib/devbox/wire-shells.sh "${DEFAULT_SHELL}" \
+    && for f in /usr/bin/ntfs-3g /usr/sbin/mount.cifs; do if [ -u "$f" ]; then chmod u-s "$f"; fi; done \
     && rm -rf /tmp/devbox-build /wheelhouse /tmp/hsperfdata_* \
     && { rmdir /root/.cache/pip /root/.cache 2>/dev/null || true; } \
     && if command -v updatedb >/dev/null; then updatedb --prunepaths='/proc /sys /dev /run /tmp /var/cache'; fi

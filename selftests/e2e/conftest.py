@@ -29,6 +29,15 @@ def devbox_amd64() -> str:
 
 
 @pytest.fixture(scope="session")
+def devbox_amd64_cuda() -> str:
+    """The full devbox image on the CUDA stand-in base (`devbox base --cuda`: PyPI's CUDA torch and NVIDIA's
+    runtime wheels), so every `cuda: true` item of the contract runs on a real CUDA torch (no GPU here)."""
+    devbox("base", "--arch", "amd64", "--cuda")
+    devbox("build", "--base-image", "gpu-devbox-base:bookworm-amd64-cuda", "--tag", "e2e-amd64-cuda")
+    return "gpu-devbox:e2e-amd64-cuda"
+
+
+@pytest.fixture(scope="session")
 def devbox_arm64_subset() -> str:
     """The arm64 image under QEMU, limited to ARM64_CI_SETS (same Dockerfile, build args only)."""
     standin_base("arm64")

@@ -30,6 +30,9 @@ DEFECTS: dict[str, tuple[list[str], set[str]]] = {
     # the libsqlite3-0 library it builds against stays, so nothing else breaks.
     "package-removed": (["RUN dpkg --purge --force-depends libsqlite3-dev"],
                         {"test_package[libsqlite3-dev]"}),
+    # The login snippet every login shell sources as root, writable by anyone: only the walk notices.
+    "login-snippet-world-writable": (["RUN chmod o+w /etc/profile.d/00-devbox.sh"],
+                                     {"test_security[no-world-writable]"}),
 }
 
 

@@ -42,6 +42,21 @@ DEFECTS = {
     # users: root's login shell is not DEFAULT_SHELL's /bin/bash
     "root-shell": (["RUN sed -i 's|^root:\\(.*\\):/bin/bash$|root:\\1:/bin/sh|' /etc/passwd"],
                    "test_user[root]", "found:    shell /bin/sh"),
+    # security: a world-writable file under a walked path, a private key in root's .ssh, a setuid binary
+    # outside the allow-list
+    "world-writable": (["RUN touch /etc/devbox/shared.conf && chmod 0666 /etc/devbox/shared.conf"],
+                       "test_security[no-world-writable]",
+                       "/etc/devbox/shared.conf (world-writable file (0666))"),
+    "ssh-key-baked": (["RUN mkdir -m 0700 /root/.ssh && printf '%s\\n' '-----BEGIN OPENSSH PRIVATE KEY-----' "
+                       "AAAA '-----END OPENSSH PRIVATE KEY-----' >/root/.ssh/id_ed25519"],
+                      "test_security[no-private-keys]", "/root/.ssh/id_ed25519 (ssh private key)"),
+    "setuid-added": (["RUN install -m 4755 /usr/bin/env /usr/local/bin/devbox-suid"],
+                     "test_security[setuid-allow-list]",
+                     "/usr/local/bin/devbox-suid (setuid root:root 4755)"),
+    # a key under no telling name is found by its first line
+    "pem-key-baked": (["RUN printf '%s\\n' '-----BEGIN RSA PRIVATE KEY-----' AAAA >/workspace/deploy.key"],
+                      "test_security[no-private-keys]",
+                      "/workspace/deploy.key (private key (-----BEGIN RSA PRIVATE KEY-----))"),
 }
 
 

@@ -156,7 +156,8 @@ def test_gpu_items_pass_on_two_good_gpus() -> None:
 
 
 def test_gpu_items_skip_without_a_gpu_and_on_one_old_gpu() -> None:
-    assert _gpu("matmul", {"ran": False, "why": "no /dev/nvidia0"}).message == "no GPU visible: no /dev/nvidia0"
+    no_gpu = _gpu("matmul", {"ran": False, "why": "no /dev/nvidia0"})
+    assert no_gpu.message == "no GPU visible: no /dev/nvidia0"
     old = dict(_gpu_facts()["devices"][0], capability="7.5", bf16={"skipped": "compute capability 7.5 < 8.0"})
     one = _gpu_facts(count=1, devices=[old],
                      nccl_all_reduce={"skipped": "one GPU visible: an all-reduce needs two or more"})
@@ -171,10 +172,12 @@ def test_a_gpu_that_computes_wrong_fails_matmul_naming_it() -> None:
     assert out.status == "failed" and "found:    GPU 1 (NVIDIA H200): max |GPU - CPU| = 3.0" in out.message
 
 
+BUSY = {"pid": "7", "name": "python", "used_mib": "900"}
+
+
 @pytest.mark.parametrize(("name", "over", "fields", "found"), [
     ("count", {}, {"count": 8}, "2 GPU(s): NVIDIA H200, NVIDIA H200"),
-    ("idle", {"smi": dict(_gpu_facts()["smi"], processes=[{"pid": "7", "name": "python", "used_mib": "900"}])},
-     {}, "pid 7 python (900 MiB)"),
+    ("idle", {"smi": dict(_gpu_facts()["smi"], processes=[BUSY])}, {}, "pid 7 python (900 MiB)"),
     ("torch_devices", {"count": 1}, {}, "torch sees 1, nvidia-smi lists 2"),
     ("torch_devices", {"available": False, "errors": {"available": "RuntimeError: driver too old"}}, {},
      "torch.cuda.is_available() is False (2 GPU(s) listed): RuntimeError: driver too old"),

@@ -190,6 +190,9 @@ def conditions(facts: dict[str, Any], arch: str, base_kind: str) -> dict[str, An
         included = [name for name, s in sets.items() if isinstance(s, dict) and s.get("included")]
         excluded = {name: str(s.get("reason") or "not included")
                     for name, s in sets.items() if isinstance(s, dict) and not s.get("included")}
-    return {"arch": arch, "cuda": (facts.get("torch") or {}).get("cuda"),
+    # A CUDA target: torch is a CUDA build, or the image says it is one (CUDA_VERSION, as NGC's images and
+    # the CUDA stand-in set it), so a torch that fell back to a CPU build still gets the CUDA items run.
+    cuda = (facts.get("torch") or {}).get("cuda") or (facts.get("env") or {}).get("CUDA_VERSION") or None
+    return {"arch": arch, "cuda": cuda,
             "gpu": bool((facts.get("gpu") or {}).get("visible")), "sets": included, "sets_excluded": excluded,
             "base": base_kind}

@@ -21,7 +21,8 @@ from . import host
 
 PROBE_VERSION = 1
 # Gatherers run when a request names none (an older caller, or a hand-written request): every kind's.
-DEFAULT_GATHERERS = ("python_dists", "shells", "commands", "binaries", "files", "env", "accounts", "packages")
+DEFAULT_GATHERERS = ("torch_facts", "python_dists", "shells", "commands", "binaries", "files", "env",
+                     "accounts", "packages", "security")
 
 
 def _resolve(value):
