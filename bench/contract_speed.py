@@ -42,7 +42,7 @@ def run_once(rev: Revision, image: str) -> None:
         env = {**os.environ, "PYTHONPATH": str(rev.checkout / "src")}
         started = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "pytest", "--image", image, "-m", "not performance",
-                               "-p", "no:cacheprovider", "-q", f"--results-json={results}"],
+                               "-p", "no:cacheprovider", f"--results-json={results}"],
                               cwd=rev.checkout, env=env, capture_output=True, text=True, timeout=1800)
         wall = time.monotonic() - started
         doc = json.loads(results.read_text()) if results.exists() else {}

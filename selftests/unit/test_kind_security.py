@@ -58,6 +58,7 @@ security:
     check: setuid
     paths: [/usr/bin]
     allow: [/usr/bin/sudo, "/usr/lib/*/utempter"]
+    prune: ["*/dist-packages"]
     max_entries: 500
 """)
     ww, suid = model.items("security")
@@ -66,7 +67,8 @@ security:
     request = probe.build_request(model)
     assert "security" in request["gatherers"]
     assert request["security"][1] == {"name": "suid", "check": "setuid", "paths": ["/usr/bin"],
-                                      "allow": ["/usr/bin/sudo", "/usr/lib/*/utempter"], "max_entries": 500}
+                                      "allow": ["/usr/bin/sudo", "/usr/lib/*/utempter"],
+                                      "prune": ["*/dist-packages"], "max_entries": 500}
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -205,6 +207,20 @@ def test_the_walk_finds_setuid_and_setgid_files_outside_the_allow_list(tree: Pat
     assert list(found) == ["/bin/suid"] and found["/bin/suid"].startswith("setuid ")
     assert found["/bin/suid"].endswith(" 4755")
     assert out["allowed_count"] == 1 and out["unused_allow"] == ["/nowhere"]
+
+
+@pytest.mark.parametrize("use_find", METHODS)
+def test_a_pruned_directory_is_counted_but_not_walked(tree: Path, use_find: bool) -> None:
+    site = tree / "bin" / "lib" / "dist-packages" / "pkg"
+    site.mkdir(parents=True)
+    (site / "tool").write_text("#!/bin/sh\n")
+    (site / "tool").chmod(0o4755)
+    every = _scan("setuid", [tree / "bin"], use_find)
+    assert set(_found(every, tree)) == {"/bin/suid", "/bin/sgid", "/bin/lib/dist-packages/pkg/tool"}
+    pruned = _scan("setuid", [tree / "bin"], use_find, prune=["*/dist-packages"])
+    assert set(_found(pruned, tree)) == {"/bin/suid", "/bin/sgid"}
+    # bin, its 3 files, lib and dist-packages itself: what is below a pruned directory is not visited.
+    assert pruned["visited"] == every["visited"] - 2 == 6
 
 
 @pytest.mark.parametrize("use_find", METHODS)

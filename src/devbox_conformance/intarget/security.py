@@ -160,6 +160,7 @@ class _Result:
     def __init__(self, spec):
         self.check = spec["check"]
         self.allow = list(spec.get("allow") or [])
+        self.prune = list(spec.get("prune") or [])
         self.used = set()
         self.cap = int(spec.get("max_entries") or DEFAULT_MAX_ENTRIES)
         self.out = {"check": self.check, "visited": 0, "truncated": None, "found": [], "found_count": 0,
@@ -185,6 +186,9 @@ class _Result:
         if len(self.out["found"]) < SHOWN:
             self.out["found"].append({"path": path, "what": what})
 
+    def pruned(self, path):
+        return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.prune)
+
     def error(self, line):
         self.out["error_count"] += 1
         if len(self.out["errors"]) < 5:
@@ -199,7 +203,13 @@ class _Result:
 
 def _find_walk(paths, result):
     """Walk with GNU find; False when there is none (nothing was recorded then: the fallback walks)."""
-    argv = (["find"] + paths + ["-xdev", "("] + FIND_TESTS[result.check]
+    pruned = []
+    for pattern in result.prune:
+        pruned += (["-o"] if pruned else []) + ["-path", pattern]
+    # A pruned directory is counted (its NUL) and not descended into.
+    prune = (["(", "-type", "d", "("] + pruned + [")", "-prune", "-printf", "\\0", ")", "-o"]
+             if pruned else [])
+    argv = (["find"] + paths + ["-xdev"] + prune + ["("] + FIND_TESTS[result.check]
             + ["-printf", "R%y %m %s %u %g %p\\0", ")", "-o", "-printf", "\\0"])
     with tempfile.TemporaryFile() as errors:
         try:
@@ -311,7 +321,8 @@ def _python_walk(paths, result):
                     except OSError as exc:
                         result.error("%s: %s" % (entry.path, exc.strerror or exc))
                         continue
-                    if _judge_stat(result, entry.path, st) == "d" and st.st_dev == dev:
+                    if _judge_stat(result, entry.path, st) == "d" and st.st_dev == dev \
+                            and not result.pruned(entry.path):
                         stack.append((entry.path, dev))
         except OSError as exc:
             result.error("%s: %s" % (directory, exc.strerror or exc))

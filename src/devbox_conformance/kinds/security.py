@@ -48,12 +48,15 @@ class SecurityCheck(Item):
     paths: tuple[str, ...]
     # Exceptions: exact paths or fnmatch globs (`*` also matches `/`).
     allow: tuple[str, ...] = ()
+    # Directories not walked (fnmatch globs on the path): trees that cannot hold what the check looks for.
+    prune: tuple[str, ...] = ()
     # Entries one walk visits at most; past it the item fails as truncated.
     max_entries: int = DEFAULT_MAX_ENTRIES
 
 
 def _expected(item: SecurityCheck) -> str:
     allow = f", except {len(item.allow)} allowed" if item.allow else ""
+    allow += f", not under {', '.join(item.prune)}" if item.prune else ""
     return (f"{WHAT[item.check][0]} under {', '.join(item.paths)}{allow} "
             f"(symlinks not followed, one file system each, at most {item.max_entries} entries)")
 
@@ -99,7 +102,7 @@ def evaluate(item: SecurityCheck, ctx: Context) -> Outcome:
 
 def request(items: Sequence[SecurityCheck]) -> dict[str, Any]:
     return {"security": [{"name": s.name, "check": s.check, "paths": list(s.paths), "allow": list(s.allow),
-                          "max_entries": s.max_entries} for s in items]}
+                          "prune": list(s.prune), "max_entries": s.max_entries} for s in items]}
 
 
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
@@ -127,6 +130,9 @@ SCHEMA_FIELDS: dict[str, Any] = (
                'type': 'array', 'minItems': 1, 'items': _ABSOLUTE},
      'allow': {'description': 'Exceptions: exact paths or fnmatch globs (`*` also matches `/`). Say why '
                               'in a comment.',
+               'type': 'array', 'items': {'type': 'string', 'minLength': 1}},
+     'prune': {'description': 'Directories not walked: fnmatch globs on the path (`*/dist-packages`). For '
+                              'trees that cannot hold what the check looks for; say why in a comment.',
                'type': 'array', 'items': {'type': 'string', 'minLength': 1}},
      'max_entries': {'description': f'Entries one walk visits at most (default {DEFAULT_MAX_ENTRIES}); a '
                                     'walk stopped there fails its item as truncated.',
