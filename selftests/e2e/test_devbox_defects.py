@@ -33,6 +33,18 @@ DEFECTS: dict[str, tuple[list[str], set[str]]] = {
     # The login snippet every login shell sources as root, writable by anyone: only the walk notices.
     "login-snippet-world-writable": (["RUN chmod o+w /etc/profile.d/00-devbox.sh"],
                                      {"test_security[no-world-writable]"}),
+    # DEFAULT_SHELL not taking: every shell test starts its shell by name, so only root's entry notices.
+    "root-shell-changed": (["RUN chsh -s /bin/sh root"], {"test_user[root]"}),
+    # The build's scratch left in the image: a path that must not exist.
+    "build-scratch-left": (["RUN mkdir -p /tmp/devbox-build && touch /tmp/devbox-build/list.txt"],
+                           {"test_file[/tmp/devbox-build]"}),
+    "greeting-group-changed": (["RUN chgrp nogroup /usr/local/bin/devbox-greeting"],
+                               {"test_file[/usr/local/bin/devbox-greeting]"}),
+    # A profile script that writes to stderr (a command whose output changed): the team's quiet-login
+    # command and the two bash login shells notice; zsh's login reads only the devbox snippet.
+    "login-warns": (["RUN printf 'echo devbox: note >&2\\n' >/etc/profile.d/zz-note.sh"],
+                    {"test_command[bash-login-is-quiet]", "test_shell[bash-login]",
+                     "test_shell[bash-login-interactive]"}),
 }
 
 
