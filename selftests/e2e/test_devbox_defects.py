@@ -33,6 +33,8 @@ DEFECTS: dict[str, tuple[list[str], set[str]]] = {
     # The login snippet every login shell sources as root, writable by anyone: only the walk notices.
     "login-snippet-world-writable": (["RUN chmod o+w /etc/profile.d/00-devbox.sh"],
                                      {"test_security[no-world-writable]"}),
+    # The image config's Env changed (a later layer's ENV): what every process of the image starts with.
+    "config-env-changed": (["ENV DEVBOX_CONTAINER=0"], {"test_env[DEVBOX_CONTAINER]"}),
     # DEFAULT_SHELL not taking: every shell test starts its shell by name, so only root's entry notices.
     "root-shell-changed": (["RUN chsh -s /bin/sh root"], {"test_user[root]"}),
     # The build's scratch left in the image: a path that must not exist.

@@ -115,6 +115,21 @@ def test_python_dist_name_normalization_and_feature_reason() -> None:
     assert "build manifest: set python-extras not included (INSTALL_PYTHON_EXTRAS=false)" in out.message
 
 
+def test_env_from_the_image_config_is_not_the_probes_environment() -> None:
+    attrs = {"Config": {"Env": ["PATH=/usr/bin", "DEVBOX_CONTAINER=1", "EMPTY="]}}
+    item = exp.EnvVar(key="DEVBOX_CONTAINER", name="DEVBOX_CONTAINER", value="1", in_config=True)
+    # Set by a profile script only: the process sees it, the image config does not hold it.
+    only_process = ctx({"env": {"DEVBOX_CONTAINER": "1"}}, image_attrs={"Config": {"Env": ["PATH=/usr/bin"]}})
+    missing = checks.verify("env", item, only_process)
+    assert missing.status == "failed" and "expected: = '1' in the image config's Env" in missing.message
+    assert checks.verify("env", item, ctx(image_attrs=attrs)).message == "1"
+    wrong = {"Config": {"Env": ["DEVBOX_CONTAINER=0"]}}
+    assert "found:    '0'" in checks.verify("env", item, ctx(image_attrs=wrong)).message
+    assert checks.verify("env", item, ctx()).status == "skipped"  # local host: no image config
+    empty = exp.EnvVar(key="EMPTY", name="EMPTY", value="", in_config=True)
+    assert checks.verify("env", empty, ctx(image_attrs=attrs)).status == "passed"
+
+
 def test_labels_env_files_users() -> None:
     attrs = {"Config": {"Labels": {"org.opencontainers.image.title": "gpu-devbox"}}}
     lab = exp.Label(key="t", name="org.opencontainers.image.title", value="gpu-devbox")
