@@ -11,9 +11,11 @@ figures. The CUDA stand-in image runs the `cuda` items on a real CUDA torch (sel
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -219,7 +221,7 @@ def emulated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     monkeypatch.setenv("PATH", path)
     monkeypatch.setenv("PYTHONPATH", str(EMULATION))
     for name in ("DEVBOX_EMU_SMI_GPUS", "DEVBOX_EMU_BUSY", "DEVBOX_EMU_NCCL_BROKEN", "DEVBOX_EMU_DRIVER_CUDA",
-                 "DEVBOX_EMU_CAPABILITY"):
+                 "DEVBOX_EMU_CAPABILITY", "DEVBOX_EMU_NCCL_HANG"):
         monkeypatch.delenv(name, raising=False)
     return pytester
 
@@ -296,5 +298,21 @@ def test_the_contract_asks_for_each_cuda_and_gpu_item_under_its_condition() -> N
     assert {i.name for i in model.items("cuda")} == {"torch_cuda", "cudnn", "nccl", "libraries", "nvcc"}
     assert all(i.when.cuda for i in model.items("cuda"))
     request = probe.build_request(model)
-    assert request["cuda"] == {"timeout": 600.0, "nvcc": True} and request["gpu"] == {"timeout": 600.0}
+    assert request["cuda"] == {"timeout": 600.0, "nvcc": True}
+    assert request["gpu"] == {"timeout": 600.0, "nccl_timeout": 120.0}
     assert "torch_facts" in request["gatherers"]
+
+
+def test_a_hung_all_reduce_fails_its_own_item_and_the_other_facts_still_come(
+        emulated: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEVBOX_EMU_GPUS", "2")
+    monkeypatch.setenv("DEVBOX_EMU_NCCL_HANG", "1")
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        facts = torch_facts.gather({"gpu": {"timeout": 120, "nccl_timeout": 3}}, pool)
+        gpu = dict(facts["gpu_facts"].result(), ran=True)
+    assert time.monotonic() - started < 60  # the child left at once, not after the all-reduce
+    assert gpu["nccl_all_reduce"] == {"ok": False, "error": "did not finish within 3 s (hung)", "hung": True}
+    assert _gpu("nccl_all_reduce", gpu).status == "failed"
+    for name in ("count", "idle", "torch_devices", "driver", "matmul", "bf16"):
+        assert _gpu(name, gpu).status == "passed", name

@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import traceback
 
 # Names of the libraries that make up CUDA torch's runtime (what /proc/self/maps and ldd are filtered by).
@@ -24,6 +25,9 @@ CUDA_LIB = re.compile(r"lib(cuda|cudart|cublas|cublasLt|cudnn[a-z_]*|nccl|nvrtc|
                       r"cusparse|cusparseLt|cusolver|nvToolsExt|cupti|c10_cuda|torch_cuda[a-z_]*)\.so")
 MATMUL_N = 64
 BF16_K = 16
+# Seconds the NCCL all-reduce may take (communicator set-up included) before it is called hung: the other
+# facts are still reported, and the child exits without waiting for it.
+NCCL_TIMEOUT_S = 120.0
 
 
 def _error(exc):
@@ -138,7 +142,26 @@ def nccl_all_reduce(torch, count):
     return {"gpus": count, "expected": want, "got": got, "ok": all(g == want for g in got)}
 
 
-def gpu_facts(torch):
+def bounded(fn, timeout):
+    """fn() in a daemon thread: its result, or {"ok": False, "error": ...} when it raised or did not finish
+    within `timeout` s (the thread is left behind; main() then exits without waiting for it)."""
+    box = {}
+
+    def run():
+        try:
+            box["result"] = fn()
+        except Exception as exc:  # noqa: BLE001 - the error is the fact
+            box["result"] = {"ok": False, "error": _error(exc)}
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return {"ok": False, "error": "did not finish within %d s (hung)" % timeout, "hung": True}
+    return box["result"]
+
+
+def gpu_facts(torch, nccl_timeout=NCCL_TIMEOUT_S):
     """torch's view of the GPUs and a small computation on each: the facts of the `gpu` items."""
     out = {"cuda": getattr(torch.version, "cuda", None), "available": False, "count": 0, "devices": [],
            "driver_cuda": None, "errors": {}}
@@ -173,10 +196,7 @@ def gpu_facts(torch):
             except Exception as exc:  # noqa: BLE001
                 device[key] = {"ok": False, "error": _error(exc)}
         out["devices"].append(device)
-    try:
-        out["nccl_all_reduce"] = nccl_all_reduce(torch, out["count"])
-    except Exception as exc:  # noqa: BLE001
-        out["nccl_all_reduce"] = {"ok": False, "error": _error(exc)}
+    out["nccl_all_reduce"] = bounded(lambda: nccl_all_reduce(torch, out["count"]), nccl_timeout)
     return out
 
 
@@ -186,7 +206,12 @@ def _driver_cuda(number):
 
 
 def main(argv):
-    parts = json.loads(argv[1]) if len(argv) > 1 else ["cuda"]
+    """argv[1]: JSON, the parts to gather (["cuda", "gpu"]) or {"parts": [...], "nccl_timeout": s}."""
+    asked = json.loads(argv[1]) if len(argv) > 1 else ["cuda"]
+    if isinstance(asked, dict):
+        parts, nccl_timeout = asked.get("parts") or [], float(asked.get("nccl_timeout", NCCL_TIMEOUT_S))
+    else:
+        parts, nccl_timeout = asked, NCCL_TIMEOUT_S
     out = {}
     try:
         # The one module of the package that imports a third-party one, in its own child interpreter.
@@ -198,8 +223,12 @@ def main(argv):
     if "cuda" in parts:
         out["cuda"] = cuda_facts(torch)
     if "gpu" in parts:
-        out["gpu"] = gpu_facts(torch)
+        out["gpu"] = gpu_facts(torch, nccl_timeout)
     sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+    if (out.get("gpu") or {}).get("nccl_all_reduce", {}).get("hung"):
+        # A hung NCCL call would also hang the interpreter's exit (CUDA's teardown): leave at once.
+        os._exit(0)
     return 0
 
 

@@ -26,14 +26,23 @@ DEFAULT_TIMEOUT_S = 600.0
 
 
 def child_source():
+    """torch_checks' source: from the probe's importer in a target, from its file where it is installed."""
     name = "%s.%s" % (__name__.rpartition(".")[0], CHILD_MODULE)
-    return importlib.util.find_spec(name).loader.get_source(name)
+    spec = importlib.util.find_spec(name)
+    get_source = getattr(spec.loader, "get_source", None)
+    if get_source is not None:
+        return get_source(name)
+    with open(spec.origin, encoding="utf-8") as fh:  # a loader without get_source (pytest's rewriting hook)
+        return fh.read()
 
 
-def run_child(parts, timeout):
+def run_child(parts, timeout, nccl_timeout=None):
     """torch_checks' facts for `parts` ({"error": ...} when the child crashed, hung or printed no JSON)."""
+    asked = {"parts": parts}
+    if nccl_timeout is not None:
+        asked["nccl_timeout"] = nccl_timeout
     try:
-        proc = subprocess.run([sys.executable, "-c", child_source(), json.dumps(parts)],
+        proc = subprocess.run([sys.executable, "-c", child_source(), json.dumps(asked)],
                               stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": "torch did not answer within %d s" % timeout}
@@ -113,9 +122,9 @@ def _cuda_promised(torch_facts):
     return torch_facts.get("cuda") or os.environ.get("CUDA_VERSION") or None
 
 
-def _cuda_and_gpu(parts, timeout):
+def _cuda_and_gpu(parts, timeout, nccl_timeout):
     smi = query_smi() if "gpu" in parts else None
-    child = run_child(parts, timeout) if parts else {}
+    child = run_child(parts, timeout, nccl_timeout) if parts else {}
     out = {}
     if "cuda" in parts:
         out["cuda"] = dict(child.get("cuda") or {}, ran=True)
@@ -155,7 +164,8 @@ def gather(request, pool):
     if cuda_asked and cuda_asked.get("nvcc"):
         facts["nvcc"] = pool.submit(run_nvcc)
     if parts:
-        job = pool.submit(_cuda_and_gpu, parts, timeout)
+        nccl_timeout = (gpu_asked or {}).get("nccl_timeout")
+        job = pool.submit(_cuda_and_gpu, parts, timeout, nccl_timeout)
         for part in parts:
             facts["%s_facts" % part] = _part_of(job, part)
     return facts

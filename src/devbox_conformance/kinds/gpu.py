@@ -19,8 +19,10 @@ from devbox_conformance.checks import Context, Outcome
 from devbox_conformance.kinds.base import Item, Kind
 
 NAMES = ("count", "torch_devices", "matmul", "bf16", "nccl_all_reduce", "driver", "idle")
-# Seconds the child that imports torch and computes on every GPU may take.
+# Seconds the child that imports torch and computes on every GPU may take; of those, the NCCL all-reduce
+# (communicator set-up included) at most NCCL_TIMEOUT_S, so a hung NCCL fails its own item only.
 TIMEOUT_S = 600.0
+NCCL_TIMEOUT_S = 120.0
 _EXPECTED = {
     "count": "nvidia-smi lists {count}",
     "torch_devices": "torch.cuda.is_available() and device_count() == the GPUs nvidia-smi lists",
@@ -166,7 +168,7 @@ def _per_device(item: GpuItem, devices: Sequence[Mapping[str, Any]]) -> Outcome:
 
 
 def request(items: Sequence[GpuItem]) -> dict[str, Any]:
-    return {"gpu": {"timeout": TIMEOUT_S}} if items else {}
+    return {"gpu": {"timeout": TIMEOUT_S, "nccl_timeout": NCCL_TIMEOUT_S}} if items else {}
 
 
 SCHEMA_DESCRIPTION = ("Facts of a running target's GPUs (nvidia-smi, and torch in a child interpreter). "
