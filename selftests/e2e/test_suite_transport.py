@@ -24,6 +24,8 @@ import yaml
 from devbox_e2e import DOCKER, REPO, LocalRegistry, standin_base
 from ssh_fleet import SshFleet, build_node_image
 
+from devbox_conformance.engine import RUN_DIR_PREFIX
+
 pytestmark = pytest.mark.e2e
 
 LABEL = "io.github.gpu-devbox.conformance"
@@ -306,13 +308,21 @@ def test_a_killed_run_leaves_no_container_past_its_lease(suite_fixture_image: st
     assert name not in containers(), f"{name} outlived its lease"
 
 
-def test_the_next_run_reaps_a_killed_runs_container(suite_fixture_image: str,
-                                                    slow_expectations: Path) -> None:
+def _run_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob(RUN_DIR_PREFIX + "*"))
+
+
+def test_the_next_run_reaps_a_killed_runs_container_and_temp_dir(suite_fixture_image: str,
+                                                                 slow_expectations: Path) -> None:
+    dirs_before = _run_dirs()
     name = _start_and_kill(suite_fixture_image, slow_expectations, {})
     assert name in containers(), "with the default lease the container is still there right after the kill"
+    left = _run_dirs() - dirs_before
+    assert len(left) == 1, "the killed run's temp dir is there right after the kill"
     rc, out, _ = suite("--image", suite_fixture_image, f"--expectations={FIXTURE_EXPECTATIONS}", "tests")
     assert rc == 0, out
     assert name not in containers(), out
+    assert not left & _run_dirs(), "the next run removes the killed run's temp dir"
 
 
 def test_performance_is_measured_per_host(fleet: SshFleet, fleet_contract: Path) -> None:

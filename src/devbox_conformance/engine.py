@@ -22,10 +22,12 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from devbox_conformance.target import (
@@ -209,7 +211,7 @@ def _start_time(pid: int) -> str:
         return "?"
 
 
-def _owner_alive(owner: str) -> bool:
+def owner_alive(owner: str) -> bool:
     """False only when the owner is a process of THIS machine that is gone; other machines are left be."""
     parts = owner.split(":")
     if len(parts) != 3 or parts[0] != socket.gethostname():
@@ -223,6 +225,35 @@ def _owner_alive(owner: str) -> bool:
     return parts[2] in ("?", _start_time(pid))
 
 
+# A run's temp dir (facts, run file, ssh sockets) and the file in it naming its owner (`owner_label`).
+RUN_DIR_PREFIX = "devbox-conformance-"
+RUN_DIR_OWNER = "owner"
+
+
+def make_run_dir() -> Path:
+    """The run's temp dir, marked with its owner so a later run can remove it if this one is killed."""
+    path = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))
+    (path / RUN_DIR_OWNER).write_text(owner_label() + "\n", encoding="utf-8")
+    return path
+
+
+def reap_dead_run_dirs(parent: Path | None = None) -> list[Path]:
+    """Remove the temp dirs of earlier runs on this machine whose process is gone (killed: no clean-up ran).
+
+    Only dirs with an owner file are judged; those of live runs and of other machines are left alone.
+    """
+    removed = []
+    for path in Path(parent or tempfile.gettempdir()).glob(RUN_DIR_PREFIX + "*"):
+        try:
+            owner = (path / RUN_DIR_OWNER).read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        if owner and not owner_alive(owner):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def reap_dead_runs(engine: Engine) -> list[str]:
     """Remove the containers of earlier runs on this machine whose process is gone; returns their names."""
     listing = run_command([engine.cli, "ps", "-a", "--filter", f"label={CONTAINER_LABEL}", "--format",
@@ -232,7 +263,7 @@ def reap_dead_runs(engine: Engine) -> list[str]:
     dead = []
     for line in listing.stdout.splitlines():
         name, _, owner = line.partition("\t")
-        if name and owner and not _owner_alive(owner):
+        if name and owner and not owner_alive(owner):
             dead.append(name.strip())
     for name in dead:
         remove_container(engine, name)

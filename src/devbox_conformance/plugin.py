@@ -17,7 +17,6 @@ import atexit
 import json
 import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -314,7 +313,9 @@ def _prepare(config: pytest.Config) -> None:
     opts = _options(config)
     life = _Lifecycle()
     config.stash[LIFECYCLE_KEY] = life
-    life.tmpdir = Path(tempfile.mkdtemp(prefix="devbox-conformance-"))
+    # A run killed outright (SIGKILL, a CI time-out) cleans nothing up: its temp dir goes with the next run.
+    eng.reap_dead_run_dirs()
+    life.tmpdir = eng.make_run_dir()
     reporter = config.pluginmanager.get_plugin("terminalreporter")
 
     def progress(line: str) -> None:

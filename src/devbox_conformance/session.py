@@ -16,7 +16,6 @@ hosts are still checked. With a single host that line stops the run instead, as 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -410,6 +409,3 @@ def prepare(opts: Options, run_id: str, tmpdir: Path, life: Lifecycle,
 
     return state, run_probes
 
-
-def default_tmpdir() -> Path:
-    return Path(os.environ.get("TMPDIR", "/tmp"))
