@@ -125,17 +125,11 @@ def _cuda_promised(torch_facts):
 def _cuda_and_gpu(parts, timeout, nccl_timeout):
     smi = query_smi() if "gpu" in parts else None
     child = run_child(parts, timeout, nccl_timeout) if parts else {}
-    out = {}
-    if "cuda" in parts:
-        out["cuda"] = dict(child.get("cuda") or {}, ran=True)
-        for key in ("error", "import_error"):
-            if child.get(key):
-                out["cuda"][key] = child[key]
-    if "gpu" in parts:
-        out["gpu"] = dict(child.get("gpu") or {}, ran=True, smi=smi)
-        for key in ("error", "import_error"):
-            if child.get(key):
-                out["gpu"][key] = child[key]
+    # A child that could not answer (no JSON, no torch) makes its error every part's.
+    broken = {key: child[key] for key in ("error", "import_error") if child.get(key)}
+    out = {part: dict(child.get(part) or {}, ran=True, **broken) for part in parts}
+    if "gpu" in out:
+        out["gpu"]["smi"] = smi
     return out
 
 
