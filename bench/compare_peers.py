@@ -110,8 +110,9 @@ class Cleanup:
                 continue
             # CST runs a transient image derived from ours, named by ID; other people's containers of the
             # image carry its tag.
-            ref = subprocess.run([DOCKER, "inspect", "--format", "{{.Config.Image}}", cid],
-                                 capture_output=True, text=True).stdout.strip()
+            ref = subprocess.run(
+                [DOCKER, "inspect", "--format", "{{.Config.Image}}", cid], capture_output=True, text=True
+            ).stdout.strip()
             if ref.startswith("sha256:"):
                 found.append(cid)
         return found
@@ -151,25 +152,60 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 # --- preparation (untimed) ------------------------------------------------------------------------------
 
-def prepare(image: str, expectations_dir: Path, cleanup: Cleanup) -> tuple[exp.Expectations,
-                                                                         dict[str, Any], dict[str, Any]]:
+
+def prepare(
+    image: str, expectations_dir: Path, cleanup: Cleanup
+) -> tuple[exp.Expectations, dict[str, Any], dict[str, Any]]:
     """Load the model the suite would load for IMAGE, read the `when:` facts, warm the page cache."""
     attrs = eng.image_attrs(eng.choose("docker"), image) or {}
     arch = tgt.image_arch(attrs)
     base_kind = tgt.base_kind_from_labels(tgt.image_labels(attrs)) or "other"
     model = exp.load(expectations_dir, arch, base_kind)
-    request = {"binaries": [], "imports": [], "files": [], "users": [], "groups": [], "shells": [],
-               "manifest": probe.MANIFEST_PATH}
+    request = {
+        "binaries": [],
+        "imports": [],
+        "files": [],
+        "users": [],
+        "groups": [],
+        "shells": [],
+        "manifest": probe.MANIFEST_PATH,
+    }
     name = f"bench-prep-{cleanup.run_id}"
-    subprocess.run([DOCKER, "run", "-d", "--name", name, "--label", f"{BENCH_LABEL}={cleanup.run_id}",
-                    "--entrypoint", "", image, "sleep", "infinity"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            DOCKER,
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--label",
+            f"{BENCH_LABEL}={cleanup.run_id}",
+            "--entrypoint",
+            "",
+            image,
+            "sleep",
+            "infinity",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
-        target = tgt.Target(f"docker://{name}", name, "image", arch, image_ref=image, image_attrs=attrs,
-                            container=name, engine="docker")
+        target = tgt.Target(
+            f"docker://{name}",
+            name,
+            "image",
+            arch,
+            image_ref=image,
+            image_attrs=attrs,
+            container=name,
+            engine="docker",
+        )
         facts = probe.collect_facts(target, request, timeout=600)
         imports = [d.import_name for d in model.python_dists if d.import_name]
-        warm = ("import importlib, sys\nfor m in sys.argv[1:]:\n try: importlib.import_module(m)\n"
-                " except BaseException: pass\n")
+        warm = (
+            "import importlib, sys\nfor m in sys.argv[1:]:\n try: importlib.import_module(m)\n"
+            " except BaseException: pass\n"
+        )
         target.run(["python3", "-c", warm, *imports], timeout=900)
         target.run(["sh", "-c", "cat /usr/bin/* /usr/local/bin/* >/dev/null 2>&1; true"], timeout=300)
     finally:
@@ -179,12 +215,15 @@ def prepare(image: str, expectations_dir: Path, cleanup: Cleanup) -> tuple[exp.E
 
 # --- runners --------------------------------------------------------------------------------------------
 
-def _timed(cmd: list[str], cwd: Path, cleanup: Cleanup, env: dict[str, str] | None = None,
-           timeout: float = 3600) -> tuple[float, int, str]:
+
+def _timed(
+    cmd: list[str], cwd: Path, cleanup: Cleanup, env: dict[str, str] | None = None, timeout: float = 3600
+) -> tuple[float, int, str]:
     """(wall seconds, exit code, stdout) of one tool run in its own process group."""
     t0 = time.monotonic()
-    child = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+    child = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     cleanup.child = child
     try:
         out, _ = child.communicate(timeout=timeout)
@@ -203,16 +242,36 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_suite(image: str, checks: list[pc.Check], all_checks: int, workers: str, cleanup: Cleanup,
-              expectations_dir: Path) -> RunResult:
+def run_suite(
+    image: str,
+    checks: list[pc.Check],
+    all_checks: int,
+    workers: str,
+    cleanup: Cleanup,
+    expectations_dir: Path,
+) -> RunResult:
     out_dir = cleanup.tempdir("suite")
     results = out_dir / "results.json"
     if len(checks) < all_checks:
         # A subset runs against a subset contract, so the probe gathers only what those checks need.
         expectations_dir = pc.write_subset(expectations_dir, out_dir / "expectations", {c.id for c in checks})
-    cmd = [sys.executable, "-m", "pytest", "--image", image, "-n", workers, "-p", "no:cacheprovider",
-           "--ignore=tests/performance", f"--expectations={expectations_dir}", f"--results-json={results}",
-           "-q", "--no-header", "-rN"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--image",
+        image,
+        "-n",
+        workers,
+        "-p",
+        "no:cacheprovider",
+        "--ignore=tests/performance",
+        f"--expectations={expectations_dir}",
+        f"--results-json={results}",
+        "-q",
+        "--no-header",
+        "-rN",
+    ]
     load = os.getloadavg()[0]
     wall, code, out = _timed(cmd, REPO, cleanup, _env())
     counts: dict[str, int] = {}
@@ -234,19 +293,49 @@ def run_testinfra(image: str, checks: list[pc.Check], cleanup: Cleanup) -> RunRe
     (work / "incontainer_check.py").write_text(pc.CHECKER_SOURCE, encoding="utf-8")
     (work / "cases.json").write_text(json.dumps(pc.testinfra_cases(checks)))
     junit = work / "junit.xml"
-    env = _env() | {"BENCH_IMAGE": image, "BENCH_RUN": cleanup.run_id, "BENCH_LABEL": BENCH_LABEL,
-                    "BENCH_DOCKER": DOCKER}
+    env = _env() | {
+        "BENCH_IMAGE": image,
+        "BENCH_RUN": cleanup.run_id,
+        "BENCH_LABEL": BENCH_LABEL,
+        "BENCH_DOCKER": DOCKER,
+    }
     # The suite registers itself as a pytest plugin (pytest11); a peer run must not load it.
-    cmd = [sys.executable, "-m", "pytest", "test_peer.py", "-p", "no:cacheprovider", "-p", "no:xdist",
-           "-p", "no:hypothesispytest",
-           "-p", "no:devbox_conformance.plugin",
-           "-q", "--no-header", "-rN", f"--junitxml={junit}", "--rootdir", str(work), "-c", "/dev/null"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "test_peer.py",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:devbox_conformance.plugin",
+        "-q",
+        "--no-header",
+        "-rN",
+        f"--junitxml={junit}",
+        "--rootdir",
+        str(work),
+        "-c",
+        "/dev/null",
+    ]
     load = os.getloadavg()[0]
     wall, code, out = _timed(cmd, work, cleanup, env)
     by_kind, failures = _junit_details(junit)
-    return RunResult("testinfra", len(checks), wall, code, _junit_counts(junit), load_before=load,
-                     note="" if junit.exists() else (out.strip().splitlines() or ["no output"])[-1][:200],
-                     seconds_by_kind=by_kind, failures=failures)
+    return RunResult(
+        "testinfra",
+        len(checks),
+        wall,
+        code,
+        _junit_counts(junit),
+        load_before=load,
+        note="" if junit.exists() else (out.strip().splitlines() or ["no output"])[-1][:200],
+        seconds_by_kind=by_kind,
+        failures=failures,
+    )
 
 
 def _junit_suite(path: Path) -> Any:
@@ -284,8 +373,12 @@ def _junit_counts(path: Path) -> dict[str, int]:
     failed = int(suite.get("failures", 0))
     errors = int(suite.get("errors", 0))
     skipped = int(suite.get("skipped", 0))
-    counts = {"passed": total - failed - errors - skipped, "failed": failed, "skipped": skipped,
-              "error": errors}
+    counts = {
+        "passed": total - failed - errors - skipped,
+        "failed": failed,
+        "skipped": skipped,
+        "error": errors,
+    }
     return {k: v for k, v in counts.items() if v}
 
 
@@ -302,8 +395,19 @@ def run_cst(image: str, checks: list[pc.Check], sample: int | None, cleanup: Cle
         image = tag
     (work / "cst.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False, width=1 << 16))
     report = work / "report.json"
-    cmd = ["container-structure-test", "test", "--image", image, "--config", str(work / "cst.yaml"),
-           "--output", "json", "--test-report", str(report), "--no-color"]
+    cmd = [
+        "container-structure-test",
+        "test",
+        "--image",
+        image,
+        "--config",
+        str(work / "cst.yaml"),
+        "--output",
+        "json",
+        "--test-report",
+        str(report),
+        "--no-color",
+    ]
     cleanup.cst_before = set(cleanup._ids(f"ancestor={cleanup.image_id}"))
     cleanup.cst_since = time.time()
     load = os.getloadavg()[0]
@@ -330,7 +434,8 @@ def run_cst(image: str, checks: list[pc.Check], sample: int | None, cleanup: Cle
             failed += n
             if len(failures) < 10:
                 failures[",".join(ids) or res.get("Name", "?")] = "; ".join(
-                    [*map(str, res.get("Errors") or []), str(res.get("Stdout") or "")])[:300]
+                    [*map(str, res.get("Errors") or []), str(res.get("Stdout") or "")]
+                )[:300]
         kind = ids[0].split("[", 1)[0] if len(ids) == 1 else "metadata"
         per_kind.setdefault(kind, []).append(float(res.get("Duration") or 0) / 1e9)
     counts = {k: v for k, v in {"passed": passed, "failed": failed}.items() if v}
@@ -339,8 +444,17 @@ def run_cst(image: str, checks: list[pc.Check], sample: int | None, cleanup: Cle
         note += f"; {skipped_like} passes are absent optional items (SKIP)"
     by_kind = {k: round(sum(v), 3) for k, v in per_kind.items()}
     if len(chosen) == len(checks):
-        return RunResult("cst", len(checks), wall, code, counts, load_before=load, note=note,
-                         seconds_by_kind=by_kind, failures=failures)
+        return RunResult(
+            "cst",
+            len(checks),
+            wall,
+            code,
+            counts,
+            load_before=load,
+            note=note,
+            seconds_by_kind=by_kind,
+            failures=failures,
+        )
     # Extrapolate: fixed overhead (wall minus the tests' own durations) + per-kind mean x full count.
     # The full config's own tests per kind (labels, env, CMD, WORKDIR share the one metadataTest).
     overhead = max(wall - sum(sum(v) for v in per_kind.values()), 0.0)
@@ -354,10 +468,19 @@ def run_cst(image: str, checks: list[pc.Check], sample: int | None, cleanup: Cle
         if durations:
             estimate += statistics.fmean(durations) * count
         # a kind the sample missed has too few tests to matter (select() spreads the sample evenly)
-    return RunResult("cst", len(checks), estimate, code, counts, extrapolated_from=len(chosen),
-                     sample_wall_s=wall, load_before=load, seconds_by_kind=by_kind, failures=failures,
-                     note=note + f"; EXTRAPOLATED from {len(chosen)} of {len(checks)} checks "
-                                 f"({wall:.1f} s measured)")
+    return RunResult(
+        "cst",
+        len(checks),
+        estimate,
+        code,
+        counts,
+        extrapolated_from=len(chosen),
+        sample_wall_s=wall,
+        load_before=load,
+        seconds_by_kind=by_kind,
+        failures=failures,
+        note=note + f"; EXTRAPOLATED from {len(chosen)} of {len(checks)} checks ({wall:.1f} s measured)",
+    )
 
 
 def _cst_key(name: str, covers: dict[str, list[str]]) -> str:
@@ -381,6 +504,7 @@ def _cst_report(report: Path, stdout: str) -> dict[str, Any]:
 
 # --- report ---------------------------------------------------------------------------------------------
 
+
 def summarize(results: list[RunResult]) -> list[dict[str, Any]]:
     """One row per runner: median wall time over repeats, ratio to the suite's (-n auto) median."""
     rows: list[dict[str, Any]] = []
@@ -394,12 +518,19 @@ def summarize(results: list[RunResult]) -> list[dict[str, Any]]:
             continue
         wall = statistics.median(r.wall_s for r in runs)
         last = runs[-1]
-        rows.append({"runner": runner, "checks": last.checks, "wall_s": round(wall, 2),
-                     "walls_s": [round(r.wall_s, 2) for r in runs],
-                     "checks_per_s": round(last.checks / wall, 2) if wall else None,
-                     "ratio_vs_suite": round(wall / base, 2) if base else None,
-                     "counts": last.counts, "extrapolated_from": last.extrapolated_from,
-                     "note": last.note})
+        rows.append(
+            {
+                "runner": runner,
+                "checks": last.checks,
+                "wall_s": round(wall, 2),
+                "walls_s": [round(r.wall_s, 2) for r in runs],
+                "checks_per_s": round(last.checks / wall, 2) if wall else None,
+                "ratio_vs_suite": round(wall / base, 2) if base else None,
+                "counts": last.counts,
+                "extrapolated_from": last.extrapolated_from,
+                "note": last.note,
+            }
+        )
     return rows
 
 
@@ -412,28 +543,46 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         pfs = f"{c.get('passed', 0)}/{c.get('failed', 0) + c.get('error', 0)}/{c.get('skipped', 0)}"
         wall = f"{row['wall_s']:.1f}" + ("*" if row["extrapolated_from"] else "")
         ratio = f"{row['ratio_vs_suite']:.1f}x" if row["ratio_vs_suite"] else "-"
-        print(f"{row['runner']:<14}{row['checks']:>7}{wall:>10}{row['checks_per_s'] or 0:>10.2f}{ratio:>9}  "
-              f"{pfs:<16} {row['note']}")
+        print(
+            f"{row['runner']:<14}{row['checks']:>7}{wall:>10}{row['checks_per_s'] or 0:>10.2f}{ratio:>9}  "
+            f"{pfs:<16} {row['note']}"
+        )
     if any(r["extrapolated_from"] for r in rows):
-        print("* extrapolated from a sample (see note): per-kind mean test time x full count + fixed "
-              "overhead")
+        print(
+            "* extrapolated from a sample (see note): per-kind mean test time x full count + fixed overhead"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--image", required=True, help="local image to check (never pulled)")
-    parser.add_argument("--checks", type=int, default=300,
-                        help="how many checks (default 300; the contract may have fewer: then all of them)")
+    parser.add_argument(
+        "--checks",
+        type=int,
+        default=300,
+        help="how many checks (default 300; the contract may have fewer: then all of them)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per runner; the table shows the median")
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
-    parser.add_argument("--cst-sample", type=int, metavar="K",
-                        help="run only K checks with container-structure-test and extrapolate (said so)")
-    parser.add_argument("--only", default=",".join(RUNNERS),
-                        help=f"comma-separated runners to run (default: {','.join(RUNNERS)})")
+    parser.add_argument(
+        "--cst-sample",
+        type=int,
+        metavar="K",
+        help="run only K checks with container-structure-test and extrapolate (said so)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(RUNNERS),
+        help=f"comma-separated runners to run (default: {','.join(RUNNERS)})",
+    )
     parser.add_argument("--expectations", type=Path, default=REPO / "expectations")
-    parser.add_argument("--kinds", help="only these contract kinds, comma-separated (e.g. binaries,files); "
-                                        "all runners, the suite through a subset contract")
+    parser.add_argument(
+        "--kinds",
+        help="only these contract kinds, comma-separated (e.g. binaries,files); "
+        "all runners, the suite through a subset contract",
+    )
     args = parser.parse_args(argv)
     only = [r.strip() for r in args.only.split(",") if r.strip()]
     kinds = [k.strip() for k in (args.kinds or "").split(",") if k.strip()]
@@ -454,31 +603,45 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     results: list[RunResult] = []
     try:
-        print(f"preparing (untimed): expectations, `when:` facts, warm page cache for {args.image} ...",
-              flush=True)
+        print(
+            f"preparing (untimed): expectations, `when:` facts, warm page cache for {args.image} ...",
+            flush=True,
+        )
         # Pin the image by ID: a rebuild may move the tag while the runners take their turns.
         image = attrs["Id"]
         model, cond, attrs = prepare(image, args.expectations, cleanup)
         derivation = pc.derive_checks(model, cond)
         pool = [c for c in derivation.checks if not kinds or c.kind in kinds]
         checks = pc.select(pool, args.checks)
-        print(f"image {args.image} ({attrs['Id'][:19]}, {model.arch}, base {model.base_kind}); "
-              f"contract {model.count()} items from {', '.join(model.files)}")
+        print(
+            f"image {args.image} ({attrs['Id'][:19]}, {model.arch}, base {model.base_kind}); "
+            f"contract {model.count()} items from {', '.join(model.files)}"
+        )
         if kinds:
             print(f"--kinds {','.join(kinds)}: {len(pool)} of the applicable checks")
-        print(f"checks: {len(checks)} of {len(derivation.checks)} applicable "
-              f"({', '.join(f'{k} {v}' for k, v in derivation.by_kind().items())}); "
-              f"{len(derivation.not_applicable)} left out by `when:`")
+        print(
+            f"checks: {len(checks)} of {len(derivation.checks)} applicable "
+            f"({', '.join(f'{k} {v}' for k, v in derivation.by_kind().items())}); "
+            f"{len(derivation.not_applicable)} left out by `when:`"
+        )
         if len(pool) < args.checks:
-            print(f"NOTE: the contract has only {len(pool)} applicable items for this image"
-                  f"{' and --kinds' if kinds else ''}, "
-                  f"fewer than the {args.checks} asked for; using all of them (no padding)")
+            print(
+                f"NOTE: the contract has only {len(pool)} applicable items for this image"
+                f"{' and --kinds' if kinds else ''}, "
+                f"fewer than the {args.checks} asked for; using all of them (no padding)"
+            )
         for rep in range(args.repeat):
             for runner in only:
                 print(f"[{rep + 1}/{args.repeat}] {runner} ...", flush=True)
                 if runner in ("suite", "suite-serial"):
-                    res = run_suite(image, checks, len(derivation.checks),
-                                    "auto" if runner == "suite" else "0", cleanup, args.expectations)
+                    res = run_suite(
+                        image,
+                        checks,
+                        len(derivation.checks),
+                        "auto" if runner == "suite" else "0",
+                        cleanup,
+                        args.expectations,
+                    )
                 elif runner == "testinfra":
                     res = run_testinfra(image, checks, cleanup)
                 else:
@@ -490,19 +653,34 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print_table(rows)
         if args.json:
-            doc = {"schema_version": 1, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-                   "image": {"ref": args.image, "id": attrs["Id"], "arch": model.arch,
-                             "base_kind": model.base_kind,
-                             "size_bytes": attrs.get("Size")},
-                   "repo": _version(["git", "-C", str(REPO), "describe", "--always", "--dirty"]),
-                   "host": {"cpus": os.cpu_count(), "machine": platform.machine(),
-                            "cst": _version(["container-structure-test", "version"])},
-                   "checks": {"used": len(checks), "applicable": len(derivation.checks),
-                              "requested": args.checks, "kinds": kinds or "all",
-                              "by_kind": derivation.by_kind(),
-                              "not_applicable": [list(x) for x in derivation.not_applicable]},
-                   "summary": rows, "runs": [asdict(r) for r in results]}
+            doc = {
+                "schema_version": 1,
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+                "image": {
+                    "ref": args.image,
+                    "id": attrs["Id"],
+                    "arch": model.arch,
+                    "base_kind": model.base_kind,
+                    "size_bytes": attrs.get("Size"),
+                },
+                "repo": _version(["git", "-C", str(REPO), "describe", "--always", "--dirty"]),
+                "host": {
+                    "cpus": os.cpu_count(),
+                    "machine": platform.machine(),
+                    "cst": _version(["container-structure-test", "version"]),
+                },
+                "checks": {
+                    "used": len(checks),
+                    "applicable": len(derivation.checks),
+                    "requested": args.checks,
+                    "kinds": kinds or "all",
+                    "by_kind": derivation.by_kind(),
+                    "not_applicable": [list(x) for x in derivation.not_applicable],
+                },
+                "summary": rows,
+                "runs": [asdict(r) for r in results],
+            }
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(doc, indent=2) + "\n")
             print(f"wrote {args.json}")

@@ -41,9 +41,25 @@ def run_once(rev: Revision, image: str) -> None:
         results = Path(tmp) / "results.json"
         env = {**os.environ, "PYTHONPATH": str(rev.checkout / "src")}
         started = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "--image", image, "-m", "not performance",
-                               "-p", "no:cacheprovider", f"--results-json={results}"],
-                              cwd=rev.checkout, env=env, capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--image",
+                image,
+                "-m",
+                "not performance",
+                "-p",
+                "no:cacheprovider",
+                f"--results-json={results}",
+            ],
+            cwd=rev.checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         wall = time.monotonic() - started
         doc = json.loads(results.read_text()) if results.exists() else {}
     probe = re.search(r"devbox: probe ([\d.]+) s", proc.stdout)
@@ -76,11 +92,15 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([*git, "remove", "--force", str(worktree)], check=False)
     print("\n| revision | median wall (s) | median probe (s) | items |\n|---|---|---|---|")
     for rev in (before, after):
-        print(f"| {rev.label} | {statistics.median(rev.walls):.1f} | {statistics.median(rev.probes):.1f} | "
-              f"{sum(rev.counts.values())} ({', '.join(f'{k} {v}' for k, v in rev.counts.items())}) |")
+        print(
+            f"| {rev.label} | {statistics.median(rev.walls):.1f} | {statistics.median(rev.probes):.1f} | "
+            f"{sum(rev.counts.values())} ({', '.join(f'{k} {v}' for k, v in rev.counts.items())}) |"
+        )
     ratio = statistics.median(after.walls) / statistics.median(before.walls)
-    print(f"\nwall after / before = {ratio:.2f}x; probe after / before = "
-          f"{statistics.median(after.probes) / statistics.median(before.probes):.2f}x")
+    print(
+        f"\nwall after / before = {ratio:.2f}x; probe after / before = "
+        f"{statistics.median(after.probes) / statistics.median(before.probes):.2f}x"
+    )
     return 0
 
 

@@ -55,8 +55,17 @@ def suite_probe(ref: str, expectations: Path) -> tuple[float, float]:
     try:
         eng.start_container(engine, ref, run_id, platform=None, gpu_args=[])
         lease = eng.Lease(engine, name)
-        target = tgt.Target(spec=f"{engine.name}://{name}", name=name, kind="image", arch=arch, image_ref=ref,
-                            image_attrs=attrs, container=name, engine=engine.name, has_timeout=True)
+        target = tgt.Target(
+            spec=f"{engine.name}://{name}",
+            name=name,
+            kind="image",
+            arch=arch,
+            image_ref=ref,
+            image_attrs=attrs,
+            container=name,
+            engine=engine.name,
+            has_timeout=True,
+        )
         t0 = time.monotonic()
         probe.collect_facts(target, request)
         probe_s = time.monotonic() - t0
@@ -68,8 +77,23 @@ def suite_probe(ref: str, expectations: Path) -> tuple[float, float]:
 
 def devbox_diff(old: str, new: str, expectations: Path) -> float:
     started = time.monotonic()
-    proc = subprocess.run([str(REPO / "devbox"), "diff", old, new, "--format", "json", "--pull", "never",
-                           "--expectations", str(expectations)], capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [
+            str(REPO / "devbox"),
+            "diff",
+            old,
+            new,
+            "--format",
+            "json",
+            "--pull",
+            "never",
+            "--expectations",
+            str(expectations),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     elapsed = time.monotonic() - started
     if proc.returncode not in (0, 1):
         raise SystemExit(f"devbox diff failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
@@ -89,10 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     for index in range(args.repeat):
         probe_s, probe_wall = suite_probe(args.old, args.expectations)
         diff_s = devbox_diff(args.old, args.new, args.expectations)
-        runs.append({"suite_probe_s": round(probe_s, 2), "suite_probe_wall_s": round(probe_wall, 2),
-                     "diff_wall_s": round(diff_s, 2)})
-        print(f"run {index + 1}: suite probe {probe_s:.2f} s ({probe_wall:.2f} s with the container), "
-              f"devbox diff {diff_s:.2f} s", flush=True)
+        runs.append(
+            {
+                "suite_probe_s": round(probe_s, 2),
+                "suite_probe_wall_s": round(probe_wall, 2),
+                "diff_wall_s": round(diff_s, 2),
+            }
+        )
+        print(
+            f"run {index + 1}: suite probe {probe_s:.2f} s ({probe_wall:.2f} s with the container), "
+            f"devbox diff {diff_s:.2f} s",
+            flush=True,
+        )
     med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     ratio = med["diff_wall_s"] / med["suite_probe_s"]
     verdict = "within" if ratio <= BUDGET else "OVER"
@@ -102,8 +134,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  devbox diff A B (wall)    {med['diff_wall_s']:7.2f} s")
     print(f"  ratio diff / suite probe  {ratio:7.2f}x  ({verdict} the {BUDGET}x budget)")
     if args.json:
-        args.json.write_text(json.dumps({"old": args.old, "new": args.new, "runs": runs, "median": med,
-                                         "ratio": round(ratio, 3), "budget": BUDGET}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "old": args.old,
+                    "new": args.new,
+                    "runs": runs,
+                    "median": med,
+                    "ratio": round(ratio, 3),
+                    "budget": BUDGET,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0 if ratio <= BUDGET else 1
 
 

@@ -53,14 +53,21 @@ def satisfies(version, spec):
         op, want_text = match.groups()
         if want_text.endswith(".*"):
             prefix = release(want_text[:-2])
-            same = have[:len(prefix)] == prefix
+            same = have[: len(prefix)] == prefix
             if (op == "==" and not same) or (op == "!=" and same):
                 return False
             continue
         want = release(want_text)
         c = _cmp(have, want)
-        ok = {">=": c >= 0, ">": c > 0, "<=": c <= 0, "<": c < 0, "==": c == 0, "!=": c != 0,
-              "~=": c >= 0 and have[:max(len(want) - 1, 1)] == want[:max(len(want) - 1, 1)]}[op]
+        ok = {
+            ">=": c >= 0,
+            ">": c > 0,
+            "<=": c <= 0,
+            "<": c < 0,
+            "==": c == 0,
+            "!=": c != 0,
+            "~=": c >= 0 and have[: max(len(want) - 1, 1)] == want[: max(len(want) - 1, 1)],
+        }[op]
         if not ok:
             return False
     return True
@@ -82,9 +89,13 @@ def check_binary(spec):
         print(path)
         return 0
     try:
-        proc = subprocess.run([path] + list(spec.get("version_args") or ["--version"]),
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=30)
+        proc = subprocess.run(
+            [path] + list(spec.get("version_args") or ["--version"]),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         print("FAIL: %s: version unknown: %s" % (path, exc))
         return 1
@@ -117,8 +128,10 @@ def check_dist(spec):
         try:
             importlib.import_module(spec["import_name"])
         except BaseException as exc:  # an import may raise anything, SystemExit included
-            print("FAIL: %s %s; import %s failed: %s: %s" % (spec["name"], version, spec["import_name"],
-                                                             type(exc).__name__, exc))
+            print(
+                "FAIL: %s %s; import %s failed: %s: %s"
+                % (spec["name"], version, spec["import_name"], type(exc).__name__, exc)
+            )
             return 1
     print("%s %s" % (spec["name"], version))
     return 0
@@ -151,8 +164,11 @@ def check_shell(spec):
     # No dollar sign in this file: container-structure-test expands dollar-NAME in a command's arguments
     # with the image's environment before the command runs (it would print the image's PATH, empty HOME).
     dollar = chr(36)
-    script = ["printf '\\n%s\\n' " + marker, 'printf "PATH=%s\\n" "' + dollar + 'PATH"',
-              'printf "HOME=%s\\n" "' + dollar + 'HOME"']
+    script = [
+        "printf '\\n%s\\n' " + marker,
+        'printf "PATH=%s\\n" "' + dollar + 'PATH"',
+        'printf "HOME=%s\\n" "' + dollar + 'HOME"',
+    ]
     for alias in spec.get("aliases") or []:
         script.append("alias %s >/dev/null 2>&1 && echo 'ALIAS %s'" % (alias, alias))
     script.append("true")

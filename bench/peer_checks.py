@@ -78,8 +78,13 @@ class Check:
         return f"{SUITE_TESTS[self.kind]}[{self.key}]"
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "key": self.key, "optional": self.optional, "reason": self.reason,
-                "spec": self.spec}
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "optional": self.optional,
+            "reason": self.reason,
+            "spec": self.spec,
+        }
 
 
 @dataclass(frozen=True)
@@ -175,9 +180,14 @@ def write_subset(src: Path, dst: Path, keep: set[str]) -> Path:
 
 # --- container-structure-test ---------------------------------------------------------------------------
 
+
 def _checker_test(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "command": "python3", "args": ["-c", CHECKER_SOURCE, json.dumps(spec)],
-            "exitCode": 0}
+    return {
+        "name": name,
+        "command": "python3",
+        "args": ["-c", CHECKER_SOURCE, json.dumps(spec)],
+        "exitCode": 0,
+    }
 
 
 def _sh_test(name: str, script: str, expected: list[str] | None = None) -> dict[str, Any]:
@@ -221,9 +231,9 @@ def _file_tests(c: Check) -> dict[str, Any]:
     flag = {"file": "-f", "directory": "-d", "symlink": "-L"}.get(s["type"] or "", "-e")
     script = f"test {flag} {_q(path)}"
     if s["mode"]:
-        script += f" && [ \"`stat -Lc %a {_q(path)}`\" = {int(s['mode'], 8):o} ]"
+        script += f' && [ "`stat -Lc %a {_q(path)}`" = {int(s["mode"], 8):o} ]'
     if s["owner"]:
-        script += f" && [ \"`stat -Lc %U {_q(path)}`\" = {_q(s['owner'])} ]"
+        script += f' && [ "`stat -Lc %U {_q(path)}`" = {_q(s["owner"])} ]'
     if s["content"]:
         script += f" && grep -Eq {_q(s['content'])} {_q(path)}"
     return {"commandTests": _sh_test(c.id, script)}
@@ -253,11 +263,17 @@ def cst_config(checks: list[Check]) -> tuple[dict[str, Any], dict[str, list[str]
         s = c.spec
         if c.kind == "binaries":
             if s["version"]:
-                add("commandTests", _checker_test(c.id, {"check": "binary", "optional": c.optional,
-                                                         "reason": c.reason, **s}), [c.id])
+                add(
+                    "commandTests",
+                    _checker_test(c.id, {"check": "binary", "optional": c.optional, "reason": c.reason, **s}),
+                    [c.id],
+                )
             elif c.optional:
-                add("commandTests", _sh_test(c.id, f"command -v {_q(s['name'])} || echo 'SKIP: optional, "
-                                                   f"absent'"), [c.id])
+                add(
+                    "commandTests",
+                    _sh_test(c.id, f"command -v {_q(s['name'])} || echo 'SKIP: optional, absent'"),
+                    [c.id],
+                )
             else:
                 add("commandTests", _sh_test(c.id, f"command -v {_q(s['name'])}"), [c.id])
         elif c.kind == "packages":
@@ -265,37 +281,70 @@ def cst_config(checks: list[Check]) -> tuple[dict[str, Any], dict[str, list[str]
             # nothing (dpkg-query: "show format: may not be empty string"); -s prints the same Status line.
             if c.optional:
                 # removed (config-files) or unknown: SKIP; any other state that is not installed still fails
-                script = (f"dpkg-query -s {_q(s['name'])} 2>/dev/null | grep -E '^Status: ' "
-                          f"| grep -Ev ' (config-files|not-installed)' || echo 'SKIP: optional, absent'")
+                script = (
+                    f"dpkg-query -s {_q(s['name'])} 2>/dev/null | grep -E '^Status: ' "
+                    f"| grep -Ev ' (config-files|not-installed)' || echo 'SKIP: optional, absent'"
+                )
                 expected = [f"(?m)^({_DPKG_INSTALLED}|SKIP: optional, absent)$"]
                 add("commandTests", _sh_test(c.id, script, expected), [c.id])
             else:
-                add("commandTests", {"name": c.id, "command": "dpkg-query", "args": ["-s", s["name"]],
-                                     "exitCode": 0, "expectedOutput": [f"(?m)^{_DPKG_INSTALLED}$"]}, [c.id])
+                add(
+                    "commandTests",
+                    {
+                        "name": c.id,
+                        "command": "dpkg-query",
+                        "args": ["-s", s["name"]],
+                        "exitCode": 0,
+                        "expectedOutput": [f"(?m)^{_DPKG_INSTALLED}$"],
+                    },
+                    [c.id],
+                )
         elif c.kind == "python_dists":
-            add("commandTests", _checker_test(c.id, {"check": "dist", "optional": c.optional,
-                                                     "reason": c.reason, **s}), [c.id])
+            add(
+                "commandTests",
+                _checker_test(c.id, {"check": "dist", "optional": c.optional, "reason": c.reason, **s}),
+                [c.id],
+            )
         elif c.kind == "shells":
-            add("commandTests", _checker_test(c.id, {"check": "shell", "optional": c.optional,
-                                                     "reason": c.reason, **s}), [c.id])
+            add(
+                "commandTests",
+                _checker_test(c.id, {"check": "shell", "optional": c.optional, "reason": c.reason, **s}),
+                [c.id],
+            )
         elif c.kind == "files":
             ((section, test),) = _file_tests(c).items()
             add(section, test, [c.id])
         elif c.kind == "users":
-            fields = [re.escape(s["name"]), "[^:]*",
-                      str(s["uid"]) if s["uid"] is not None else "[^:]*", "[^:]*", "[^:]*",
-                      re.escape(s["home"]) if s["home"] else "[^:]*",
-                      re.escape(s["shell"]) if s["shell"] else "[^:]*"]
-            add("commandTests", _sh_test(c.id, f"getent passwd {_q(s['name'])}",
-                                         ["(?m)^" + ":".join(fields) + "$"]), [c.id])
+            fields = [
+                re.escape(s["name"]),
+                "[^:]*",
+                str(s["uid"]) if s["uid"] is not None else "[^:]*",
+                "[^:]*",
+                "[^:]*",
+                re.escape(s["home"]) if s["home"] else "[^:]*",
+                re.escape(s["shell"]) if s["shell"] else "[^:]*",
+            ]
+            add(
+                "commandTests",
+                _sh_test(c.id, f"getent passwd {_q(s['name'])}", ["(?m)^" + ":".join(fields) + "$"]),
+                [c.id],
+            )
         elif c.kind == "groups":
             gid = str(s["gid"]) if s["gid"] is not None else "[^:]*"
-            add("commandTests", _sh_test(c.id, f"getent group {_q(s['name'])}",
-                                         [f"(?m)^{re.escape(s['name'])}:[^:]*:{gid}:"]), [c.id])
+            add(
+                "commandTests",
+                _sh_test(
+                    c.id, f"getent group {_q(s['name'])}", [f"(?m)^{re.escape(s['name'])}:[^:]*:{gid}:"]
+                ),
+                [c.id],
+            )
         elif c.kind in ("labels", "env"):
             field_name = "labels" if c.kind == "labels" else "envVars"
-            entry = ({"key": s["name"], "value": _anchored(s["regex"]), "isRegex": True} if s["regex"]
-                     else {"key": s["name"], "value": s["value"] if s["value"] is not None else ""})
+            entry = (
+                {"key": s["name"], "value": _anchored(s["regex"]), "isRegex": True}
+                if s["regex"]
+                else {"key": s["name"], "value": s["value"] if s["value"] is not None else ""}
+            )
             if s["value"] is None and not s["regex"]:
                 entry = {"key": s["name"], "value": ".*", "isRegex": True}
             metadata.setdefault(field_name, []).append(entry)
@@ -315,6 +364,7 @@ def cst_config(checks: list[Check]) -> tuple[dict[str, Any], dict[str, list[str]
 
 
 # --- naive testinfra ------------------------------------------------------------------------------------
+
 
 def testinfra_cases(checks: list[Check]) -> list[dict[str, Any]]:
     """The JSON the testinfra module parametrizes over (one test per entry, ids = check ids)."""

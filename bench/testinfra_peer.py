@@ -42,8 +42,24 @@ DOCKER = os.environ.get("BENCH_DOCKER", "docker")
 def host() -> Iterator[Any]:
     name = f"bench-testinfra-{uuid.uuid4().hex[:10]}"
     label = f"{LABEL}={os.environ.get('BENCH_RUN', '')}"
-    subprocess.run([DOCKER, "run", "-d", "--name", name, "--label", label, "--entrypoint", "", IMAGE,
-                    "sleep", "infinity"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            DOCKER,
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--label",
+            label,
+            "--entrypoint",
+            "",
+            IMAGE,
+            "sleep",
+            "infinity",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield testinfra.get_host(f"docker://{name}")
     finally:
@@ -85,9 +101,11 @@ def test_check(host: Any, image_cfg: dict[str, Any], case: dict[str, Any]) -> No
         if not host.package(s["name"]).is_installed:
             _absent(case, f"{s['name']} not installed")
     elif kind == "python_dists":
-        code = ("import importlib, importlib.metadata as m, sys\n"
-                "try:\n print(m.version(sys.argv[1]))\nexcept m.PackageNotFoundError:\n sys.exit(3)\n"
-                "if sys.argv[2]: importlib.import_module(sys.argv[2])\n")
+        code = (
+            "import importlib, importlib.metadata as m, sys\n"
+            "try:\n print(m.version(sys.argv[1]))\nexcept m.PackageNotFoundError:\n sys.exit(3)\n"
+            "if sys.argv[2]: importlib.import_module(sys.argv[2])\n"
+        )
         res = host.run("python3 -c %s %s %s", code, s["name"], s["import_name"] or "")
         if res.rc == 3:
             _absent(case, f"{s['name']} not installed")

@@ -81,20 +81,48 @@ IMAGE_ONLY_KINDS = ("labels", "image_config")
 # environment is not the image's ENV), so the docker and the ssh run check exactly the same things.
 FLEET_CONTRACT: dict[str, list[dict[str, Any]]] = {
     "binaries": [
-        {"name": "bash", "version": ">=5.0"}, {"name": "python3", "version": ">=3.9"},
-        {"name": "devbox-fixture-tool", "version": ">=2.0"}, {"name": "tar", "version": ">=1.30"},
-        {"name": "grep", "version": ">=3.0"}, {"name": "sh"}, {"name": "ls"}, {"name": "sed"},
-        {"name": "gzip"}, {"name": "find"}, {"name": "ssh-keygen"}, {"name": "sshd"}, {"name": "dpkg"},
-        {"name": "apt-get"}, {"name": "less"},
+        {"name": "bash", "version": ">=5.0"},
+        {"name": "python3", "version": ">=3.9"},
+        {"name": "devbox-fixture-tool", "version": ">=2.0"},
+        {"name": "tar", "version": ">=1.30"},
+        {"name": "grep", "version": ">=3.0"},
+        {"name": "sh"},
+        {"name": "ls"},
+        {"name": "sed"},
+        {"name": "gzip"},
+        {"name": "find"},
+        {"name": "ssh-keygen"},
+        {"name": "sshd"},
+        {"name": "dpkg"},
+        {"name": "apt-get"},
+        {"name": "less"},
     ],
-    "packages": [{"name": n} for n in (
-        "openssh-server", "less", "bash", "coreutils", "dpkg", "apt", "grep", "gzip", "tar", "sed",
-        "findutils", "mawk", "ca-certificates", "login")],
+    "packages": [
+        {"name": n}
+        for n in (
+            "openssh-server",
+            "less",
+            "bash",
+            "coreutils",
+            "dpkg",
+            "apt",
+            "grep",
+            "gzip",
+            "tar",
+            "sed",
+            "findutils",
+            "mawk",
+            "ca-certificates",
+            "login",
+        )
+    ],
     "python_dists": [
-        {"name": "devbox-fixture-pkg", "min_version": "1.0"}, {"name": "filelock", "min_version": "3.0"},
+        {"name": "devbox-fixture-pkg", "min_version": "1.0"},
+        {"name": "filelock", "min_version": "3.0"},
         {"name": "Jinja2", "min_version": "3.0", "import": "jinja2"},
         {"name": "MarkupSafe", "min_version": "2.0", "import": "markupsafe"},
-        {"name": "mpmath", "min_version": "1.0"}, {"name": "numpy", "min_version": "1.20"},
+        {"name": "mpmath", "min_version": "1.0"},
+        {"name": "numpy", "min_version": "1.20"},
         {"name": "pip", "min_version": "20.0"},
     ],
     "files": [
@@ -105,8 +133,11 @@ FLEET_CONTRACT: dict[str, list[dict[str, Any]]] = {
         {"path": "/etc/passwd", "type": "file", "mode": "0644", "owner": "root"},
         {"path": "/workspace", "type": "directory"},
     ],
-    "users": [{"name": "root", "uid": 0, "home": "/root"}, {"name": "nobody", "uid": 65534},
-              {"name": "sshd"}],
+    "users": [
+        {"name": "root", "uid": 0, "home": "/root"},
+        {"name": "nobody", "uid": 65534},
+        {"name": "sshd"},
+    ],
     "groups": [{"name": "root", "gid": 0}, {"name": "nogroup", "gid": 65534}],
 }
 
@@ -196,6 +227,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 # --- CPU accounting -------------------------------------------------------------------------------------
 
+
 def _children_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -227,25 +259,36 @@ def _cgroup_cpu(container_ids: list[str]) -> float:
 
 # --- running things -------------------------------------------------------------------------------------
 
+
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     # The checkout's package, not whatever editable install the interpreter has.
     paths = [str(REPO / "src"), str(REPO / "build")]
-    env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
-                                                 if p and p not in paths])
+    env["PYTHONPATH"] = os.pathsep.join(
+        paths + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p not in paths]
+    )
     env["PATH"] = "/usr/bin:" + env.get("PATH", "")
     env["DEVBOX_DOCKER"] = DOCKER
     return env | (extra or {})
 
 
-def measure(runner: str, repeat: int, cmd: list[str], cwd: Path, child: Child, nodes: list[str],
-            env: dict[str, str], timeout: float = RUN_TIMEOUT_S) -> tuple[Run, str]:
+def measure(
+    runner: str,
+    repeat: int,
+    cmd: list[str],
+    cwd: Path,
+    child: Child,
+    nodes: list[str],
+    env: dict[str, str],
+    timeout: float = RUN_TIMEOUT_S,
+) -> tuple[Run, str]:
     """Run cmd once in its own process group; (its figures, its output)."""
     load = os.getloadavg()[0]
     cpu0, nodes0, busy0 = _children_cpu(), _cgroup_cpu(nodes), _machine_busy()
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     child.proc = proc
     note = ""
     try:
@@ -258,9 +301,17 @@ def measure(runner: str, repeat: int, cmd: list[str], cwd: Path, child: Child, n
     cpu1, nodes1, busy1 = _children_cpu(), _cgroup_cpu(nodes), _machine_busy()
     child.proc = None
     text = out.decode("utf-8", "replace")
-    run = Run(runner, repeat, round(wall, 3), proc.returncode, cpu_children_s=round(cpu1 - cpu0, 3),
-              cpu_nodes_s=round(nodes1 - nodes0, 3), cpu_machine_s=round(busy1 - busy0, 3),
-              load_before=round(load, 2), note=note)
+    run = Run(
+        runner,
+        repeat,
+        round(wall, 3),
+        proc.returncode,
+        cpu_children_s=round(cpu1 - cpu0, 3),
+        cpu_nodes_s=round(nodes1 - nodes0, 3),
+        cpu_machine_s=round(busy1 - busy0, 3),
+        load_before=round(load, 2),
+        note=note,
+    )
     return run, text
 
 
@@ -277,11 +328,16 @@ def _from_results(path: Path) -> tuple[dict[str, int], dict[str, float], dict[st
         return {}, {}, {}
     totals = {k: v for k, v in (doc.get("totals") or {}).items() if v}
     hosts = doc.get("hosts") or []
-    probes = {h["name"] if len(hosts) > 1 else "": h["probe_seconds"] for h in hosts
-              if h.get("probe_seconds") is not None}
-    failures = {e["name"]: (e.get("message") or "").strip().replace("\n", " | ")[:200]
-                for e in doc.get("items") or []
-                if e.get("outcome") in ("failed", "error")}
+    probes = {
+        h["name"] if len(hosts) > 1 else "": h["probe_seconds"]
+        for h in hosts
+        if h.get("probe_seconds") is not None
+    }
+    failures = {
+        e["name"]: (e.get("message") or "").strip().replace("\n", " | ")[:200]
+        for e in doc.get("items") or []
+        if e.get("outcome") in ("failed", "error")
+    }
     return totals, probes, dict(list(failures.items())[:10])
 
 
@@ -293,8 +349,9 @@ def _failures_from_pytest(output: str) -> dict[str, str]:
 
 def _counts_from_pytest(output: str) -> dict[str, int]:
     """pytest's last line: "40 passed, 2 skipped in 3.1s"."""
-    found = re.findall(r"(\d+) (passed|failed|skipped|errors?)\b", output.strip().splitlines()[-1]
-                       if output.strip() else "")
+    found = re.findall(
+        r"(\d+) (passed|failed|skipped|errors?)\b", output.strip().splitlines()[-1] if output.strip() else ""
+    )
     return {("error" if word.startswith("error") else word): int(n) for n, word in found}
 
 
@@ -317,6 +374,7 @@ def _timed_floor(cmd: list[str], n: int, env: dict[str, str]) -> dict[str, Any]:
 
 # --- the benchmark --------------------------------------------------------------------------------------
 
+
 @dataclass
 class Setup:
     """What every runner shares: the node image, the contract, the fleet's ssh config, the naive module."""
@@ -334,8 +392,17 @@ class Setup:
 
 def suite_cmd(setup: Setup, results: Path, *target: str) -> list[str]:
     # No -q: at verbosity < 0 the suite leaves out its summary lines, `devbox: probe N.N s` among them.
-    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--expectations={setup.expectations}",
-            *target, f"--results-json={results}", "tests"]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        f"--expectations={setup.expectations}",
+        *target,
+        f"--results-json={results}",
+        "tests",
+    ]
 
 
 def runners(setup: Setup, tmp: Path) -> dict[str, Callable[[int, Child], Run]]:
@@ -357,14 +424,32 @@ def runners(setup: Setup, tmp: Path) -> dict[str, Callable[[int, Child], Run]]:
             if run.exit_code != 0 and not run.failures:
                 run.note = _last_line(out)
             return run
+
         return one
 
     def naive(repeat: int, child: Child) -> Run:
         # The suite registers itself as a pytest plugin (pytest11); the naive run must not load it.
-        cmd = [sys.executable, "-m", "pytest", "test_naive_ssh.py", "-p", "no:cacheprovider",
-               "-p", "no:xdist", "-p", "no:hypothesispytest", "-p", "no:devbox_conformance.plugin",
-               "-q", "--no-header", "-rf",
-               "--rootdir", str(setup.naive_dir), "-c", "/dev/null"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "test_naive_ssh.py",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:hypothesispytest",
+            "-p",
+            "no:devbox_conformance.plugin",
+            "-q",
+            "--no-header",
+            "-rf",
+            "--rootdir",
+            str(setup.naive_dir),
+            "-c",
+            "/dev/null",
+        ]
         env = _env({"BENCH_IMAGE": setup.node_image, "BENCH_RUN": setup.run_id, "BENCH_LABEL": BENCH_LABEL})
         run, out = measure("testinfra-ssh-1", repeat, cmd, setup.naive_dir, child, node1, env)
         run.counts = _counts_from_pytest(out)
@@ -385,13 +470,26 @@ def runners(setup: Setup, tmp: Path) -> dict[str, Callable[[int, Child], Run]]:
 def derive_naive_checks(expectations: Path, ssh_config: Path) -> tuple[list[pc.Check], int]:
     """The items the suite checks on ssh://node1 (`when:` applied with the suite's own probe), image-only
     kinds left out; and the contract's size. One untimed probe: it also warms node1's page cache."""
-    uname = subprocess.run(["ssh", "-F", str(ssh_config), "node1", "uname -m"], capture_output=True,
-                           text=True, timeout=60, check=True).stdout.strip()
+    uname = subprocess.run(
+        ["ssh", "-F", str(ssh_config), "node1", "uname -m"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
     arch = tgt.normalize_arch(uname)
-    target = tgt.Target("ssh://node1", "ssh://node1", "host", arch,
-                        connection={"ssh_config": str(ssh_config)})
-    request = {"binaries": [], "imports": [], "files": [], "users": [], "groups": [], "shells": [],
-               "manifest": probe.MANIFEST_PATH}
+    target = tgt.Target(
+        "ssh://node1", "ssh://node1", "host", arch, connection={"ssh_config": str(ssh_config)}
+    )
+    request = {
+        "binaries": [],
+        "imports": [],
+        "files": [],
+        "users": [],
+        "groups": [],
+        "shells": [],
+        "manifest": probe.MANIFEST_PATH,
+    }
     facts = probe.collect_facts(target, request, timeout=900)
     manifest = facts.get("manifest") if isinstance(facts.get("manifest"), dict) else {}
     base_kind = (manifest.get("base") or {}).get("kind") or "other"
@@ -408,8 +506,9 @@ def write_naive_module(directory: Path, checks: list[pc.Check], ssh_config: Path
     shutil.copy(BENCH / "testinfra_peer.py", directory / "testinfra_peer.py")
     (directory / "incontainer_check.py").write_text(pc.CHECKER_SOURCE, encoding="utf-8")  # packed, as shipped
     (directory / "cases.json").write_text(json.dumps(pc.testinfra_cases(checks)))
-    (directory / "test_naive_ssh.py").write_text(NAIVE_MODULE.format(spec="ssh://node1",
-                                                                     ssh_config=str(ssh_config)))
+    (directory / "test_naive_ssh.py").write_text(
+        NAIVE_MODULE.format(spec="ssh://node1", ssh_config=str(ssh_config))
+    )
 
 
 def write_fleet_contract(directory: Path) -> Path:
@@ -430,15 +529,29 @@ def floors(setup: Setup, n: int) -> dict[str, dict[str, Any]]:
         "docker exec node1 true": _timed_floor([DOCKER, "exec", node1, "true"], n, env),
         "python3 -c pass (here)": _timed_floor([sys.executable, "-c", "pass"], n, env),
         "ssh node1 python3 -c pass": _timed_floor([*ssh, "python3 -c pass"], n, env),
-        "python3 -c 'import pytest, testinfra' (here)":
-            _timed_floor([sys.executable, "-c", "import pytest, testinfra"], n, env),
+        "python3 -c 'import pytest, testinfra' (here)": _timed_floor(
+            [sys.executable, "-c", "import pytest, testinfra"], n, env
+        ),
         "docker run --rm NODE_IMAGE true": _timed_floor(
-            [DOCKER, "run", "--rm", "--label", f"{BENCH_LABEL}={setup.run_id}", "--entrypoint", "",
-             setup.node_image, "true"], n, env),
+            [
+                DOCKER,
+                "run",
+                "--rm",
+                "--label",
+                f"{BENCH_LABEL}={setup.run_id}",
+                "--entrypoint",
+                "",
+                setup.node_image,
+                "true",
+            ],
+            n,
+            env,
+        ),
     }
 
 
 # --- report ---------------------------------------------------------------------------------------------
+
 
 def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
@@ -452,7 +565,8 @@ def summarize(runs: list[Run]) -> dict[str, dict[str, Any]]:
         wall = _median([r.wall_s for r in mine])
         cpu = _median([r.cpu_s for r in mine])
         out[name] = {
-            "runs": len(mine), "wall_s": wall,
+            "runs": len(mine),
+            "wall_s": wall,
             "probe_s": _median([p for r in mine if (p := r.probe_max_s) is not None]),
             "probe_hosts": len(mine[0].probe_s),
             "cpu_children_s": _median([r.cpu_children_s for r in mine]),
@@ -461,8 +575,9 @@ def summarize(runs: list[Run]) -> dict[str, dict[str, Any]]:
             "cpu_machine_s": _median([r.cpu_machine_s for r in mine]),
             # Share of the machine's cores this run's own processes kept busy for its whole wall time.
             "cpu_per_wall_per_core": round(cpu / wall / CORES, 3) if cpu is not None and wall else None,
-            "machine_busy_per_core": (round(_median([r.cpu_machine_s for r in mine]) / wall / CORES, 3)
-                                      if wall else None),
+            "machine_busy_per_core": (
+                round(_median([r.cpu_machine_s for r in mine]) / wall / CORES, 3) if wall else None
+            ),
             "load_before": [r.load_before for r in mine],
             "exit_codes": sorted({r.exit_code for r in mine}),
             "counts": mine[-1].counts,
@@ -490,26 +605,46 @@ def comparisons(summary: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         return s.get(runner, {}).get(key)
 
     rows = [
-        {"what": "1. ssh/docker, probe (compared)", "ratio": _ratio(get("ssh-1", "probe_s"),
-                                                                     get("docker-1", "probe_s")),
-         "target": "<= 1.2x", "max": 1.2},
-        {"what": "1. ssh/docker, wall (docker's includes start + healthy)",
-         "ratio": _ratio(get("ssh-1", "wall_s"), get("docker-1", "wall_s")), "target": "info"},
-        {"what": "2. 4 nodes/1 node, wall (compared)", "ratio": _ratio(get("ssh-4", "wall_s"),
-                                                                       get("ssh-1", "wall_s")),
-         "target": "<= 1.5x", "max": 1.5},
-        {"what": "2. 4 nodes/1 node, probe (slowest host)",
-         "ratio": _ratio(get("ssh-4", "probe_s"), get("ssh-1", "probe_s")), "target": "info"},
-        {"what": "2. 4 nodes/1 node, CPU s (children + nodes)",
-         "ratio": _ratio(get("ssh-4", "cpu_s"), get("ssh-1", "cpu_s")), "target": "info"},
+        {
+            "what": "1. ssh/docker, probe (compared)",
+            "ratio": _ratio(get("ssh-1", "probe_s"), get("docker-1", "probe_s")),
+            "target": "<= 1.2x",
+            "max": 1.2,
+        },
+        {
+            "what": "1. ssh/docker, wall (docker's includes start + healthy)",
+            "ratio": _ratio(get("ssh-1", "wall_s"), get("docker-1", "wall_s")),
+            "target": "info",
+        },
+        {
+            "what": "2. 4 nodes/1 node, wall (compared)",
+            "ratio": _ratio(get("ssh-4", "wall_s"), get("ssh-1", "wall_s")),
+            "target": "<= 1.5x",
+            "max": 1.5,
+        },
+        {
+            "what": "2. 4 nodes/1 node, probe (slowest host)",
+            "ratio": _ratio(get("ssh-4", "probe_s"), get("ssh-1", "probe_s")),
+            "target": "info",
+        },
+        {
+            "what": "2. 4 nodes/1 node, CPU s (children + nodes)",
+            "ratio": _ratio(get("ssh-4", "cpu_s"), get("ssh-1", "cpu_s")),
+            "target": "info",
+        },
         # An estimate, not a bound: 4 nodes if the 3 extra probes' CPU were the only extra cost, spread over
         # every core with nothing else running, and none of it could hide in the 1-node run's idle time.
-        {"what": "2. estimate: (1-node wall + extra CPU s/cores)/1-node wall",
-         "ratio": _cpu_floor(get("ssh-1", "wall_s"), get("ssh-1", "cpu_s"), get("ssh-4", "cpu_s")),
-         "target": "info"},
-        {"what": "3. naive testinfra/suite over ssh, wall", "ratio": _ratio(get("testinfra-ssh-1", "wall_s"),
-                                                                             get("ssh-1", "wall_s")),
-         "target": ">= 5x", "min": 5.0},
+        {
+            "what": "2. estimate: (1-node wall + extra CPU s/cores)/1-node wall",
+            "ratio": _cpu_floor(get("ssh-1", "wall_s"), get("ssh-1", "cpu_s"), get("ssh-4", "cpu_s")),
+            "target": "info",
+        },
+        {
+            "what": "3. naive testinfra/suite over ssh, wall",
+            "ratio": _ratio(get("testinfra-ssh-1", "wall_s"), get("ssh-1", "wall_s")),
+            "target": ">= 5x",
+            "min": 5.0,
+        },
     ]
     for row in rows:
         r = row["ratio"]
@@ -526,8 +661,12 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def render(meta: dict[str, Any], summary: dict[str, dict[str, Any]], rows: list[dict[str, Any]],
-           floor: dict[str, dict[str, Any]]) -> str:
+def render(
+    meta: dict[str, Any],
+    summary: dict[str, dict[str, Any]],
+    rows: list[dict[str, Any]],
+    floor: dict[str, dict[str, Any]],
+) -> str:
     lines = [
         f"transport benchmark {meta['date']}  run {meta['run_id']}",
         f"image {meta['image']} -> node image {meta['node_image']}; contract {meta['expectations']} "
@@ -547,7 +686,8 @@ def render(meta: dict[str, Any], summary: dict[str, dict[str, Any]], rows: list[
             f"{name:<17}{hosts.get(name, 1):>5}{_fmt(s['wall_s']):>8}{_fmt(s['probe_s']):>9}"
             f"{_fmt(s['cpu_s'], 1):>7}{kids_nodes:>14}{_fmt(s['cpu_per_wall_per_core']):>14}"
             f"{_fmt(s['machine_busy_per_core']):>18}  {counts:<24}"
-            f"{' '.join(f'{x:.1f}' for x in s['load_before'])}")
+            f"{' '.join(f'{x:.1f}' for x in s['load_before'])}"
+        )
         for note in s["notes"]:
             lines.append(f"{'':<17}note: {note}")
         for item, message in s["failures"].items():
@@ -558,11 +698,14 @@ def render(meta: dict[str, Any], summary: dict[str, dict[str, Any]], rows: list[
     four = summary.get("ssh-4")
     if four and four["cpu_per_wall_per_core"] is not None:
         share = four["cpu_per_wall_per_core"]
-        lines += ["", f"ssh-4 CPU-bound? its own processes kept {share:.2f} of the {CORES} cores busy "
-                  f"over its wall time ({_fmt(four['cpu_s'], 1)} CPU s / {_fmt(four['wall_s'])} s / "
-                  f"{CORES});",
-                  f"the whole machine was busy {_fmt(four['machine_busy_per_core'])} of its cores meanwhile "
-                  "(the rest: other work on the machine)."]
+        lines += [
+            "",
+            f"ssh-4 CPU-bound? its own processes kept {share:.2f} of the {CORES} cores busy "
+            f"over its wall time ({_fmt(four['cpu_s'], 1)} CPU s / {_fmt(four['wall_s'])} s / "
+            f"{CORES});",
+            f"the whole machine was busy {_fmt(four['machine_busy_per_core'])} of its cores meanwhile "
+            "(the rest: other work on the machine).",
+        ]
     lines += ["", "floors (median wall s of bounded runs)"]
     for name, f in floor.items():
         shown = _fmt(f.get("median_s"), 3) if f.get("median_s") is not None else f"error: {f.get('error')}"
@@ -580,6 +723,7 @@ def render(meta: dict[str, Any], summary: dict[str, dict[str, Any]], rows: list[
 
 # --- main -----------------------------------------------------------------------------------------------
 
+
 @contextmanager
 def _fleet(node_image: str, workdir: Path) -> Iterator[SshFleet]:
     with SshFleet({n: node_image for n in NODES}, workdir) as fleet:
@@ -587,33 +731,50 @@ def _fleet(node_image: str, workdir: Path) -> Iterator[SshFleet]:
 
 
 def _container_ids(names: list[str]) -> dict[str, str]:
-    out = subprocess.run([DOCKER, "inspect", "--format", "{{.Name}} {{.Id}}", *names], capture_output=True,
-                         text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [DOCKER, "inspect", "--format", "{{.Name}} {{.Id}}", *names],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     by_name = dict(line.lstrip("/").split() for line in out.splitlines() if line.strip())
     return by_name
 
 
 def _remove_ours(run_id: str) -> None:
-    ours = subprocess.run([DOCKER, "ps", "-aq", "--filter", f"label={BENCH_LABEL}={run_id}"],
-                          capture_output=True, text=True, timeout=60).stdout.split()
+    ours = subprocess.run(
+        [DOCKER, "ps", "-aq", "--filter", f"label={BENCH_LABEL}={run_id}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.split()
     if ours:
         subprocess.run([DOCKER, "rm", "-f", "-v", *ours], capture_output=True, timeout=120)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--image", default=DEFAULT_IMAGE,
-                    help="image the nodes are made from (default: %(default)s)")
-    ap.add_argument("--expectations", type=Path,
-                    help="contract directory (default: a small fleet contract for the fixture image)")
+    ap.add_argument(
+        "--image", default=DEFAULT_IMAGE, help="image the nodes are made from (default: %(default)s)"
+    )
+    ap.add_argument(
+        "--expectations",
+        type=Path,
+        help="contract directory (default: a small fleet contract for the fixture image)",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per runner; the table shows medians")
     ap.add_argument("--floor-runs", type=int, default=5, help="runs per floor measurement")
-    ap.add_argument("--only", default="docker-1,ssh-1,ssh-4,testinfra-ssh-1",
-                    help="comma-separated runners (default: all)")
+    ap.add_argument(
+        "--only",
+        default="docker-1,ssh-1,ssh-4,testinfra-ssh-1",
+        help="comma-separated runners (default: all)",
+    )
     ap.add_argument("--json", type=Path, help="write every run's figures here")
     ap.add_argument("--out", type=Path, help="also write the printed table here")
-    ap.add_argument("--keep", action="store_true",
-                    help="keep the node image (its build is slow on big images)")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the node image (its build is slow on big images)"
+    )
     args = ap.parse_args(argv)
     if not 1 <= args.repeat <= 50:
         ap.error("--repeat must be 1..50")
@@ -632,8 +793,9 @@ def main(argv: list[str] | None = None) -> int:
         build_node_image(args.image, node_image, (f"LABEL {BENCH_LABEL}={run_id}",))
         built = True
         build_s = round(time.monotonic() - t0, 1)
-        expectations = (args.expectations.resolve() if args.expectations
-                        else write_fleet_contract(tmp / "fleet-contract"))
+        expectations = (
+            args.expectations.resolve() if args.expectations else write_fleet_contract(tmp / "fleet-contract")
+        )
         fleet_dir = tmp / "fleet"
         fleet_dir.mkdir()
         print(f"[{run_id}] node image built in {build_s} s; starting {len(NODES)} ssh nodes ...", flush=True)
@@ -643,8 +805,17 @@ def main(argv: list[str] | None = None) -> int:
             checks, contract_items = derive_naive_checks(expectations, fleet.ssh_config)
             naive_dir = tmp / "naive"
             write_naive_module(naive_dir, checks, fleet.ssh_config)
-            setup = Setup(run_id, args.image, node_image, expectations, fleet.ssh_config, containers,
-                          naive_dir, checks, contract_items)
+            setup = Setup(
+                run_id,
+                args.image,
+                node_image,
+                expectations,
+                fleet.ssh_config,
+                containers,
+                naive_dir,
+                checks,
+                contract_items,
+            )
             table = runners(setup, tmp)
             chosen = [r for r in args.only.split(",") if r]
             unknown = set(chosen) - set(table)
@@ -654,15 +825,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{run_id}] warm-up (untimed) ...", flush=True)
             warm = [table[name](0, child) for name in ("ssh-4", "docker-1")]
             for run in warm:
-                print(f"[{run_id}] warm-up {run.runner}: exit {run.exit_code} {run.counts} {run.note}",
-                      flush=True)
+                print(
+                    f"[{run_id}] warm-up {run.runner}: exit {run.exit_code} {run.counts} {run.note}",
+                    flush=True,
+                )
             runs: list[Run] = []
             for repeat in range(1, args.repeat + 1):
                 for name in chosen:
                     run = table[name](repeat, child)
-                    print(f"[{run_id}] {repeat}/{args.repeat} {name:<16} wall {run.wall_s:6.2f} s  probe "
-                          f"{_fmt(run.probe_max_s)} s  cpu {run.cpu_s:5.1f} s  exit {run.exit_code}  "
-                          f"load {run.load_before:.1f}", flush=True)
+                    print(
+                        f"[{run_id}] {repeat}/{args.repeat} {name:<16} wall {run.wall_s:6.2f} s  probe "
+                        f"{_fmt(run.probe_max_s)} s  cpu {run.cpu_s:5.1f} s  exit {run.exit_code}  "
+                        f"load {run.load_before:.1f}",
+                        flush=True,
+                    )
                     runs.append(run)
             floor = floors(setup, args.floor_runs)
         summary = summarize(runs)
@@ -671,17 +847,30 @@ def main(argv: list[str] | None = None) -> int:
         for c in checks:
             by_kind[c.kind] = by_kind.get(c.kind, 0) + 1
         meta = {
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "run_id": run_id, "image": args.image,
-            "node_image": node_image, "node_image_build_s": build_s,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "run_id": run_id,
+            "image": args.image,
+            "node_image": node_image,
+            "node_image_build_s": build_s,
             "expectations": str(args.expectations) if args.expectations else "built-in fleet contract",
-            "contract_items": contract_items, "naive_checks": len(checks), "naive_by_kind": by_kind,
-            "cores": CORES, "python": platform.python_version(), "repeat": args.repeat,
-            "load_start": load_start, "load_end": [round(x, 2) for x in os.getloadavg()],
+            "contract_items": contract_items,
+            "naive_checks": len(checks),
+            "naive_by_kind": by_kind,
+            "cores": CORES,
+            "python": platform.python_version(),
+            "repeat": args.repeat,
+            "load_start": load_start,
+            "load_end": [round(x, 2) for x in os.getloadavg()],
             "commands": {
                 "docker-1": suite_cmd(setup, Path("R.json"), "--image", node_image),
                 "ssh-1": suite_cmd(setup, Path("R.json"), "--hosts", "ssh://node1", "--ssh-config=CFG"),
-                "ssh-4": suite_cmd(setup, Path("R.json"), "--hosts",
-                                   ",".join(f"ssh://{n}" for n in NODES), "--ssh-config=CFG"),
+                "ssh-4": suite_cmd(
+                    setup,
+                    Path("R.json"),
+                    "--hosts",
+                    ",".join(f"ssh://{n}" for n in NODES),
+                    "--ssh-config=CFG",
+                ),
                 "testinfra-ssh-1": "pytest test_naive_ssh.py (bench/testinfra_peer.py test_check, ssh://node1)",
             },
         }
@@ -691,9 +880,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             args.out.write_text(text)
         if args.json:
-            doc = {"meta": meta, "summary": summary, "comparisons": rows, "floors": floor,
-                   "warm_up": [asdict(r) for r in warm], "runs": [asdict(r) for r in runs],
-                   "contract": FLEET_CONTRACT if not args.expectations else None}
+            doc = {
+                "meta": meta,
+                "summary": summary,
+                "comparisons": rows,
+                "floors": floor,
+                "warm_up": [asdict(r) for r in warm],
+                "runs": [asdict(r) for r in runs],
+                "contract": FLEET_CONTRACT if not args.expectations else None,
+            }
             args.json.write_text(json.dumps(doc, indent=2) + "\n")
         return 0
     except KeyboardInterrupt:

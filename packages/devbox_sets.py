@@ -233,6 +233,7 @@ def run(argv: list[str], *, timeout: float | None = None, env: dict[str, str] | 
         env={**os.environ, **(env or {})},
         start_new_session=True,  # so a timeout can end the whole process group (pip's build backends)
     )
+
     def pump() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -124,9 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         ds.write_record(args.records_dir, args.set_name, ds.disabled_record("apt", reason))
         return 0
 
-    arch = args.arch or subprocess.run(
-        ["dpkg", "--print-architecture"], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    arch = (
+        args.arch
+        or subprocess.run(
+            ["dpkg", "--print-architecture"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    )
     entries = ds.parse_list(args.list, pip=False)
     features = ds.parse_features(args.feature)
     outcome = ds.Outcome()

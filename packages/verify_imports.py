@@ -83,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", required=True, dest="set_name", help="the set install_pip.py recorded")
     parser.add_argument("--list", required=True, type=Path, help="the set's list file (for its options)")
-    parser.add_argument(
-        "--check", action="append", default=[], metavar="DIST=MODULE", help="repeatable"
-    )
+    parser.add_argument("--check", action="append", default=[], metavar="DIST=MODULE", help="repeatable")
     parser.add_argument("--older", type=int, default=3, help="older releases to try before giving up")
     parser.add_argument("--import-timeout", type=float, default=300)
     parser.add_argument("--constraints", type=Path, default=Path("/opt/devbox/base-constraints.txt"))

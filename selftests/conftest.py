@@ -24,8 +24,13 @@ def _docker() -> str:
 
 
 def _build(context: Path, tag: str) -> None:
-    proc = subprocess.run([_docker(), "build", "-q", "-t", tag, str(context)], capture_output=True, text=True,
-                          env={**os.environ, "DOCKER_BUILDKIT": "1"}, timeout=900)
+    proc = subprocess.run(
+        [_docker(), "build", "-q", "-t", tag, str(context)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        timeout=900,
+    )
     if proc.returncode != 0:
         pytest.fail(f"building {tag} failed:\n{proc.stderr[-3000:]}", pytrace=False)
 
@@ -33,8 +38,12 @@ def _build(context: Path, tag: str) -> None:
 @pytest.fixture(scope="session")
 def suite_fixture_image() -> Iterator[str]:
     """The suite's fixture image (selftests/fixtures/suite/image), removed after the session."""
-    if subprocess.run([_docker(), "image", "inspect", "gpu-devbox-base:bookworm-amd64"],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            [_docker(), "image", "inspect", "gpu-devbox-base:bookworm-amd64"], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("needs the stand-in base gpu-devbox-base:bookworm-amd64 (`./devbox base`)")
     tag = f"devbox-suite-fixture:e2e-{os.getpid()}"
     _build(SUITE_FIXTURES / "image", tag)
@@ -94,9 +103,14 @@ def run_conformance(*args: str, timeout: float = 900) -> ConformanceRun:
     with tempfile.TemporaryDirectory(prefix="devbox-suite-run-") as tmp:
         results = Path(tmp) / "results.json"
         env = {**os.environ, "PATH": f"{Path(_docker()).parent}:{os.environ.get('PATH', '')}"}
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                               f"--results-json={results}", *args],
-                              cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--results-json={results}", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
         data = json.loads(results.read_text()) if results.exists() else {}
     return ConformanceRun(proc.returncode, proc.stdout + proc.stderr, data)
 

@@ -65,8 +65,10 @@ def dockerfile_path(context: Path, dockerfile: str | Path) -> Path:
     if not path.is_file():
         if not (config.REPO_ROOT / "Dockerfile").is_file() and context == config.REPO_ROOT:
             # Installed from a wheel: the image's sources are not in site-packages.
-            raise UsageError("no gpu-devbox checkout to build from: this devbox is installed as a package; "
-                             "pass --context DIR (or BUILD_CONTEXT) pointing at a checkout")
+            raise UsageError(
+                "no gpu-devbox checkout to build from: this devbox is installed as a package; "
+                "pass --context DIR (or BUILD_CONTEXT) pointing at a checkout"
+            )
         raise UsageError(f"Dockerfile not found: {path} (DOCKERFILE / --dockerfile)")
     return path
 

@@ -127,8 +127,10 @@ def base_args(args: argparse.Namespace, docker: Docker, arch: str) -> dict[str, 
         if digest:
             out["BASE_DIGEST"] = digest
         else:
-            print(f"warning: no digest found for the base {base} (not in the local engine, registry not "
-                  f"reached): the label org.opencontainers.image.base.digest stays empty")
+            print(
+                f"warning: no digest found for the base {base} (not in the local engine, registry not "
+                f"reached): the label org.opencontainers.image.base.digest stays empty"
+            )
     return out
 
 

@@ -41,8 +41,9 @@ def make_parser() -> argparse.ArgumentParser:
         "SKIP_LOGIN, INSTALL_*; flags override them. See build/README.md.",
     )
     parser.add_argument("--debug", action="store_true", help="log every command run and show tracebacks")
-    parser.add_argument("--version", action="version", version=f"devbox {version()}",
-                        help="print `devbox <version>` and exit")
+    parser.add_argument(
+        "--version", action="version", version=f"devbox {version()}", help="print `devbox <version>` and exit"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in NAMES:
         importlib.import_module(f"devbox_build.commands.{name}").register(sub)

@@ -77,8 +77,14 @@ def run(
         if input_text is not None or timeout is not None:
             raise ValueError(f"input_text and timeout need output='capture', not {output!r}")
         merge = output == "stream"
-        result = _follow(argv, env=env, cwd=cwd, on_line=on_line or (print if merge else _to_stderr),
-                         log_file=None, merge_stderr=merge)
+        result = _follow(
+            argv,
+            env=env,
+            cwd=cwd,
+            on_line=on_line or (print if merge else _to_stderr),
+            log_file=None,
+            merge_stderr=merge,
+        )
     else:
         log.debug("$ %s", shlex.join(argv))
         try:
@@ -127,8 +133,9 @@ def stream(
     Never raises on a non-zero exit: the caller judges (a build explains its failing step first). The whole
     output is kept in the Result's stdout for error reports; a build's output is a few MB at most.
     """
-    return _follow([str(a) for a in cmd], env=env, cwd=cwd, on_line=on_line, log_file=log_file,
-                   merge_stderr=True)
+    return _follow(
+        [str(a) for a in cmd], env=env, cwd=cwd, on_line=on_line, log_file=log_file, merge_stderr=True
+    )
 
 
 def _follow(

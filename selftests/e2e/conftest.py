@@ -41,8 +41,9 @@ def devbox_amd64_cuda() -> str:
 def devbox_arm64_subset() -> str:
     """The arm64 image under QEMU, limited to ARM64_CI_SETS (same Dockerfile, build args only)."""
     standin_base("arm64")
-    devbox("build", "--standin", "--platforms", "linux/arm64", "--set-only", ARM64_CI_SETS,
-           "--tag", "e2e-arm64")
+    devbox(
+        "build", "--standin", "--platforms", "linux/arm64", "--set-only", ARM64_CI_SETS, "--tag", "e2e-arm64"
+    )
     ref = "gpu-devbox:e2e-arm64-arm64"  # per-arch builds are tagged <image>:<tag>-<arch>
     if not image_exists(ref):
         pytest.fail(f"arm64 build finished but {ref} does not exist", pytrace=False)
@@ -65,8 +66,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
     with (root / "registry.log").open("w") as log:
-        proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [binary, "serve", str(root / "config.yml")], stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             for _ in range(50):
                 try:

@@ -28,12 +28,14 @@ def image_exists(ref: str) -> bool:
     return subprocess.run([DOCKER, "image", "inspect", ref], capture_output=True).returncode == 0
 
 
-def devbox(*args: str, timeout: float = 3600, check: bool = True,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def devbox(
+    *args: str, timeout: float = 3600, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the harness CLI; on failure show its output, which names the failing step and its log."""
     cmd = [str(REPO / "devbox"), *args]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
     if check and proc.returncode != 0:
         pytest.fail(
             f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout ---\n{proc.stdout[-6000:]}"

@@ -38,8 +38,13 @@ def build_node_image(base: str, tag: str, extra_lines: tuple[str, ...] = ()) -> 
     ]
     with tempfile.TemporaryDirectory(prefix="devbox-node-image-") as ctx:
         (Path(ctx) / "Dockerfile").write_text("\n".join(lines) + "\n")
-        proc = subprocess.run([DOCKER, "build", "-q", "-t", tag, ctx], capture_output=True, text=True,
-                              env={**os.environ, "DOCKER_BUILDKIT": "1"}, timeout=1200)
+        proc = subprocess.run(
+            [DOCKER, "build", "-q", "-t", tag, ctx],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DOCKER_BUILDKIT": "1"},
+            timeout=1200,
+        )
     if proc.returncode != 0:
         raise RuntimeError(f"building {tag} failed:\n{proc.stderr[-3000:]}")
     return tag
@@ -66,8 +71,9 @@ class SshFleet:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _start(self) -> None:
@@ -79,12 +85,37 @@ class SshFleet:
             container = f"devbox-fleet-{self.run_id}-{name}"
             self.containers.append(container)
             subprocess.run(
-                [DOCKER, "run", "-d", "--rm", "--name", container, "--label", f"{FLEET_LABEL}={self.run_id}",
-                 "-p", "127.0.0.1::22", "-v", f"{authorized}:/root/.ssh/authorized_keys:ro",
-                 "--entrypoint", "", image, "sh", "-c", "ssh-keygen -A -q && exec /usr/sbin/sshd -D -e"],
-                check=True, capture_output=True, text=True)
-            port = subprocess.run([DOCKER, "port", container, "22/tcp"], check=True, capture_output=True,
-                                  text=True).stdout.split()[0].rsplit(":", 1)[1]
+                [
+                    DOCKER,
+                    "run",
+                    "-d",
+                    "--rm",
+                    "--name",
+                    container,
+                    "--label",
+                    f"{FLEET_LABEL}={self.run_id}",
+                    "-p",
+                    "127.0.0.1::22",
+                    "-v",
+                    f"{authorized}:/root/.ssh/authorized_keys:ro",
+                    "--entrypoint",
+                    "",
+                    image,
+                    "sh",
+                    "-c",
+                    "ssh-keygen -A -q && exec /usr/sbin/sshd -D -e",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            port = (
+                subprocess.run(
+                    [DOCKER, "port", container, "22/tcp"], check=True, capture_output=True, text=True
+                )
+                .stdout.split()[0]
+                .rsplit(":", 1)[1]
+            )
             self.ports[name] = int(port)
         self._write_config()
         for name in self.nodes:
@@ -99,9 +130,11 @@ class SshFleet:
         ]
         self.ssh_config.write_text("\n".join(blocks))
         ssh_args = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
-        hosts = [f"{name} ansible_host=127.0.0.1 ansible_port={port} ansible_user=root "
-                 f"ansible_ssh_private_key_file={self.key} ansible_ssh_common_args='{ssh_args}'"
-                 for name, port in self.ports.items()]
+        hosts = [
+            f"{name} ansible_host=127.0.0.1 ansible_port={port} ansible_user=root "
+            f"ansible_ssh_private_key_file={self.key} ansible_ssh_common_args='{ssh_args}'"
+            for name, port in self.ports.items()
+        ]
         self.inventory.write_text("[nodes]\n" + "\n".join(hosts) + "\n")
 
     def _wait_ready(self, name: str, budget_s: float = 60) -> None:
@@ -112,8 +145,12 @@ class SshFleet:
             with socket.socket() as sock:
                 sock.settimeout(1)
                 if sock.connect_ex(("127.0.0.1", self.ports[name])) == 0:
-                    proc = subprocess.run(["ssh", "-F", str(self.ssh_config), name, "true"],
-                                          capture_output=True, text=True, timeout=30)
+                    proc = subprocess.run(
+                        ["ssh", "-F", str(self.ssh_config), name, "true"],
+                        capture_output=True,
+                        text=True,
+                        timeout=30,
+                    )
                     if proc.returncode == 0:
                         return
                     last = proc.stderr.strip()[-300:]

@@ -19,7 +19,8 @@ CUDA_ITEMS = {"test_cuda[torch_cuda]", "test_cuda[cudnn]", "test_cuda[nccl]", "t
 
 
 def test_the_full_contract_passes_on_the_cuda_image_with_every_cuda_item_run(
-        devbox_amd64_cuda: str, conformance) -> None:
+    devbox_amd64_cuda: str, conformance
+) -> None:
     run = conformance("--image", devbox_amd64_cuda, "-m", "not performance")
     assert run.returncode == 0, run.describe()
     assert CUDA_ITEMS <= run.names("passed"), run.describe()
@@ -31,17 +32,32 @@ def test_the_full_contract_passes_on_the_cuda_image_with_every_cuda_item_run(
 
 
 def test_a_cpu_torch_in_the_cuda_image_fails_exactly_torch_cuda(
-        devbox_amd64_cuda: str, devbox_amd64: str, derive_image, conformance) -> None:
+    devbox_amd64_cuda: str, devbox_amd64: str, derive_image, conformance
+) -> None:
     # The CPU image's torch put in place of the CUDA one, as a resolver that picked the CPU wheel would:
     # the image still says CUDA_VERSION, torch imports, and only the CUDA item notices.
-    listed = subprocess.run([DOCKER, "run", "--rm", "--entrypoint", "sh", devbox_amd64, "-c",
-                             f"cd {SITE} && ls -d torch-*.dist-info"],
-                            capture_output=True, text=True, timeout=120)
+    listed = subprocess.run(
+        [
+            DOCKER,
+            "run",
+            "--rm",
+            "--entrypoint",
+            "sh",
+            devbox_amd64,
+            "-c",
+            f"cd {SITE} && ls -d torch-*.dist-info",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     dist_info = listed.stdout.strip()
     assert listed.returncode == 0 and "+cpu" in dist_info, listed
-    lines = [f"RUN rm -rf {SITE}/torch {SITE}/torch-*.dist-info",
-             f"COPY --from={devbox_amd64} {SITE}/torch {SITE}/torch",
-             f"COPY --from={devbox_amd64} {SITE}/{dist_info} {SITE}/{dist_info}"]
+    lines = [
+        f"RUN rm -rf {SITE}/torch {SITE}/torch-*.dist-info",
+        f"COPY --from={devbox_amd64} {SITE}/torch {SITE}/torch",
+        f"COPY --from={devbox_amd64} {SITE}/{dist_info} {SITE}/{dist_info}",
+    ]
     image = derive_image("devbox-cpu-torch", lines, base=devbox_amd64_cuda)
     run = conformance("--image", image, "-m", "not performance")
     assert run.returncode == 1, run.describe()

@@ -47,8 +47,9 @@ HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 
 def _layer_dirs(image: str) -> list[Path] | None:
     """The image's layer directories on this host, when the engine stores them with overlay2."""
-    info = json.loads(subprocess.run([DOCKER, "image", "inspect", image], capture_output=True, text=True,
-                                     check=True).stdout)[0]["GraphDriver"]
+    info = json.loads(
+        subprocess.run([DOCKER, "image", "inspect", image], capture_output=True, text=True, check=True).stdout
+    )[0]["GraphDriver"]
     if info.get("Name") != "overlay2":
         return None
     data = info.get("Data") or {}
@@ -78,8 +79,11 @@ def _walk_saved_layers(image: str) -> Iterator[tuple[str, int, Callable[[], byte
                 with tarfile.open(fileobj=saved.extractfile(member), mode="r|") as layer:
                     for entry in layer:
                         if entry.isfile():
-                            yield (f"{member.name}:{entry.name}", entry.size,
-                                   lambda e=entry, t=layer: t.extractfile(e).read())  # type: ignore[union-attr]
+                            yield (
+                                f"{member.name}:{entry.name}",
+                                entry.size,
+                                lambda e=entry, t=layer: t.extractfile(e).read(),
+                            )  # type: ignore[union-attr]
     finally:
         proc.stdout.close()  # type: ignore[union-attr]
         proc.wait()

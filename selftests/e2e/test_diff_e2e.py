@@ -33,10 +33,20 @@ VARIANT = [
 ]
 THREE_CHANGES = [
     {"section": "apt", "name": "media-types", "change": "removed", "old": "10.0.0", "new": None},
-    {"section": "python", "name": "devbox-fixture-pkg", "change": "downgraded", "old": "1.2.0",
-     "new": "1.1.0"},
-    {"section": "labels", "name": "org.opencontainers.image.revision", "change": "changed", "old": "0123abc",
-     "new": "4567def"},
+    {
+        "section": "python",
+        "name": "devbox-fixture-pkg",
+        "change": "downgraded",
+        "old": "1.2.0",
+        "new": "1.1.0",
+    },
+    {
+        "section": "labels",
+        "name": "org.opencontainers.image.revision",
+        "change": "changed",
+        "old": "0123abc",
+        "new": "4567def",
+    },
 ]
 
 
@@ -65,8 +75,11 @@ def normalized_json(text: str, old: str, new: str) -> str:
         doc[side].update(ref=ref, image_id="sha256:<id>", created="<date>", size="<size>")
     doc["size"] = dict.fromkeys(doc["size"], "<size>")
     # The base image's layers are the same in both; only the variant's own layers are the story.
-    doc["layers"] = [{**layer, "old": layer["old"] and "<size>", "new": layer["new"] and "<size>",
-                      "delta": "<size>"} for layer in doc["layers"] if layer["change"] != "same"]
+    doc["layers"] = [
+        {**layer, "old": layer["old"] and "<size>", "new": layer["new"] and "<size>", "delta": "<size>"}
+        for layer in doc["layers"]
+        if layer["change"] != "same"
+    ]
     return json.dumps(doc, indent=2) + "\n"
 
 
@@ -77,16 +90,20 @@ def check_golden(name: str, text: str) -> None:
     assert text == golden.read_text(encoding="utf-8"), f"{name} differs (DEVBOX_UPDATE_GOLDEN=1):\n{text}"
 
 
-def test_diff_reports_exactly_the_three_changes_in_every_format(suite_fixture_image: str,
-                                                                variant: str) -> None:
+def test_diff_reports_exactly_the_three_changes_in_every_format(
+    suite_fixture_image: str, variant: str
+) -> None:
     res = {fmt: diff(suite_fixture_image, variant, "--format", fmt) for fmt in ("json", "md", "table")}
     for fmt, proc in res.items():
         assert proc.returncode == 1, f"{fmt}: exit {proc.returncode}\n{proc.stdout[-3000:]}{proc.stderr}"
     doc = json.loads(res["json"].stdout)
     assert doc["changes"] == THREE_CHANGES
     # The variant's two RUN layers are the only layers that differ: added, each with its instruction.
-    moved = [(layer["change"], layer["instruction"].split()[:3]) for layer in doc["layers"]
-             if layer["change"] != "same"]
+    moved = [
+        (layer["change"], layer["instruction"].split()[:3])
+        for layer in doc["layers"]
+        if layer["change"] != "same"
+    ]
     assert moved == [("added", ["RUN", "dpkg", "--purge"]), ("added", ["RUN", "sed", "-i"])]
     assert doc["size"]["delta"] == sum(layer["delta"] for layer in doc["layers"]) > 0
     check_golden("e2e.json", normalized_json(res["json"].stdout, suite_fixture_image, variant))
@@ -106,11 +123,13 @@ def test_an_unknown_image_is_one_line_and_exit_2(suite_fixture_image: str) -> No
     assert proc.stderr.strip().count("\n") == 0 and "no-such-tag" in proc.stderr
 
 
-def test_snapshot_passes_its_image_and_fails_the_variant(suite_fixture_image: str, variant: str, conformance,
-                                                         tmp_path: Path) -> None:
+def test_snapshot_passes_its_image_and_fails_the_variant(
+    suite_fixture_image: str, variant: str, conformance, tmp_path: Path
+) -> None:
     snap = tmp_path / "snapshot"
-    made = devbox("snapshot", suite_fixture_image, "--output", str(snap), "--expectations",
-                  FIXTURE_EXPECTATIONS)
+    made = devbox(
+        "snapshot", suite_fixture_image, "--output", str(snap), "--expectations", FIXTURE_EXPECTATIONS
+    )
     header = (snap / "common.yaml").read_text()
     assert "#   image id: sha256:" in header and "#   created:  20" in header, header[:800]
     assert f"# extends: {FIXTURE_EXPECTATIONS}" in header and "media-types" in header, made.stdout
@@ -122,8 +141,9 @@ def test_snapshot_passes_its_image_and_fails_the_variant(suite_fixture_image: st
     assert bad.failed == {"test_package[media-types]", "test_python_dist[devbox-fixture-pkg]"}, bad.describe()
 
 
-def test_release_against_refuses_the_variant_until_the_allow_list_names_it(suite_fixture_image: str,
-                                                                             tmp_path: Path) -> None:
+def test_release_against_refuses_the_variant_until_the_allow_list_names_it(
+    suite_fixture_image: str, tmp_path: Path
+) -> None:
     # The release builds the variant itself (same three changes, FROM the fixture image) and is checked
     # against the fixture image as "the last release". The suite's verdict is the test hook's (green): the
     # gate under test is the one after it. --dry-run: nothing is pushed, so no registry is needed.
@@ -132,8 +152,23 @@ def test_release_against_refuses_the_variant_until_the_allow_list_names_it(suite
     (ctx / "Dockerfile").write_text("\n".join([f"FROM {suite_fixture_image}", *VARIANT]) + "\n")
     image, tag = "devbox-diff-e2e", f"r{os.getpid()}"
     env = {"RESULTS_DIR": str(tmp_path / "results"), "LOG_DIR": str(tmp_path / "logs"), "SKIP_LOGIN": "1"}
-    args = ["release", "--context", str(ctx), "--image", image, "--tag", tag, "--platforms", "linux/amd64",
-            "--suite-cmd", "true", "--no-oci-labels", "--dry-run", "--against", suite_fixture_image]
+    args = [
+        "release",
+        "--context",
+        str(ctx),
+        "--image",
+        image,
+        "--tag",
+        tag,
+        "--platforms",
+        "linux/amd64",
+        "--suite-cmd",
+        "true",
+        "--no-oci-labels",
+        "--dry-run",
+        "--against",
+        suite_fixture_image,
+    ]
     try:
         red = devbox(*args, check=False, env=env, timeout=900)
         assert red.returncode == 1, red.stdout[-4000:] + red.stderr[-2000:]
@@ -144,10 +179,12 @@ def test_release_against_refuses_the_variant_until_the_allow_list_names_it(suite
         assert notes and "| `media-types` | removed | `10.0.0` | — |" in notes[-1].read_text()
 
         allow = tmp_path / "allow.yaml"
-        allow.write_text("allow:\n"
-                         "  - apt: media-types\n    reason: nothing in the image reads /etc/mime.types\n"
-                         "  - python: devbox-fixture-pkg\n"
-                         "    reason: 1.2 breaks the fixture tool; back to 1.1\n")
+        allow.write_text(
+            "allow:\n"
+            "  - apt: media-types\n    reason: nothing in the image reads /etc/mime.types\n"
+            "  - python: devbox-fixture-pkg\n"
+            "    reason: 1.2 breaks the fixture tool; back to 1.1\n"
+        )
         green = devbox(*args, "--allow", str(allow), check=False, env=env, timeout=900)
         assert green.returncode == 0, green.stdout[-4000:] + green.stderr[-2000:]
         assert "allowed python devbox-fixture-pkg 1.2.0 -> 1.1.0 (downgraded): 1.2 breaks" in green.stdout
@@ -156,24 +193,43 @@ def test_release_against_refuses_the_variant_until_the_allow_list_names_it(suite
         subprocess.run([DOCKER, "rmi", "-f", f"{image}:{tag}-amd64"], capture_output=True)
 
 
-def test_diff_of_the_real_image_and_its_variant_reports_exactly_three_changes(devbox_amd64: str,
-                                                                              derive_image) -> None:
+def test_diff_of_the_real_image_and_its_variant_reports_exactly_three_changes(
+    devbox_amd64: str, derive_image
+) -> None:
     # The same three kinds of change on the full image: a -dev package purged (no command of the contract
     # comes from it, so only the apt view moves), transformers' METADATA lowered, the revision relabelled.
     where = subprocess.run(
-        [DOCKER, "run", "--rm", "--entrypoint", "", devbox_amd64, "python3", "-c",
-         "import importlib.metadata as m; d = m.distribution('transformers'); print(d._path, d.version)"],
-        capture_output=True, text=True, check=True).stdout.split()
+        [
+            DOCKER,
+            "run",
+            "--rm",
+            "--entrypoint",
+            "",
+            devbox_amd64,
+            "python3",
+            "-c",
+            "import importlib.metadata as m; d = m.distribution('transformers'); print(d._path, d.version)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     dist_info, version = where[0], where[1]
     lowered = "4.46.0"
-    variant = derive_image("diff-real-variant", [
-        "RUN dpkg --purge --force-depends libsqlite3-dev",
-        f"RUN sed -i 's/^Version: {re.escape(version)}$/Version: {lowered}/' {dist_info}/METADATA",
-        'LABEL org.opencontainers.image.revision="4567def"',
-    ], base=devbox_amd64)
+    variant = derive_image(
+        "diff-real-variant",
+        [
+            "RUN dpkg --purge --force-depends libsqlite3-dev",
+            f"RUN sed -i 's/^Version: {re.escape(version)}$/Version: {lowered}/' {dist_info}/METADATA",
+            'LABEL org.opencontainers.image.revision="4567def"',
+        ],
+        base=devbox_amd64,
+    )
     proc = devbox("diff", devbox_amd64, variant, "--format", "json", check=False, timeout=900)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     changes = {(c["section"], c["name"], c["change"], c["new"]) for c in json.loads(proc.stdout)["changes"]}
-    assert changes == {("apt", "libsqlite3-dev", "removed", None),
-                       ("python", "transformers", "downgraded", lowered),
-                       ("labels", "org.opencontainers.image.revision", "changed", "4567def")}, proc.stdout
+    assert changes == {
+        ("apt", "libsqlite3-dev", "removed", None),
+        ("python", "transformers", "downgraded", lowered),
+        ("labels", "org.opencontainers.image.revision", "changed", "4567def"),
+    }, proc.stdout

@@ -258,9 +258,7 @@ def test_release_red_arch_pushes_nothing(tmp_path: Path, registry, harness_env: 
         _rmi(f"{image}:r1-amd64", f"{image}:r1-arm64")
 
 
-def test_release_green_publishes_and_verifies(
-    tmp_path: Path, registry, harness_env: dict[str, str]
-) -> None:
+def test_release_green_publishes_and_verifies(tmp_path: Path, registry, harness_env: dict[str, str]) -> None:
     ctx = _copy_fixture("multiarch", tmp_path / "ctx")
     image = f"{registry.address}/devbox-harness-green"
     try:

@@ -23,10 +23,11 @@ from devbox_e2e import DOCKER, REPO, standin_base
 pytestmark = pytest.mark.e2e
 
 # As Debian's python3.11 package ships it (the wording of the first line is Debian's own).
-EXTERNALLY_MANAGED = ("[externally-managed]\nError=To install Python packages system-wide, try apt install\n"
-                      " python3-xyz, where xyz is the package you are trying to\n install.\n")
-TEAM_COMMON = ("extends: gpu-devbox\n"
-               "files:\n  - path: /usr/share/doc/bash/copyright\n    type: file\n")
+EXTERNALLY_MANAGED = (
+    "[externally-managed]\nError=To install Python packages system-wide, try apt install\n"
+    " python3-xyz, where xyz is the package you are trying to\n install.\n"
+)
+TEAM_COMMON = "extends: gpu-devbox\nfiles:\n  - path: /usr/share/doc/bash/copyright\n    type: file\n"
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +35,23 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The project's wheel and every dependency's, made here: the container installs with --no-index."""
     out = tmp_path_factory.mktemp("wheelhouse")
     try:
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO)],
-                       check=True, capture_output=True, text=True, timeout=600)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     finally:
         for leftover in ("lib", "bdist.linux-x86_64", "bdist.linux-aarch64"):
             shutil.rmtree(REPO / "build" / leftover, ignore_errors=True)
     wheel = next(out.glob("gpu_devbox-*.whl"))
-    deps = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(out), str(wheel)],
-                          capture_output=True, text=True, timeout=900)
+    deps = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "-d", str(out), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert deps.returncode == 0, deps.stderr[-3000:]
     yield out
     shutil.rmtree(out, ignore_errors=True)
@@ -50,14 +60,36 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def _in_debian(wheelhouse: Path, work: Path, script: str) -> subprocess.CompletedProcess[str]:
     base = standin_base("amd64")
     return subprocess.run(
-        [DOCKER, "run", "--rm", "-v", "/var/run/docker.sock:/var/run/docker.sock",
-         "-v", f"{DOCKER}:/usr/bin/docker:ro", "-v", f"{wheelhouse}:/wheels:ro", "-v", f"{work}:/work",
-         "--entrypoint", "", base, "bash", "-euo", "pipefail", "-c", script],
-        capture_output=True, text=True, timeout=1800)
+        [
+            DOCKER,
+            "run",
+            "--rm",
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            "-v",
+            f"{DOCKER}:/usr/bin/docker:ro",
+            "-v",
+            f"{wheelhouse}:/wheels:ro",
+            "-v",
+            f"{work}:/work",
+            "--entrypoint",
+            "",
+            base,
+            "bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
 
-def test_wheel_on_stock_debian_runs_the_shipped_contract(wheelhouse: Path, devbox_amd64: str, derive_image,
-                                                         tmp_path: Path) -> None:
+def test_wheel_on_stock_debian_runs_the_shipped_contract(
+    wheelhouse: Path, devbox_amd64: str, derive_image, tmp_path: Path
+) -> None:
     defect = derive_image("team-defect", ["RUN rm -f /usr/share/doc/bash/copyright"], base=devbox_amd64)
     work = tmp_path / "work"
     (work / "team").mkdir(parents=True)
@@ -91,8 +123,9 @@ def test_wheel_on_stock_debian_runs_the_shipped_contract(wheelhouse: Path, devbo
     assert full["expectations_dir"].endswith("devbox_conformance/default_expectations")
     team = json.loads((work / "team.json").read_text())
     failed = {e["name"] for e in team["items"] if e["outcome"] in ("failed", "error")}
-    assert rcs["team"] == "1" and failed == {"test_file[/usr/share/doc/bash/copyright]"}, \
-        (work / "team.txt").read_text()[-4000:]
+    assert rcs["team"] == "1" and failed == {"test_file[/usr/share/doc/bash/copyright]"}, (
+        work / "team.txt"
+    ).read_text()[-4000:]
     assert team["totals"]["passed"] >= 250
     # pytest-benchmark makes its storage folder (.benchmarks) in the rootdir; nothing else may be left.
     left = set((work / "left.txt").read_text().split()) - {".benchmarks"}

@@ -29,9 +29,21 @@ def _bases() -> None:
 
 
 def _release(registry: LocalRegistry, tag: str, tmp_path: Path, *suite_args: str, perf: bool = True):
-    args = ["release", "--standin", "--registry", registry.address, "--tag", tag, "--platforms", PLATFORMS,
-            "--set-only", ARM64_CI_SETS, "--require-label", "org.opencontainers.image.title=gpu-devbox",
-            *([] if perf else ["--no-perf"])]
+    args = [
+        "release",
+        "--standin",
+        "--registry",
+        registry.address,
+        "--tag",
+        tag,
+        "--platforms",
+        PLATFORMS,
+        "--set-only",
+        ARM64_CI_SETS,
+        "--require-label",
+        "org.opencontainers.image.title=gpu-devbox",
+        *([] if perf else ["--no-perf"]),
+    ]
     if suite_args:
         args.append("--suite-args=" + " ".join(suite_args))
     env = {"SKIP_LOGIN": "1", "RESULTS_DIR": str(tmp_path / "results"), "LOG_DIR": str(tmp_path / "logs")}
@@ -43,15 +55,17 @@ def _release(registry: LocalRegistry, tag: str, tmp_path: Path, *suite_args: str
 
 
 def _platforms(registry: LocalRegistry, tag: str) -> set[str]:
-    req = urllib.request.Request(f"http://{registry.address}/v2/gpu-devbox/manifests/{tag}",
-                                 headers={"Accept": MANIFEST_LIST})
+    req = urllib.request.Request(
+        f"http://{registry.address}/v2/gpu-devbox/manifests/{tag}", headers={"Accept": MANIFEST_LIST}
+    )
     with urllib.request.urlopen(req, timeout=5) as resp:
         doc = json.load(resp)
     return {f"{m['platform']['os']}/{m['platform']['architecture']}" for m in doc.get("manifests", [])}
 
 
-def test_green_release_pushes_both_arches_and_the_manifest_list(registry: LocalRegistry,
-                                                                tmp_path: Path) -> None:
+def test_green_release_pushes_both_arches_and_the_manifest_list(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
     res = _release(registry, "green", tmp_path)
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
     assert "green" in registry.tags("gpu-devbox")
@@ -61,8 +75,15 @@ def test_green_release_pushes_both_arches_and_the_manifest_list(registry: LocalR
     results = sorted(p.name for p in (tmp_path / "results").rglob("*.json"))
     assert results == ["amd64-performance.json", "amd64.json", "arm64.json"], results
     assert "== performance amd64: green" in res.stdout, res.stdout[-4000:]
-    verify = devbox("verify", f"{registry.address}/gpu-devbox:green", "--platforms", PLATFORMS,
-                    "--require-label", "org.opencontainers.image.title=gpu-devbox", check=False)
+    verify = devbox(
+        "verify",
+        f"{registry.address}/gpu-devbox:green",
+        "--platforms",
+        PLATFORMS,
+        "--require-label",
+        "org.opencontainers.image.title=gpu-devbox",
+        check=False,
+    )
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 

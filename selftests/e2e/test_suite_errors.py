@@ -26,8 +26,14 @@ def docker() -> str:
 
 
 def pytest_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -54,17 +60,29 @@ def expectations_dir(tmp_path: Path):
         for name, text in (overlays if overlays is not None else {"amd64.yaml": ""}).items():
             (tmp_path / name).write_text(text)
         return tmp_path
+
     return make
 
 
-@pytest.mark.parametrize("common, expected", [
-    ("binaries:\n  - name: rg\n    versoin: '>=1'\n",
-     "common.yaml:3: binaries[0].versoin: unknown key 'versoin' (did you mean 'version'?)"),
-    ("binaries:\n  - name: rg\n   x: 1\n", "common.yaml:3: malformed YAML:"),
-    ("binaries:\n  - name: 7\n", "common.yaml:2: binaries[0].name: wrong type: expected string, got integer (7)"),
-    ("binaries:\n  - name: rg\n    version: '=>13'\n", "common.yaml:3: binaries[0].version: invalid version spec"),
-    ("# nothing\n", "common.yaml:1: (top level): empty expectations"),
-])
+@pytest.mark.parametrize(
+    "common, expected",
+    [
+        (
+            "binaries:\n  - name: rg\n    versoin: '>=1'\n",
+            "common.yaml:3: binaries[0].versoin: unknown key 'versoin' (did you mean 'version'?)",
+        ),
+        ("binaries:\n  - name: rg\n   x: 1\n", "common.yaml:3: malformed YAML:"),
+        (
+            "binaries:\n  - name: 7\n",
+            "common.yaml:2: binaries[0].name: wrong type: expected string, got integer (7)",
+        ),
+        (
+            "binaries:\n  - name: rg\n    version: '=>13'\n",
+            "common.yaml:3: binaries[0].version: invalid version spec",
+        ),
+        ("# nothing\n", "common.yaml:1: (top level): empty expectations"),
+    ],
+)
 def test_bad_expectations(expectations_dir, common: str, expected: str) -> None:
     d = expectations_dir(common)
     # `--expectations=DIR` as one token: pytest picks its rootdir from path-like arguments before plugins load
@@ -78,15 +96,26 @@ def test_image_arch_without_overlay(expectations_dir) -> None:
     assert line == f"ERROR: {d}/amd64.yaml: no overlay for arch 'amd64' (overlays: arm64)"
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--arch", "sparc"], "ERROR: --arch sparc: unknown arch (expected one of amd64, arm64)"),
-    (["--image", "x", "--container", "y"], "ERROR: --image and --container both given: pick exactly one target"),
-    ([], "ERROR: no target: pass --image IMAGE, --container NAME or --hosts SPEC[,SPEC…] (local://, ssh://node, "
-         "ansible://group …)"),
-    (["--image", "devbox-no-such-image:nope", "--pull", "never"],
-     "ERROR: image 'devbox-no-such-image:nope' not found in the local docker engine (--pull never)"),
-    (["--hosts", "nosuch://box"], "ERROR: --hosts nosuch://box: Unknown connection type 'nosuch'"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--arch", "sparc"], "ERROR: --arch sparc: unknown arch (expected one of amd64, arm64)"),
+        (
+            ["--image", "x", "--container", "y"],
+            "ERROR: --image and --container both given: pick exactly one target",
+        ),
+        (
+            [],
+            "ERROR: no target: pass --image IMAGE, --container NAME or --hosts SPEC[,SPEC…] (local://, ssh://node, "
+            "ansible://group …)",
+        ),
+        (
+            ["--image", "devbox-no-such-image:nope", "--pull", "never"],
+            "ERROR: image 'devbox-no-such-image:nope' not found in the local docker engine (--pull never)",
+        ),
+        (["--hosts", "nosuch://box"], "ERROR: --hosts nosuch://box: Unknown connection type 'nosuch'"),
+    ],
+)
 def test_bad_options(args: list[str], expected: str) -> None:
     extra = ["--image", BASE] if args[:1] == ["--arch"] else []
     assert one_error_line(pytest_cli("tests", *extra, *args)) == expected
@@ -95,7 +124,9 @@ def test_bad_options(args: list[str], expected: str) -> None:
 def test_unreachable_single_host() -> None:
     # A name that cannot resolve (.invalid is reserved): with one host, its one line stops the run.
     line = one_error_line(pytest_cli("tests", "--hosts", "ssh://devbox-no-such-host.invalid"))
-    assert line.startswith("ERROR: cannot reach ssh://devbox-no-such-host.invalid: ssh: Could not resolve"), line
+    assert line.startswith("ERROR: cannot reach ssh://devbox-no-such-host.invalid: ssh: Could not resolve"), (
+        line
+    )
 
 
 def test_daemon_down() -> None:
@@ -128,10 +159,24 @@ def start_suite(image: str, expectations: Path, *extra: str) -> tuple[subprocess
     before = set(containers_with_label(image))
     # A shell that starts this run in the background without job control leaves SIGINT ignored, and a child
     # would inherit that: give the suite the disposition a terminal user's pytest has.
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--image", image,
-                             f"--expectations={expectations}", *extra], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--image",
+            image,
+            f"--expectations={expectations}",
+            *extra,
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     started: set[str] = set()
     while time.monotonic() < deadline and not started and proc.poll() is None:
@@ -141,8 +186,9 @@ def start_suite(image: str, expectations: Path, *extra: str) -> tuple[subprocess
 
 
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_ctrl_c_removes_the_container(suite_fixture_image: str, slow_expectations: Path,
-                                      xdist: list[str]) -> None:
+def test_ctrl_c_removes_the_container(
+    suite_fixture_image: str, slow_expectations: Path, xdist: list[str]
+) -> None:
     proc, started = start_suite(suite_fixture_image, slow_expectations, *xdist)
     assert started, "the suite never started its container"
     time.sleep(2)  # mid-run: the probe is under way (the slow version run), tests wait for it

@@ -17,20 +17,27 @@ SUITE_ARGS = (f"--expectations={EXPECTATIONS}", "--ignore=tests/performance")
 
 # name -> (Dockerfile lines of the defect, test ids that must fail, and only those)
 DEFECTS = {
-    "binary-deleted": (["RUN rm /usr/local/bin/devbox-fixture-tool"],
-                       {"test_binary[devbox-fixture-tool]"}),
-    "dist-uninstalled": (["RUN pip uninstall -y --break-system-packages devbox-fixture-pkg"],
-                         {"test_python_dist[devbox-fixture-pkg]"}),
+    "binary-deleted": (["RUN rm /usr/local/bin/devbox-fixture-tool"], {"test_binary[devbox-fixture-tool]"}),
+    "dist-uninstalled": (
+        ["RUN pip uninstall -y --break-system-packages devbox-fixture-pkg"],
+        {"test_python_dist[devbox-fixture-pkg]"},
+    ),
     "dist-below-minimum": (
-        ["RUN cd /usr/local/lib/python3.11/dist-packages && mv devbox_fixture_pkg-1.2.0.dist-info "
-         "devbox_fixture_pkg-0.9.dist-info && sed -i 's/^Version: .*/Version: 0.9/' "
-         "devbox_fixture_pkg-0.9.dist-info/METADATA"],
-        {"test_python_dist[devbox-fixture-pkg]"}),
-    "label-changed": (['LABEL org.opencontainers.image.title="something-else"'],
-                      {"test_label[org.opencontainers.image.title]"}),
-    "greeting-fails": (["RUN printf '#!/bin/sh\\necho broken >&2\\nexit 3\\n' "
-                        ">/usr/local/bin/devbox-greeting"],
-                       {"test_shell[bash-login-interactive]"}),
+        [
+            "RUN cd /usr/local/lib/python3.11/dist-packages && mv devbox_fixture_pkg-1.2.0.dist-info "
+            "devbox_fixture_pkg-0.9.dist-info && sed -i 's/^Version: .*/Version: 0.9/' "
+            "devbox_fixture_pkg-0.9.dist-info/METADATA"
+        ],
+        {"test_python_dist[devbox-fixture-pkg]"},
+    ),
+    "label-changed": (
+        ['LABEL org.opencontainers.image.title="something-else"'],
+        {"test_label[org.opencontainers.image.title]"},
+    ),
+    "greeting-fails": (
+        ["RUN printf '#!/bin/sh\\necho broken >&2\\nexit 3\\n' >/usr/local/bin/devbox-greeting"],
+        {"test_shell[bash-login-interactive]"},
+    ),
     "healthcheck-removed": (["HEALTHCHECK NONE"], {"test_image_config[healthcheck]"}),
 }
 
@@ -67,21 +74,26 @@ def test_xdist_gives_the_same_outcomes(derive_image, conformance) -> None:
     serial = conformance("--image", image, *SUITE_ARGS)
     parallel = conformance("--image", image, *SUITE_ARGS, "-n", "2")
     assert parallel.returncode == serial.returncode == 1, parallel.describe()
-    assert {e["name"]: e["outcome"] for e in serial.results["items"]} == \
-        {e["name"]: e["outcome"] for e in parallel.results["items"]}, parallel.describe()
+    assert {e["name"]: e["outcome"] for e in serial.results["items"]} == {
+        e["name"]: e["outcome"] for e in parallel.results["items"]
+    }, parallel.describe()
     assert serial.results["counts"] == parallel.results["counts"]
 
 
 def test_container_target_is_checked_and_kept(suite_fixture_image: str, conformance) -> None:
     name = f"devbox-suite-existing-{os.getpid()}"
-    subprocess.run([DOCKER, "run", "-d", "--name", name, suite_fixture_image, "sleep", "infinity"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [DOCKER, "run", "-d", "--name", name, suite_fixture_image, "sleep", "infinity"],
+        check=True,
+        capture_output=True,
+    )
     try:
         run = conformance("--container", name, *SUITE_ARGS)
         assert run.returncode == 0, run.describe()
         assert run.results["target_kind"] == "container" and run.results["container"] == name
-        state = subprocess.run([DOCKER, "inspect", "-f", "{{.State.Running}}", name], capture_output=True,
-                               text=True)
+        state = subprocess.run(
+            [DOCKER, "inspect", "-f", "{{.State.Running}}", name], capture_output=True, text=True
+        )
         assert state.stdout.strip() == "true", "the suite must never remove a container it did not start"
     finally:
         subprocess.run([DOCKER, "rm", "-f", name], capture_output=True)
@@ -92,6 +104,8 @@ def test_local_target_runs_the_same_checks(conformance) -> None:
     # and image-only kinds skip naming the target.
     run = conformance("--hosts", "local://", *SUITE_ARGS)
     assert run.results["target_kind"] == "local" and run.results["image"] is None, run.describe()
-    assert run.skipped["test_label[org.opencontainers.image.title]"] == \
-        "labels are image config; the local target has no image"
+    assert (
+        run.skipped["test_label[org.opencontainers.image.title]"]
+        == "labels are image config; the local target has no image"
+    )
     assert "test_user[root]" in run.names("passed")

@@ -32,13 +32,16 @@ LABEL = "io.github.gpu-devbox.conformance"
 FIXTURE_EXPECTATIONS = REPO / "selftests" / "fixtures" / "suite" / "expectations"
 # What a fleet node must have: the fixture's tools plus the packages the node image adds.
 FLEET_CONTRACT = {
-    "binaries": [{"name": "bash"}, {"name": "python3", "version": ">=3.9"},
-                 {"name": "devbox-fixture-tool", "version": ">=2.0"}],
+    "binaries": [
+        {"name": "bash"},
+        {"name": "python3", "version": ">=3.9"},
+        {"name": "devbox-fixture-tool", "version": ">=2.0"},
+    ],
     "packages": [{"name": "openssh-server"}, {"name": "less"}],
     "files": [{"path": "/usr/local/bin/devbox-greeting", "type": "file", "mode": "0755"}],
     "users": [{"name": "root", "uid": 0}],
 }
-TEAM_TEST = '''
+TEAM_TEST = """
 def test_workspace_is_seeded(host):
     assert host.file("/workspace/.keep").exists
 
@@ -46,16 +49,21 @@ def test_workspace_is_seeded(host):
 def test_fixture_tool_answers(host):
     assert host.backend.get_connection_type() in ("docker", "podman")
     assert host.run("devbox-fixture-tool --version").rc == 0
-'''
+"""
 
 
 def suite(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> tuple[int, str, dict]:
     """The suite as a user runs it from the checkout; returns (exit code, output, results JSON)."""
     with tempfile.TemporaryDirectory(prefix="devbox-transport-") as tmp:
         results = Path(tmp) / "results.json"
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                               f"--results-json={results}", *args], cwd=REPO, capture_output=True, text=True,
-                              timeout=timeout, env={**os.environ, **(env or {})})
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--results-json={results}", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
         doc = json.loads(results.read_text()) if results.exists() else {}
     return proc.returncode, proc.stdout + proc.stderr, doc
 
@@ -73,8 +81,9 @@ def failed(doc: dict) -> set[str]:
 
 def containers(label_value: str | None = None) -> list[str]:
     flt = f"label={LABEL}" + (f"={label_value}" if label_value else "")
-    out = subprocess.run([DOCKER, "ps", "-a", "--filter", flt, "--format", "{{.Names}}"],
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [DOCKER, "ps", "-a", "--filter", flt, "--format", "{{.Names}}"], capture_output=True, text=True
+    ).stdout
     return out.split()
 
 
@@ -105,8 +114,13 @@ def fleet_contract(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_ssh_fleet_fails_only_the_broken_host(fleet: SshFleet, fleet_contract: Path) -> None:
-    rc, out, doc = suite("--hosts", "ssh://node1,ssh://node2,ssh://node3", f"--ssh-config={fleet.ssh_config}",
-                         f"--expectations={fleet_contract}", "tests")
+    rc, out, doc = suite(
+        "--hosts",
+        "ssh://node1,ssh://node2,ssh://node3",
+        f"--ssh-config={fleet.ssh_config}",
+        f"--expectations={fleet_contract}",
+        "tests",
+    )
     assert rc == 1, out
     assert failed(doc) == {"test_package[ssh://node2-less]"}, out
     hosts = {h["name"]: h for h in doc["hosts"]}
@@ -122,29 +136,45 @@ def test_ssh_fleet_fails_only_the_broken_host(fleet: SshFleet, fleet_contract: P
 def test_ansible_inventory_gives_the_same_result(fleet: SshFleet, fleet_contract: Path) -> None:
     if not shutil.which("ansible-inventory"):
         pytest.fail("needs ansible-inventory (tools/host-setup.sh installs Debian's ansible-core)")
-    rc, out, doc = suite("--hosts", "ansible://nodes", f"--ansible-inventory={fleet.inventory}",
-                         f"--expectations={fleet_contract}", "tests")
+    rc, out, doc = suite(
+        "--hosts",
+        "ansible://nodes",
+        f"--ansible-inventory={fleet.inventory}",
+        f"--expectations={fleet_contract}",
+        "tests",
+    )
     assert rc == 1, out
     assert failed(doc) == {"test_package[ansible://node2-less]"}, out
     assert {h["name"] for h in doc["hosts"]} == {"ansible://node1", "ansible://node2", "ansible://node3"}
 
 
 def test_paramiko_reaches_a_node(fleet: SshFleet, fleet_contract: Path) -> None:
-    rc, out, doc = suite("--hosts", "paramiko://node1", f"--ssh-config={fleet.ssh_config}",
-                         f"--expectations={fleet_contract}", "tests")
+    rc, out, doc = suite(
+        "--hosts",
+        "paramiko://node1",
+        f"--ssh-config={fleet.ssh_config}",
+        f"--expectations={fleet_contract}",
+        "tests",
+    )
     assert rc == 0, out
     assert doc["target_kind"] == "host" and doc["hosts"][0]["name"] == "paramiko://node1"
 
 
-def test_an_unreachable_host_fails_its_own_items_only(fleet: SshFleet, fleet_contract: Path,
-                                                      tmp_path: Path) -> None:
+def test_an_unreachable_host_fails_its_own_items_only(
+    fleet: SshFleet, fleet_contract: Path, tmp_path: Path
+) -> None:
     config = tmp_path / "ssh_config"
     # A node whose sshd is gone: its port on loopback refuses the connection at once.
     down = f"\nHost down\n  HostName 127.0.0.1\n  Port {closed_port()}\n"
     down += "  User root\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
     config.write_text(fleet.ssh_config.read_text() + down)
-    rc, out, doc = suite("--hosts", "ssh://node1,ssh://down", f"--ssh-config={config}",
-                         f"--expectations={fleet_contract}", "tests")
+    rc, out, doc = suite(
+        "--hosts",
+        "ssh://node1,ssh://down",
+        f"--ssh-config={config}",
+        f"--expectations={fleet_contract}",
+        "tests",
+    )
     assert rc == 1, out
     down = {e["name"] for e in doc["items"] if e["host"] == "ssh://down"}
     assert down and down == failed(doc), out
@@ -153,13 +183,15 @@ def test_an_unreachable_host_fails_its_own_items_only(fleet: SshFleet, fleet_con
     assert all(e["outcome"] == "passed" for e in doc["items"] if e["host"] == "ssh://node1")
 
 
-def test_team_testinfra_tests_check_the_image_under_test(suite_fixture_image: str, derive_image,
-                                                         tmp_path: Path) -> None:
+def test_team_testinfra_tests_check_the_image_under_test(
+    suite_fixture_image: str, derive_image, tmp_path: Path
+) -> None:
     team = tmp_path / "team_tests"
     team.mkdir()
     (team / "test_team.py").write_text(TEAM_TEST)
-    rc, out, doc = suite("--image", suite_fixture_image, f"--expectations={FIXTURE_EXPECTATIONS}", "tests",
-                         str(team))
+    rc, out, doc = suite(
+        "--image", suite_fixture_image, f"--expectations={FIXTURE_EXPECTATIONS}", "tests", str(team)
+    )
     assert rc == 0, out
     names = {e["name"] for e in doc["items"] if e["outcome"] == "passed"}
     assert any(n.startswith("test_workspace_is_seeded[docker://devbox-conformance-") for n in names), names
@@ -173,21 +205,30 @@ def test_team_testinfra_tests_check_the_image_under_test(suite_fixture_image: st
 def test_podman_checks_the_same_image(suite_fixture_image: str) -> None:
     if not shutil.which("podman"):
         pytest.fail("needs podman (tools/host-setup.sh installs Debian's podman)")
-    loaded = subprocess.run(f"{DOCKER} save {suite_fixture_image} | podman load -q", shell=True,
-                            capture_output=True, text=True)
+    loaded = subprocess.run(
+        f"{DOCKER} save {suite_fixture_image} | podman load -q", shell=True, capture_output=True, text=True
+    )
     assert loaded.returncode == 0, loaded.stderr
     try:
         # This VM refuses podman's default rlimits and crun: the run options come from the command line.
-        rc, out, doc = suite("--image", suite_fixture_image, "--engine", "podman",
-                             "--engine-arg=--runtime=runc", "--engine-arg=--ulimit=nofile=1024:1024",
-                             "--engine-arg=--ulimit=nproc=1024:1024",
-                             f"--expectations={FIXTURE_EXPECTATIONS}", "tests")
+        rc, out, doc = suite(
+            "--image",
+            suite_fixture_image,
+            "--engine",
+            "podman",
+            "--engine-arg=--runtime=runc",
+            "--engine-arg=--ulimit=nofile=1024:1024",
+            "--engine-arg=--ulimit=nproc=1024:1024",
+            f"--expectations={FIXTURE_EXPECTATIONS}",
+            "tests",
+        )
         assert rc == 0, out
         assert doc["hosts"][0]["spec"].startswith("podman://devbox-conformance-")
         passed = {e["name"] for e in doc["items"] if e["outcome"] == "passed"}
         assert "test_image_config[healthcheck]" in passed, out
-        left = subprocess.run(["podman", "ps", "-aq", "--filter", f"label={LABEL}"], capture_output=True,
-                              text=True).stdout.split()
+        left = subprocess.run(
+            ["podman", "ps", "-aq", "--filter", f"label={LABEL}"], capture_output=True, text=True
+        ).stdout.split()
         assert not left, left
     finally:
         subprocess.run(["podman", "rmi", "-f", f"localhost/{suite_fixture_image}"], capture_output=True)
@@ -202,9 +243,13 @@ def fixture_arm64(suite_fixture_image: str, tmp_path_factory: pytest.TempPathFac
     dockerfile = ctx / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("bookworm-amd64", "bookworm-arm64"))
     tag = suite_fixture_image + "-arm64"
-    proc = subprocess.run([DOCKER, "build", "-q", "--platform", "linux/arm64", "-t", tag, str(ctx)],
-                          capture_output=True, text=True, env={**os.environ, "DOCKER_BUILDKIT": "1"},
-                          timeout=900)
+    proc = subprocess.run(
+        [DOCKER, "build", "-q", "--platform", "linux/arm64", "-t", tag, str(ctx)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     yield tag
     subprocess.run([DOCKER, "rmi", "-f", tag], capture_output=True)
@@ -216,39 +261,54 @@ def _push_multiarch(registry: LocalRegistry, amd64: str, arm64: str) -> str:
         subprocess.run([DOCKER, "tag", local, f"{ref}-{arch}"], check=True)
         push = subprocess.run([DOCKER, "push", f"{ref}-{arch}"], capture_output=True, text=True)
         assert push.returncode == 0, push.stderr
-    create = subprocess.run([DOCKER, "manifest", "create", "--insecure", ref, f"{ref}-amd64", f"{ref}-arm64"],
-                            capture_output=True, text=True)
+    create = subprocess.run(
+        [DOCKER, "manifest", "create", "--insecure", ref, f"{ref}-amd64", f"{ref}-arm64"],
+        capture_output=True,
+        text=True,
+    )
     assert create.returncode == 0, create.stderr
-    pushed = subprocess.run([DOCKER, "manifest", "push", "--insecure", "--purge", ref], capture_output=True,
-                            text=True)
+    pushed = subprocess.run(
+        [DOCKER, "manifest", "push", "--insecure", "--purge", ref], capture_output=True, text=True
+    )
     assert pushed.returncode == 0, pushed.stderr
     subprocess.run([DOCKER, "rmi", f"{ref}-amd64", f"{ref}-arm64"], capture_output=True)
     return ref
 
 
 def _arch_of(ref: str) -> str:
-    return subprocess.run([DOCKER, "image", "inspect", "-f", "{{.Architecture}}", ref], capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        [DOCKER, "image", "inspect", "-f", "{{.Architecture}}", ref], capture_output=True, text=True
+    ).stdout.strip()
 
 
-def test_pull_checks_each_platform_against_its_overlay(registry: LocalRegistry, suite_fixture_image: str,
-                                                       fixture_arm64: str, tmp_path: Path) -> None:
+def test_pull_checks_each_platform_against_its_overlay(
+    registry: LocalRegistry, suite_fixture_image: str, fixture_arm64: str, tmp_path: Path
+) -> None:
     ref = _push_multiarch(registry, suite_fixture_image, fixture_arm64)
     expectations = tmp_path / "expectations"
     shutil.copytree(FIXTURE_EXPECTATIONS, expectations)
-    (expectations / "arm64.yaml").write_text("env:\n  - name: DEVBOX_CONTAINER\n    value: \"1\"\n")
+    (expectations / "arm64.yaml").write_text('env:\n  - name: DEVBOX_CONTAINER\n    value: "1"\n')
     try:
         assert not _arch_of(ref), "the multi-arch tag must not be local before the run"
-        rc, out, doc = suite("--image", ref, "--platform", "linux/arm64", f"--expectations={expectations}",
-                             "tests")
+        rc, out, doc = suite(
+            "--image", ref, "--platform", "linux/arm64", f"--expectations={expectations}", "tests"
+        )
         assert rc == 0, out
         assert doc["arch"] == "arm64" and _arch_of(ref) == "arm64", out
         assert any(f.endswith("arm64.yaml") for f in _header_files(out)), out
         progress = [line for line in out.splitlines() if line.startswith("devbox: pull")]
         assert 2 <= len(progress) <= 20, progress
         # A local copy of another arch than --platform asks for is never checked silently.
-        rc, out, _ = suite("--image", ref, "--platform", "linux/amd64", "--pull", "never",
-                           f"--expectations={expectations}", "tests")
+        rc, out, _ = suite(
+            "--image",
+            ref,
+            "--platform",
+            "linux/amd64",
+            "--pull",
+            "never",
+            f"--expectations={expectations}",
+            "tests",
+        )
         assert rc == 4 and "is arm64, but --platform asks for linux/amd64" in out, out
         subprocess.run([DOCKER, "rmi", ref], capture_output=True)
         rc, out, doc = suite("--image", ref, f"--expectations={expectations}", "tests")
@@ -281,9 +341,23 @@ def slow_expectations(tmp_path: Path) -> Path:
 def _start_and_kill(image: str, expectations: Path, env: dict[str, str]) -> str:
     """Start the suite, wait for its container, SIGKILL the run mid-probe; returns the container's name."""
     before = set(containers())
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--image", image,
-                             f"--expectations={expectations}", "tests"], cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, **env})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--image",
+            image,
+            f"--expectations={expectations}",
+            "tests",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **env},
+    )
     try:
         deadline = time.monotonic() + 120
         started: set[str] = set()
@@ -299,8 +373,9 @@ def _start_and_kill(image: str, expectations: Path, env: dict[str, str]) -> str:
     return started.pop()
 
 
-def test_a_killed_run_leaves_no_container_past_its_lease(suite_fixture_image: str,
-                                                         slow_expectations: Path) -> None:
+def test_a_killed_run_leaves_no_container_past_its_lease(
+    suite_fixture_image: str, slow_expectations: Path
+) -> None:
     name = _start_and_kill(suite_fixture_image, slow_expectations, {"DEVBOX_CONTAINER_LEASE_S": "6"})
     deadline = time.monotonic() + 60
     while name in containers() and time.monotonic() < deadline:
@@ -312,8 +387,9 @@ def _run_dirs() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob(RUN_DIR_PREFIX + "*"))
 
 
-def test_the_next_run_reaps_a_killed_runs_container_and_temp_dir(suite_fixture_image: str,
-                                                                 slow_expectations: Path) -> None:
+def test_the_next_run_reaps_a_killed_runs_container_and_temp_dir(
+    suite_fixture_image: str, slow_expectations: Path
+) -> None:
     dirs_before = _run_dirs()
     name = _start_and_kill(suite_fixture_image, slow_expectations, {})
     assert name in containers(), "with the default lease the container is still there right after the kill"
@@ -327,9 +403,20 @@ def test_the_next_run_reaps_a_killed_runs_container_and_temp_dir(suite_fixture_i
 
 def test_performance_is_measured_per_host(fleet: SshFleet, fleet_contract: Path) -> None:
     # One cheap metric on two nodes: each host gets its own measurement, judged against its own baseline.
-    rc, out, doc = suite("--hosts", "ssh://node1,ssh://node3", f"--ssh-config={fleet.ssh_config}",
-                         f"--expectations={fleet_contract}", "-m", "performance", "-p", "no:xdist",
-                         "-k", "gemm_numpy", "--benchmark-disable", "tests")
+    rc, out, doc = suite(
+        "--hosts",
+        "ssh://node1,ssh://node3",
+        f"--ssh-config={fleet.ssh_config}",
+        f"--expectations={fleet_contract}",
+        "-m",
+        "performance",
+        "-p",
+        "no:xdist",
+        "-k",
+        "gemm_numpy",
+        "--benchmark-disable",
+        "tests",
+    )
     assert rc == 0, out
     measured = {e["name"]: e for e in doc["items"] if e["outcome"] == "passed"}
     assert set(measured) == {f"test_cpu_figure[ssh://{node}-gemm_numpy]" for node in ("node1", "node3")}, out

@@ -12,10 +12,13 @@ import compare_peers as cp  # noqa: E402
 
 
 def test_summary_uses_medians_and_the_parallel_suite_as_the_unit() -> None:
-    runs = [cp.RunResult("suite", 200, 10.0, 0), cp.RunResult("suite", 200, 14.0, 0),
-            cp.RunResult("suite", 200, 12.0, 0),
-            cp.RunResult("cst", 200, 360.0, 1, {"passed": 199, "failed": 1}, extrapolated_from=50),
-            cp.RunResult("testinfra", 200, 96.0, 0)]
+    runs = [
+        cp.RunResult("suite", 200, 10.0, 0),
+        cp.RunResult("suite", 200, 14.0, 0),
+        cp.RunResult("suite", 200, 12.0, 0),
+        cp.RunResult("cst", 200, 360.0, 1, {"passed": 199, "failed": 1}, extrapolated_from=50),
+        cp.RunResult("testinfra", 200, 96.0, 0),
+    ]
     rows = {r["runner"]: r for r in cp.summarize(runs)}
     assert list(rows) == ["suite", "testinfra", "cst"]
     assert rows["suite"]["wall_s"] == 12.0 and rows["suite"]["walls_s"] == [10.0, 14.0, 12.0]
@@ -25,9 +28,11 @@ def test_summary_uses_medians_and_the_parallel_suite_as_the_unit() -> None:
 
 
 def test_cst_results_map_back_to_checks() -> None:
-    covers = {"commandTests:binaries[rg]": ["binaries[rg]"],
-              "fileExistenceTests:files[/etc/x]": ["files[/etc/x]"],
-              "metadataTest:Metadata Test": ["labels[a]", "env[B]"]}
+    covers = {
+        "commandTests:binaries[rg]": ["binaries[rg]"],
+        "fileExistenceTests:files[/etc/x]": ["files[/etc/x]"],
+        "metadataTest:Metadata Test": ["labels[a]", "env[B]"],
+    }
     assert cp._cst_key("Command Test: binaries[rg]", covers) == "commandTests:binaries[rg]"
     assert cp._cst_key("File Existence Test: files[/etc/x]", covers) == "fileExistenceTests:files[/etc/x]"
     assert cp._cst_key("Metadata Test", covers) == "metadataTest:Metadata Test"

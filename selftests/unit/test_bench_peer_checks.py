@@ -97,8 +97,14 @@ image_config:
     healthy: true
 """
 
-COND = {"arch": "amd64", "cuda": None, "gpu": False, "sets": ["base-tools"], "sets_excluded": {},
-        "base": "standin"}
+COND = {
+    "arch": "amd64",
+    "cuda": None,
+    "gpu": False,
+    "sets": ["base-tools"],
+    "sets_excluded": {},
+    "base": "standin",
+}
 
 
 @pytest.fixture
@@ -117,11 +123,20 @@ def test_derivation_keeps_what_applies_and_names_why_the_rest_does_not(derivatio
     ids = [c.id for c in derivation.checks]
     assert "binaries[python3]" in ids and "binaries[nvtop]" in ids  # optional items stay in
     left_out = dict(derivation.not_applicable)
-    assert set(left_out) == {"binaries[rg]", "binaries[nsys]", "packages[cowsay]",
-                             "python_dists[flash-attn]"}
+    assert set(left_out) == {"binaries[rg]", "binaries[nsys]", "packages[cowsay]", "python_dists[flash-attn]"}
     assert "set dev-tools is not in this build" in left_out["binaries[rg]"]
-    assert derivation.by_kind() == {"binaries": 2, "packages": 2, "python_dists": 3, "labels": 2, "env": 1,
-                                    "files": 3, "users": 1, "groups": 1, "shells": 1, "image_config": 3}
+    assert derivation.by_kind() == {
+        "binaries": 2,
+        "packages": 2,
+        "python_dists": 3,
+        "labels": 2,
+        "env": 1,
+        "files": 3,
+        "users": 1,
+        "groups": 1,
+        "shells": 1,
+        "image_config": 3,
+    }
 
 
 def test_check_specs_are_plain_json(derivation: pc.Derivation) -> None:
@@ -170,25 +185,40 @@ def test_cst_config_covers_every_check_exactly_once(derivation: pc.Derivation) -
     assert sorted(covered) == sorted(c.id for c in derivation.checks)
     assert cfg["schemaVersion"] == "2.0.0"
     assert covers["metadataTest:Metadata Test"] == [
-        "labels[org.opencontainers.image.title]", "labels[org.opencontainers.image.revision]", "env[LANG]",
-        "image_config[cmd]", "image_config[workdir]"]
+        "labels[org.opencontainers.image.title]",
+        "labels[org.opencontainers.image.revision]",
+        "env[LANG]",
+        "image_config[cmd]",
+        "image_config[workdir]",
+    ]
 
 
 def test_cst_config_uses_native_tests_where_they_fit(derivation: pc.Derivation) -> None:
     cfg, _ = _cst(derivation)
     meta = cfg["metadataTest"]
-    assert {"key": "org.opencontainers.image.revision", "value": "^(?:[0-9a-f]{7,40})$",
-            "isRegex": True} in meta["labels"]
+    assert {
+        "key": "org.opencontainers.image.revision",
+        "value": "^(?:[0-9a-f]{7,40})$",
+        "isRegex": True,
+    } in meta["labels"]
     assert {"key": "org.opencontainers.image.title", "value": "gpu-devbox"} in meta["labels"]
     assert meta["envVars"] == [{"key": "LANG", "value": "C.UTF-8"}]
     assert meta["cmd"] == ["/bin/bash", "-l"] and meta["workdir"] == "/workspace"
-    assert cfg["fileExistenceTests"] == [{"name": "files[/usr/local/bin/devbox-greeting]",
-                                          "path": "/usr/local/bin/devbox-greeting", "shouldExist": True,
-                                          "permissions": "-rwxr-xr-x", "uid": 0}]
+    assert cfg["fileExistenceTests"] == [
+        {
+            "name": "files[/usr/local/bin/devbox-greeting]",
+            "path": "/usr/local/bin/devbox-greeting",
+            "shouldExist": True,
+            "permissions": "-rwxr-xr-x",
+            "uid": 0,
+        }
+    ]
     assert cfg["fileContentTests"][0]["expectedContents"] == ['(?m)"schema_version"']
     commands = {t["name"]: t for t in cfg["commandTests"]}
     assert commands["files[/opt/devbox/base-constraints.txt]"]["args"] == [
-        "-c", "test -f '/opt/devbox/base-constraints.txt'"]
+        "-c",
+        "test -f '/opt/devbox/base-constraints.txt'",
+    ]
     assert commands["image_config[healthcheck]"]["args"] == ["-c", "/usr/local/bin/devbox-healthcheck"]
     assert commands["users[root]"]["expectedOutput"] == ["(?m)^root:[^:]*:0:[^:]*:[^:]*:/root:[^:]*$"]
     assert commands["groups[root]"]["expectedOutput"] == ["(?m)^root:[^:]*:0:"]
@@ -201,33 +231,49 @@ def test_cst_package_tests_read_dpkgs_status_line(derivation: pc.Derivation) -> 
     cfg, covers = _cst(derivation)
     commands = {t["name"]: t for t in cfg["commandTests"]}
     required = commands["packages[libx11-dev]"]
-    assert required == {"name": "packages[libx11-dev]", "command": "dpkg-query", "args": ["-s", "libx11-dev"],
-                        "exitCode": 0, "expectedOutput": ["(?m)^Status: (install|hold) ok installed$"]}
+    assert required == {
+        "name": "packages[libx11-dev]",
+        "command": "dpkg-query",
+        "args": ["-s", "libx11-dev"],
+        "exitCode": 0,
+        "expectedOutput": ["(?m)^Status: (install|hold) ok installed$"],
+    }
     optional = commands["packages[du-dust]"]
     script = optional["args"][1]
     assert optional["command"] == "sh" and script.startswith("dpkg-query -s 'du-dust' 2>/dev/null")
     assert script.endswith("|| echo 'SKIP: optional, absent'")
     assert optional["expectedOutput"] == [
-        "(?m)^(Status: (install|hold) ok installed|SKIP: optional, absent)$"]
+        "(?m)^(Status: (install|hold) ok installed|SKIP: optional, absent)$"
+    ]
     assert covers["commandTests:packages[libx11-dev]"] == ["packages[libx11-dev]"]
 
 
-@pytest.mark.parametrize("dpkg_output, ok", [
-    ("Package: du-dust\nStatus: install ok installed\nVersion: 0.8.4-1\n", "Status: install ok installed"),
-    ("Package: du-dust\nStatus: hold ok installed\n", "Status: hold ok installed"),
-    ("Package: du-dust\nStatus: deinstall ok config-files\n", "SKIP: optional, absent"),
-    ("", "SKIP: optional, absent"),  # dpkg-query: no information is available
-    ("Package: du-dust\nStatus: install ok unpacked\n", None),  # present but broken: still a failure
-])
+@pytest.mark.parametrize(
+    "dpkg_output, ok",
+    [
+        (
+            "Package: du-dust\nStatus: install ok installed\nVersion: 0.8.4-1\n",
+            "Status: install ok installed",
+        ),
+        ("Package: du-dust\nStatus: hold ok installed\n", "Status: hold ok installed"),
+        ("Package: du-dust\nStatus: deinstall ok config-files\n", "SKIP: optional, absent"),
+        ("", "SKIP: optional, absent"),  # dpkg-query: no information is available
+        ("Package: du-dust\nStatus: install ok unpacked\n", None),  # present but broken: still a failure
+    ],
+)
 def test_cst_optional_package_script(tmp_path: Path, dpkg_output: str, ok: str | None) -> None:
     """The optional package's sh script, run here against a stand-in dpkg-query printing what dpkg would."""
-    (tmp_path / "dpkg-query").write_text(f"#!/bin/sh\nprintf '%s' '{dpkg_output}'\n"
-                                         f"[ -n '{dpkg_output}' ]\n")
+    (tmp_path / "dpkg-query").write_text(f"#!/bin/sh\nprintf '%s' '{dpkg_output}'\n[ -n '{dpkg_output}' ]\n")
     (tmp_path / "dpkg-query").chmod(0o755)
     check = pc.Check("packages", "du-dust", optional=True, reason="r", spec={"name": "du-dust"})
     (test,) = pc.cst_config([check])[0]["commandTests"]
-    proc = subprocess.run([test["command"], *test["args"]], capture_output=True, text=True, timeout=30,
-                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    proc = subprocess.run(
+        [test["command"], *test["args"]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+    )
     matched = re.search(test["expectedOutput"][0], proc.stdout)
     assert proc.returncode == 0
     assert (matched.group(0) if matched else None) == ok, proc.stdout
@@ -236,8 +282,11 @@ def test_cst_optional_package_script(tmp_path: Path, dpkg_output: str, ok: str |
 def test_cst_logic_checks_ship_the_shared_checker(derivation: pc.Derivation) -> None:
     cfg, _ = _cst(derivation)
     commands = {t["name"]: t for t in cfg["commandTests"]}
-    for name, kind in (("binaries[python3]", "binary"), ("python_dists[torch]", "dist"),
-                       ("shells[bash-login-interactive]", "shell")):
+    for name, kind in (
+        ("binaries[python3]", "binary"),
+        ("python_dists[torch]", "dist"),
+        ("shells[bash-login-interactive]", "shell"),
+    ):
         test = commands[name]
         assert test["command"] == "python3" and test["args"][1] == pc.CHECKER_SOURCE
         assert json.loads(test["args"][2])["check"] == kind
@@ -255,25 +304,32 @@ def test_testinfra_cases_one_per_check(derivation: pc.Derivation) -> None:
     json.dumps(cases)
 
 
-@pytest.mark.parametrize("version, spec, ok", [
-    ("2.13.0+cpu", ">=2.3", True),
-    ("2.2.1", ">=2.3", False),
-    ("0.30.1", ">=0.30", True),
-    ("3.3", ">=3.2,<4", True),
-    ("4.0", ">=3.2,<4", False),
-    ("13", "==13.*", True),
-    ("1.4.2", "~=1.4", True),
-    ("2.0", "~=1.4", False),
-    ("5.9", "!=5.9", False),
-])
+@pytest.mark.parametrize(
+    "version, spec, ok",
+    [
+        ("2.13.0+cpu", ">=2.3", True),
+        ("2.2.1", ">=2.3", False),
+        ("0.30.1", ">=0.30", True),
+        ("3.3", ">=3.2,<4", True),
+        ("4.0", ">=3.2,<4", False),
+        ("13", "==13.*", True),
+        ("1.4.2", "~=1.4", True),
+        ("2.0", "~=1.4", False),
+        ("5.9", "!=5.9", False),
+    ],
+)
 def test_checker_version_spec(version: str, spec: str, ok: bool) -> None:
     assert checker.satisfies(version, spec) is ok
 
 
 def _run_checker(spec: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     """The checker exactly as the peers ship it: source through `python3 -c`, spec in argv[1]."""
-    return subprocess.run([sys.executable, "-c", pc.CHECKER_SOURCE, json.dumps(spec)], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", pc.CHECKER_SOURCE, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_checker_binary_and_dist_on_this_host() -> None:
@@ -282,8 +338,12 @@ def test_checker_binary_and_dist_on_this_host() -> None:
     absent = _run_checker({"check": "binary", "name": "no-such-tool-xyz", "optional": True, "reason": "r"})
     assert absent.returncode == 0 and absent.stdout.startswith("SKIP:")
     assert _run_checker({"check": "binary", "name": "no-such-tool-xyz"}).returncode == 1
-    assert _run_checker({"check": "dist", "name": "PyYAML", "min_version": "5", "import_name": "yaml"}
-                        ).returncode == 0
+    assert (
+        _run_checker(
+            {"check": "dist", "name": "PyYAML", "min_version": "5", "import_name": "yaml"}
+        ).returncode
+        == 0
+    )
     broken = _run_checker({"check": "dist", "name": "PyYAML", "import_name": "no_such_module_xyz"})
     assert broken.returncode == 1 and "import no_such_module_xyz failed" in broken.stdout
 
@@ -305,8 +365,9 @@ def test_subset_contract_loads_with_only_the_kept_items(tmp_path: Path, derivati
 def test_cst_arguments_hold_no_dollar_sign(derivation: pc.Derivation) -> None:
     """container-structure-test expands $NAME in arguments with the image's env before running them."""
     cfg, _ = _cst(derivation)
-    other = pc.Check("files", "/x", spec={"path": "/x", "type": "file", "mode": "0644", "owner": "app",
-                                          "content": "a"})
+    other = pc.Check(
+        "files", "/x", spec={"path": "/x", "type": "file", "mode": "0644", "owner": "app", "content": "a"}
+    )
     cfg2, _ = pc.cst_config([other])
     for test in cfg["commandTests"] + cfg2["commandTests"]:
         assert not any("$" in arg for arg in test["args"]), test["name"]

@@ -9,22 +9,22 @@ from devbox_build.imagediff.debversion import DebVersionError, compare, split
 ORDERED = [
     ("1.0", "1.1"),
     ("1.0", "1.0.1"),
-    ("1.9", "1.10"),                            # numbers compare as numbers
-    ("1.0~rc1", "1.0"),                          # ~ sorts before the end of the string
+    ("1.9", "1.10"),  # numbers compare as numbers
+    ("1.0~rc1", "1.0"),  # ~ sorts before the end of the string
     ("1.0~~", "1.0~"),
     ("1.0~rc1", "1.0~rc2"),
-    ("1.0", "1.0a"),                             # letters after the end of the string
-    ("1.0a", "1.0+"),                            # non-letters after letters
-    ("1.0", "1.0+b1"),                           # a binNMU is newer
+    ("1.0", "1.0a"),  # letters after the end of the string
+    ("1.0a", "1.0+"),  # non-letters after letters
+    ("1.0", "1.0+b1"),  # a binNMU is newer
     ("2.36-9+deb12u3", "2.36-9+deb12u14"),
-    ("3.0.15-1~deb12u1", "3.0.15-1"),            # a backport/security ~ build sorts before the release
+    ("3.0.15-1~deb12u1", "3.0.15-1"),  # a backport/security ~ build sorts before the release
     ("3.2.2-2~bpo12+1", "3.2.2-2"),
-    ("9.9", "1:0.1"),                            # the epoch wins
+    ("9.9", "1:0.1"),  # the epoch wins
     ("1:2.39.5-0+deb12u1", "1:2.39.5-0+deb12u2"),
     ("1.0-1", "1.0-2"),
-    ("1.0", "1.0-0.1"),                          # no revision sorts first
+    ("1.0", "1.0-0.1"),  # no revision sorts first
     ("0.9-10", "1.0-1"),
-    ("1.01", "1.2"),                             # leading zeros do not count: 1 < 2
+    ("1.01", "1.2"),  # leading zeros do not count: 1 < 2
 ]
 
 

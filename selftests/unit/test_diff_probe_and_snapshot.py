@@ -63,12 +63,17 @@ def test_all_packages_reads_installed_ones_with_the_journal(tmp_path: Path) -> N
     status = tmp_path / "status"
     status.write_text(STATUS)
     (tmp_path / "updates").mkdir()
-    (tmp_path / "updates" / "0001").write_text("Package: git\nStatus: install ok installed\n"
-                                               "Architecture: amd64\nVersion: 1:2.39.5-0+deb12u3\n")
+    (tmp_path / "updates" / "0001").write_text(
+        "Package: git\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:2.39.5-0+deb12u3\n"
+    )
     found, error = probe_script.probe_all_packages(str(status))
     assert error is None
-    assert found == {"git": "1:2.39.5-0+deb12u3", "libc6:amd64": "2.36-9+deb12u10",
-                     "libc6:i386": "2.36-9+deb12u10", "htop": "3.2.2-2"}
+    assert found == {
+        "git": "1:2.39.5-0+deb12u3",
+        "libc6:amd64": "2.36-9+deb12u10",
+        "libc6:i386": "2.36-9+deb12u10",
+        "htop": "3.2.2-2",
+    }
 
 
 def test_all_packages_without_dpkg_says_why(tmp_path: Path) -> None:
@@ -80,14 +85,20 @@ def test_all_packages_through_the_probe_entry_point(tmp_path: Path) -> None:
     status = tmp_path / "status"
     status.write_text(STATUS)
     request = {"all_packages": True, "dpkg_status": str(status)}
-    out = subprocess.run([sys.executable, probe_script.__file__, json.dumps(request)], capture_output=True,
-                         text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, probe_script.__file__, json.dumps(request)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     got = json.loads(out.stdout)
     assert got["all_packages"]["htop"] == "3.2.2-2" and got["all_packages_error"] is None
     assert "packages" not in got  # the existing key is untouched when only all_packages is asked
 
 
 # ---- snapshot ----
+
 
 class _Ctx:
     """The little of checks.Context the three checks read."""
@@ -98,19 +109,27 @@ class _Ctx:
 
 def probed_like(f: facts.ImageFacts) -> dict[str, object]:
     """Facts as the suite's probe would report them for an image with `f`'s content."""
-    return {"dists": dict(f.dists),
-            "packages": {n: [{"architecture": "amd64", "status": "install ok installed", "version": v}]
-                         for n, v in f.packages.items()},
-            "binaries": {n: {"path": f"/usr/bin/{n}", "version_output": f"{n} version {v}"}
-                         for n, v in f.binaries.items()}}
+    return {
+        "dists": dict(f.dists),
+        "packages": {
+            n: [{"architecture": "amd64", "status": "install ok installed", "version": v}]
+            for n, v in f.packages.items()
+        },
+        "binaries": {
+            n: {"path": f"/usr/bin/{n}", "version_output": f"{n} version {v}"} for n, v in f.binaries.items()
+        },
+    }
 
 
 def outcomes(directory: Path, f: facts.ImageFacts) -> dict[str, bool]:
     model = load(directory, f.arch, "other")
     ctx = _Ctx(probed_like(f))
     out = {}
-    kinds = (("bin", binary_check, model.binaries), ("dist", dist_check, model.python_dists),
-             ("pkg", package_check, model.packages))
+    kinds = (
+        ("bin", binary_check, model.binaries),
+        ("dist", dist_check, model.python_dists),
+        ("pkg", package_check, model.packages),
+    )
     for kind, check, items in kinds:
         for item in items:
             out[f"{kind}:{item.key}"] = check.evaluate(item, ctx).status == "passed"  # type: ignore[arg-type]
@@ -131,20 +150,29 @@ def test_snapshot_pins_and_passes_on_its_own_image(tmp_path: Path, known_good: f
     assert (tmp_path / "snap" / "amd64.yaml").is_file() and (tmp_path / "snap" / "schema.json").is_file()
     model = load(tmp_path / "snap", "amd64", "other")
     assert {d.name: str(d.min_version) if d.min_version else None for d in model.python_dists} == {
-        "accelerate": "1.10.0", "numpy": "2.4.6", "torch": "2.13.0", "transformers": "4.57.1",
-        "weird-dist": None}
+        "accelerate": "1.10.0",
+        "numpy": "2.4.6",
+        "torch": "2.13.0",
+        "transformers": "4.57.1",
+        "weird-dist": None,
+    }
     assert all(d.import_name is None for d in model.python_dists)
     assert {b.name: str(b.version) for b in model.binaries}["git"] == ">=2.39.5"
     assert {p.name for p in model.packages} == set(known_good.packages)
     assert all(outcomes(tmp_path / "snap", known_good).values())
 
 
-def test_snapshot_fails_a_downgraded_and_trimmed_variant(tmp_path: Path,
-                                                         known_good: facts.ImageFacts) -> None:
+def test_snapshot_fails_a_downgraded_and_trimmed_variant(
+    tmp_path: Path, known_good: facts.ImageFacts
+) -> None:
     snapshot.write(tmp_path / "snap", known_good, "expectations")
     packages = {k: v for k, v in known_good.packages.items() if k != "media-types"}
-    variant = replace(known_good, packages=packages, dists={**known_good.dists, "transformers": "4.46.3"},
-                      binaries={**known_good.binaries, "rg": "14.1.0"})
+    variant = replace(
+        known_good,
+        packages=packages,
+        dists={**known_good.dists, "transformers": "4.46.3"},
+        binaries={**known_good.binaries, "rg": "14.1.0"},
+    )
     failed = sorted(k for k, ok in outcomes(tmp_path / "snap", variant).items() if not ok)
     assert failed == ["dist:transformers", "pkg:media-types"]  # an upgrade (rg 14) still passes
 
@@ -157,8 +185,11 @@ def test_snapshot_refuses_to_overwrite_without_force(tmp_path: Path, known_good:
 
 
 def test_snapshot_keeps_the_contracts_version_arguments(tmp_path: Path, known_good: facts.ImageFacts) -> None:
-    f = replace(known_good, binary_args={**known_good.binary_args, "python3": ["-V"]},
-                binary_regex={"rg": r"ripgrep (\S+)"})
+    f = replace(
+        known_good,
+        binary_args={**known_good.binary_args, "python3": ["-V"]},
+        binary_regex={"rg": r"ripgrep (\S+)"},
+    )
     snapshot.write(tmp_path / "snap", f, "expectations")
     bins = {b.name: b for b in load(tmp_path / "snap", "amd64", "other").binaries}
     assert bins["python3"].version_args == ("-V",) and bins["rg"].version_regex == r"ripgrep (\S+)"

@@ -20,8 +20,9 @@ GOLDEN = {"table": "diff.txt", "md": "diff.md", "json": "diff.json"}
 
 
 def fixture_diff() -> compare.ImageDiff:
-    old, new = (facts.ImageFacts.from_json(json.loads((FIXTURES / f"{n}.json").read_text()))
-                for n in ("old", "new"))
+    old, new = (
+        facts.ImageFacts.from_json(json.loads((FIXTURES / f"{n}.json").read_text())) for n in ("old", "new")
+    )
     return compare.diff(old, new)
 
 
@@ -55,9 +56,17 @@ def test_no_differences_is_said_in_every_view() -> None:
     assert json.loads(render.as_json(d))["differs"] is False
 
 
-@pytest.mark.parametrize(("size", "signed", "shown"), [
-    (0, False, "0 B"), (999, False, "999 B"), (1234, False, "1.23 kB"), (271_000, True, "+271 kB"),
-    (-68_500_000, True, "-68.5 MB"), (8_081_000_000, False, "8.08 GB"), (0, True, "0 B"),
-])
+@pytest.mark.parametrize(
+    ("size", "signed", "shown"),
+    [
+        (0, False, "0 B"),
+        (999, False, "999 B"),
+        (1234, False, "1.23 kB"),
+        (271_000, True, "+271 kB"),
+        (-68_500_000, True, "-68.5 MB"),
+        (8_081_000_000, False, "8.08 GB"),
+        (0, True, "0 B"),
+    ],
+)
 def test_human_size(size: int, signed: bool, shown: str) -> None:
     assert render.human_size(size, signed) == shown

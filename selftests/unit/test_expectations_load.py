@@ -40,12 +40,15 @@ python_dists:
 
 
 def test_overlays_merge_by_key_replace_fields_and_remove(tmp_path: Path) -> None:
-    d = write(tmp_path, {
-        "common.yaml": COMMON,
-        "arm64.yaml": "binaries:\n  - name: ltrace\n    remove: true\n  - name: rg\n    version: '>=14'\n",
-        "amd64.yaml": "",
-        "bases/standin.yaml": "binaries:\n  - name: nvtop\n    optional: true\n    reason: contrib\n",
-    })
+    d = write(
+        tmp_path,
+        {
+            "common.yaml": COMMON,
+            "arm64.yaml": "binaries:\n  - name: ltrace\n    remove: true\n  - name: rg\n    version: '>=14'\n",
+            "amd64.yaml": "",
+            "bases/standin.yaml": "binaries:\n  - name: nvtop\n    optional: true\n    reason: contrib\n",
+        },
+    )
     model = exp.load(d, "arm64", "standin")
     assert [b.name for b in model.binaries] == ["rg", "nvtop"]
     rg = model.binaries[0]
@@ -64,92 +67,160 @@ def test_model_is_frozen(tmp_path: Path) -> None:
         model.binaries[0].name = "x"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("when, cond, unmet", [
-    ({"arch": ("amd64",)}, {"arch": "arm64"}, "when: arch in ['amd64'], but the target is arm64"),
-    ({"cuda": True}, {"cuda": None}, "when: cuda is true, but the target has no CUDA (torch nor CUDA_VERSION)"),
-    ({"cuda": True}, {"cuda": "12.4"}, None),
-    ({"gpu": True}, {"gpu": False}, "when: gpu is true, but the target has no GPU visible"),
-    ({"sets": ("python-core",)}, {"sets": ["base-tools"], "sets_excluded": {"python-core": "INSTALL_PYTHON_CORE=false"}},
-     "when: sets ['python-core'], but set python-core is not in this build (INSTALL_PYTHON_CORE=false)"),
-    ({"sets": ("python-core",)}, {"sets": None}, None),  # no manifest: the contract applies
-    ({"base": ("ngc",)}, {"base": "standin"}, "when: base in ['ngc'], but the target's base is standin"),
-    ({}, {"arch": "amd64"}, None),
-])
+@pytest.mark.parametrize(
+    "when, cond, unmet",
+    [
+        ({"arch": ("amd64",)}, {"arch": "arm64"}, "when: arch in ['amd64'], but the target is arm64"),
+        (
+            {"cuda": True},
+            {"cuda": None},
+            "when: cuda is true, but the target has no CUDA (torch nor CUDA_VERSION)",
+        ),
+        ({"cuda": True}, {"cuda": "12.4"}, None),
+        ({"gpu": True}, {"gpu": False}, "when: gpu is true, but the target has no GPU visible"),
+        (
+            {"sets": ("python-core",)},
+            {"sets": ["base-tools"], "sets_excluded": {"python-core": "INSTALL_PYTHON_CORE=false"}},
+            "when: sets ['python-core'], but set python-core is not in this build (INSTALL_PYTHON_CORE=false)",
+        ),
+        ({"sets": ("python-core",)}, {"sets": None}, None),  # no manifest: the contract applies
+        ({"base": ("ngc",)}, {"base": "standin"}, "when: base in ['ngc'], but the target's base is standin"),
+        ({}, {"arch": "amd64"}, None),
+    ],
+)
 def test_when(when: dict, cond: dict, unmet: str | None) -> None:
     assert exp.When(**when).unmet(cond) == unmet
 
 
 BAD = {
-    "malformed YAML": ("binaries:\n  - name: rg\n   version: 1\n",
-                       "{d}/common.yaml:3: malformed YAML: expected <block end>, but found '<block mapping start>'"),
-    "unknown key": ("binaries:\n  - name: rg\n    versoin: '>=1'\n",
-                    "{d}/common.yaml:3: binaries[0].versoin: unknown key 'versoin' (did you mean 'version'?)"),
-    "unknown kind": ("binaris:\n  - name: rg\n",
-                     "{d}/common.yaml:1: binaris: unknown key 'binaris' (did you mean 'binaries'?)"),
-    "wrong type": ("binaries:\n  - name: rg\n    optional: 'yes'\n",
-                   "{d}/common.yaml:3: binaries[0].optional: wrong type: expected boolean, got string ('yes')"),
-    "invalid version spec": ("binaries:\n  - name: rg\n    version: '>>13'\n",
-                             "{d}/common.yaml:3: binaries[0].version: invalid version spec '>>13' "
-                             "(PEP 440, e.g. '>=2.30')"),
-    "invalid min_version": ("python_dists:\n  - name: x\n    min_version: 'four'\n",
-                            "{d}/common.yaml:3: python_dists[0].min_version: invalid version 'four' "
-                            "(PEP 440, e.g. '4.40')"),
-    "unknown arch in when": ("binaries:\n  - name: rg\n    when: {arch: [amd65]}\n",
-                             "{d}/common.yaml:3: binaries[0].when.arch[0]: unknown arch 'amd65' "
-                             "(expected one of amd64, arm64)"),
+    "malformed YAML": (
+        "binaries:\n  - name: rg\n   version: 1\n",
+        "{d}/common.yaml:3: malformed YAML: expected <block end>, but found '<block mapping start>'",
+    ),
+    "unknown key": (
+        "binaries:\n  - name: rg\n    versoin: '>=1'\n",
+        "{d}/common.yaml:3: binaries[0].versoin: unknown key 'versoin' (did you mean 'version'?)",
+    ),
+    "unknown kind": (
+        "binaris:\n  - name: rg\n",
+        "{d}/common.yaml:1: binaris: unknown key 'binaris' (did you mean 'binaries'?)",
+    ),
+    "wrong type": (
+        "binaries:\n  - name: rg\n    optional: 'yes'\n",
+        "{d}/common.yaml:3: binaries[0].optional: wrong type: expected boolean, got string ('yes')",
+    ),
+    "invalid version spec": (
+        "binaries:\n  - name: rg\n    version: '>>13'\n",
+        "{d}/common.yaml:3: binaries[0].version: invalid version spec '>>13' (PEP 440, e.g. '>=2.30')",
+    ),
+    "invalid min_version": (
+        "python_dists:\n  - name: x\n    min_version: 'four'\n",
+        "{d}/common.yaml:3: python_dists[0].min_version: invalid version 'four' (PEP 440, e.g. '4.40')",
+    ),
+    "unknown arch in when": (
+        "binaries:\n  - name: rg\n    when: {arch: [amd65]}\n",
+        "{d}/common.yaml:3: binaries[0].when.arch[0]: unknown arch 'amd65' (expected one of amd64, arm64)",
+    ),
     "missing key": ("binaries:\n  - version: '>=1'\n", "{d}/common.yaml:2: binaries[0]: 'name' is required"),
-    "duplicate": ("env:\n  - name: A\n  - name: A\n",
-                  "{d}/common.yaml:3: env[1].name: duplicate item 'A' (first at env[0])"),
-    "bad regex": ("env:\n  - name: A\n    regex: '('\n",
-                  "{d}/common.yaml:3: env[0].regex: invalid regex '(': missing ), unterminated subpattern "
-                  "at position 0"),
-    "empty": ("# nothing yet\n", "{d}/common.yaml:1: (top level): empty expectations: no item to check in "
-              "{d}/common.yaml, {d}/amd64.yaml"),
-    "top level list": ("- a\n", "{d}/common.yaml:1: (top level): wrong type: expected a mapping of item kinds, "
-                       "got list"),
-    "package unknown key": ("packages:\n  - name: libx11-dev\n    optinal: true\n",
-                            "{d}/common.yaml:3: packages[0].optinal: unknown key 'optinal' (did you mean 'optional'?)"),
-    "package has no version": ("packages:\n  - name: git\n    version: '>=2.30'\n",
-                               "{d}/common.yaml:3: packages[0].version: unknown key 'version' "
-                               "(did you mean 'reason'?)"),
-    "package wrong type": ("packages:\n  - name: 7\n",
-                           "{d}/common.yaml:2: packages[0].name: wrong type: expected string, got integer (7)"),
-    "package bad name": ("packages:\n  - name: Git LFS\n",
-                         "{d}/common.yaml:2: packages[0].name: 'Git LFS' does not match "
-                         "'^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$'"),
-    "package missing name": ("packages:\n  - optional: true\n",
-                             "{d}/common.yaml:2: packages[0]: 'name' is required"),
-    "package duplicate": ("packages:\n  - name: gdb\n  - name: gdb\n",
-                          "{d}/common.yaml:3: packages[1].name: duplicate item 'gdb' (first at packages[0])"),
-    "package unknown set type": ("packages:\n  - name: gdb\n    when: {sets: dev-tools}\n",
-                                 "{d}/common.yaml:3: packages[0].when.sets: wrong type: expected array, got string "
-                                 "('dev-tools')"),
-    "duplicate kind": ("binaries:\n  - name: rg\nenv:\n  - name: A\nbinaries:\n  - name: fd\n",
-                       "{d}/common.yaml:5: duplicate key 'binaries' (first at line 1)"),
-    "duplicate field": ("binaries:\n  - name: rg\n    version: '>=1'\n    package: ripgrep\n    version: '>=2'\n",
-                        "{d}/common.yaml:5: duplicate key 'version' (first at line 3)"),
-    "duplicate when key": ("binaries:\n  - name: rg\n    when:\n      arch: [amd64]\n      cuda: true\n      arch: [arm64]\n",
-                           "{d}/common.yaml:6: duplicate key 'arch' (first at line 4)"),
-    "duplicate key in flow mapping": ("env:\n  - {name: A, value: x, name: B}\n",
-                                      "{d}/common.yaml:2: duplicate key 'name' (first at line 2, column 6)"),
-    "not UTF-8": (b"env:\n  - name: A\n    value: caf\xe9\n",
-                  "{d}/common.yaml:3: not UTF-8: byte 0xe9 at offset 31 (invalid continuation byte); save the file as UTF-8"),
-    "group: unknown key in an item": ("binaries:\n  - when: {sets: [base-tools]}\n    items:\n      - name: rg\n      - name: fd\n        versoin: '>=1'\n",
-                                      "{d}/common.yaml:6: binaries[0].items[1].versoin: unknown key 'versoin' (did you mean 'version'?)"),
-    "group: bad value in an item": ("binaries:\n  - name: git\n  - when: {gpu: true}\n    items:\n      - name: nvidia-smi\n        version: '>>1'\n",
-                                    "{d}/common.yaml:6: binaries[1].items[0].version: invalid version spec '>>1' (PEP 440, e.g. '>=2.30')"),
-    "group: bad when": ("env:\n  - when: {arch: [riscv]}\n    items:\n      - name: A\n",
-                        "{d}/common.yaml:2: env[0].when.arch[0]: unknown arch 'riscv' (expected one of amd64, arm64)"),
-    "group: without when": ("env:\n  - items:\n      - name: A\n",
-                            "{d}/common.yaml:2: env[0]: 'when' is required"),
-    "group: other keys": ("env:\n  - when: {gpu: true}\n    optional: true\n    items:\n      - name: A\n",
-                          "{d}/common.yaml:3: env[0].optional: unknown key 'optional' (valid keys: when, items, note)"),
-    "group: empty": ("env:\n  - when: {gpu: true}\n    items: []\n",
-                     "{d}/common.yaml:3: env[0].items: [] should be non-empty"),
-    "group: no nesting": ("env:\n  - when: {gpu: true}\n    items:\n      - when: {cuda: true}\n        items: [{name: A}]\n",
-                          "{d}/common.yaml:5: env[0].items[0].items: groups do not nest (give these items the outer group's `when:` keys in a group of their own)"),
-    "group: duplicate across groups": ("env:\n  - name: A\n  - when: {gpu: true}\n    items:\n      - name: B\n      - name: A\n",
-                                       "{d}/common.yaml:6: env[1].items[1].name: duplicate item 'A' (first at env[0])"),
+    "duplicate": (
+        "env:\n  - name: A\n  - name: A\n",
+        "{d}/common.yaml:3: env[1].name: duplicate item 'A' (first at env[0])",
+    ),
+    "bad regex": (
+        "env:\n  - name: A\n    regex: '('\n",
+        "{d}/common.yaml:3: env[0].regex: invalid regex '(': missing ), unterminated subpattern "
+        "at position 0",
+    ),
+    "empty": (
+        "# nothing yet\n",
+        "{d}/common.yaml:1: (top level): empty expectations: no item to check in "
+        "{d}/common.yaml, {d}/amd64.yaml",
+    ),
+    "top level list": (
+        "- a\n",
+        "{d}/common.yaml:1: (top level): wrong type: expected a mapping of item kinds, got list",
+    ),
+    "package unknown key": (
+        "packages:\n  - name: libx11-dev\n    optinal: true\n",
+        "{d}/common.yaml:3: packages[0].optinal: unknown key 'optinal' (did you mean 'optional'?)",
+    ),
+    "package has no version": (
+        "packages:\n  - name: git\n    version: '>=2.30'\n",
+        "{d}/common.yaml:3: packages[0].version: unknown key 'version' (did you mean 'reason'?)",
+    ),
+    "package wrong type": (
+        "packages:\n  - name: 7\n",
+        "{d}/common.yaml:2: packages[0].name: wrong type: expected string, got integer (7)",
+    ),
+    "package bad name": (
+        "packages:\n  - name: Git LFS\n",
+        "{d}/common.yaml:2: packages[0].name: 'Git LFS' does not match "
+        "'^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$'",
+    ),
+    "package missing name": (
+        "packages:\n  - optional: true\n",
+        "{d}/common.yaml:2: packages[0]: 'name' is required",
+    ),
+    "package duplicate": (
+        "packages:\n  - name: gdb\n  - name: gdb\n",
+        "{d}/common.yaml:3: packages[1].name: duplicate item 'gdb' (first at packages[0])",
+    ),
+    "package unknown set type": (
+        "packages:\n  - name: gdb\n    when: {sets: dev-tools}\n",
+        "{d}/common.yaml:3: packages[0].when.sets: wrong type: expected array, got string ('dev-tools')",
+    ),
+    "duplicate kind": (
+        "binaries:\n  - name: rg\nenv:\n  - name: A\nbinaries:\n  - name: fd\n",
+        "{d}/common.yaml:5: duplicate key 'binaries' (first at line 1)",
+    ),
+    "duplicate field": (
+        "binaries:\n  - name: rg\n    version: '>=1'\n    package: ripgrep\n    version: '>=2'\n",
+        "{d}/common.yaml:5: duplicate key 'version' (first at line 3)",
+    ),
+    "duplicate when key": (
+        "binaries:\n  - name: rg\n    when:\n      arch: [amd64]\n      cuda: true\n      arch: [arm64]\n",
+        "{d}/common.yaml:6: duplicate key 'arch' (first at line 4)",
+    ),
+    "duplicate key in flow mapping": (
+        "env:\n  - {name: A, value: x, name: B}\n",
+        "{d}/common.yaml:2: duplicate key 'name' (first at line 2, column 6)",
+    ),
+    "not UTF-8": (
+        b"env:\n  - name: A\n    value: caf\xe9\n",
+        "{d}/common.yaml:3: not UTF-8: byte 0xe9 at offset 31 (invalid continuation byte); save the file as UTF-8",
+    ),
+    "group: unknown key in an item": (
+        "binaries:\n  - when: {sets: [base-tools]}\n    items:\n      - name: rg\n      - name: fd\n        versoin: '>=1'\n",
+        "{d}/common.yaml:6: binaries[0].items[1].versoin: unknown key 'versoin' (did you mean 'version'?)",
+    ),
+    "group: bad value in an item": (
+        "binaries:\n  - name: git\n  - when: {gpu: true}\n    items:\n      - name: nvidia-smi\n        version: '>>1'\n",
+        "{d}/common.yaml:6: binaries[1].items[0].version: invalid version spec '>>1' (PEP 440, e.g. '>=2.30')",
+    ),
+    "group: bad when": (
+        "env:\n  - when: {arch: [riscv]}\n    items:\n      - name: A\n",
+        "{d}/common.yaml:2: env[0].when.arch[0]: unknown arch 'riscv' (expected one of amd64, arm64)",
+    ),
+    "group: without when": (
+        "env:\n  - items:\n      - name: A\n",
+        "{d}/common.yaml:2: env[0]: 'when' is required",
+    ),
+    "group: other keys": (
+        "env:\n  - when: {gpu: true}\n    optional: true\n    items:\n      - name: A\n",
+        "{d}/common.yaml:3: env[0].optional: unknown key 'optional' (valid keys: when, items, note)",
+    ),
+    "group: empty": (
+        "env:\n  - when: {gpu: true}\n    items: []\n",
+        "{d}/common.yaml:3: env[0].items: [] should be non-empty",
+    ),
+    "group: no nesting": (
+        "env:\n  - when: {gpu: true}\n    items:\n      - when: {cuda: true}\n        items: [{name: A}]\n",
+        "{d}/common.yaml:5: env[0].items[0].items: groups do not nest (give these items the outer group's `when:` keys in a group of their own)",
+    ),
+    "group: duplicate across groups": (
+        "env:\n  - name: A\n  - when: {gpu: true}\n    items:\n      - name: B\n      - name: A\n",
+        "{d}/common.yaml:6: env[1].items[1].name: duplicate item 'A' (first at env[0])",
+    ),
 }
 
 
@@ -168,15 +239,24 @@ def test_bad_input_gives_one_exact_line(tmp_path: Path, case: str) -> None:
 
 
 def test_duplicate_key_in_an_overlay_names_that_file(tmp_path: Path) -> None:
-    d = write(tmp_path, {"common.yaml": COMMON, "amd64.yaml": "binaries:\n  - name: rg\n    optional: true\n    optional: false\n"})
+    d = write(
+        tmp_path,
+        {
+            "common.yaml": COMMON,
+            "amd64.yaml": "binaries:\n  - name: rg\n    optional: true\n    optional: false\n",
+        },
+    )
     with pytest.raises(exp.ExpectationsError) as info:
         exp.load(d, "amd64", "other")
     assert str(info.value) == f"{d}/amd64.yaml:4: duplicate key 'optional' (first at line 3)"
 
 
-def test_duplicate_keys_are_refused_with_and_without_libyaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_duplicate_keys_are_refused_with_and_without_libyaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The fast path keeps libyaml when PyYAML has it, and both parsers give the same line."""
     import yaml
+
     if hasattr(yaml, "CSafeLoader"):
         assert issubclass(exp._FastLoader, yaml.CSafeLoader)
     d = write(tmp_path, {"common.yaml": "binaries:\n  - name: rg\nbinaries: []\n", "amd64.yaml": ""})
@@ -263,6 +343,7 @@ def test_overlay_may_group_and_replaces_when_as_for_any_item(tmp_path: Path) -> 
 def test_real_contract_groups_its_package_sets() -> None:
     """A run of one set's items is one group in common.yaml, not a `when:` repeated on each item."""
     import yaml
+
     data = yaml.safe_load((REPO / "expectations" / "common.yaml").read_text())
     for kind in ("binaries", "packages", "python_dists"):
         loose = [e["name"] for e in data[kind] if "items" not in e and "sets" in (e.get("when") or {})]
@@ -272,7 +353,9 @@ def test_real_contract_groups_its_package_sets() -> None:
 
 def test_remove_of_unknown_item(tmp_path: Path) -> None:
     d = write(tmp_path, {"common.yaml": COMMON, "amd64.yaml": "binaries:\n  - name: fzf\n    remove: true\n"})
-    with pytest.raises(exp.ExpectationsError, match=r"amd64.yaml:2: binaries\[0\]: remove: no earlier item 'fzf'"):
+    with pytest.raises(
+        exp.ExpectationsError, match=r"amd64.yaml:2: binaries\[0\]: remove: no earlier item 'fzf'"
+    ):
         exp.load(d, "amd64", "other")
 
 
@@ -294,10 +377,33 @@ def test_the_real_contract_loads(arch: str, base: str) -> None:
     model = exp.load(REPO / "expectations", arch, base)
     assert model.count() > 150
     names = {b.name for b in model.binaries}
-    assert {"rg", "fd", "bat", "fzf", "git-lfs", "cmake", "clang", "nvtop", "htop", "btop", "tmux", "zsh"} <= names
+    assert {
+        "rg",
+        "fd",
+        "bat",
+        "fzf",
+        "git-lfs",
+        "cmake",
+        "clang",
+        "nvtop",
+        "htop",
+        "btop",
+        "tmux",
+        "zsh",
+    } <= names
     dists = {d.name for d in model.python_dists}
-    assert {"transformers", "datasets", "accelerate", "deepspeed", "peft", "trl", "lightning", "wandb",
-            "tensorboard", "flash-attn"} <= dists
+    assert {
+        "transformers",
+        "datasets",
+        "accelerate",
+        "deepspeed",
+        "peft",
+        "trl",
+        "lightning",
+        "wandb",
+        "tensorboard",
+        "flash-attn",
+    } <= dists
 
 
 def test_real_overlays_are_small_and_say_what_differs() -> None:
@@ -305,15 +411,26 @@ def test_real_overlays_are_small_and_say_what_differs() -> None:
     optional = {b.name for b in standin.binaries if b.optional}
     assert {"nvtop", "dust", "starship", "nsys", "ncu"} <= optional
     assert {p.name for p in standin.packages if p.optional} == {
-        "nvtop", "du-dust", "starship", "nsight-systems-cli", "nsight-compute"}
+        "nvtop",
+        "du-dust",
+        "starship",
+        "nsight-systems-cli",
+        "nsight-compute",
+    }
     assert all(p.reason for p in standin.packages if p.optional)
     arm = exp.load(REPO / "expectations", "arm64", "standin")
     assert next(b for b in arm.binaries if b.name == "ltrace").optional
     assert next(p for p in arm.packages if p.name == "ltrace").optional
     # on the NGC base only starship (absent from Ubuntu 24.04) is relaxed; on arm64 Nsight too
-    assert {p.name for p in exp.load(REPO / "expectations", "amd64", "ngc").packages if p.optional} == {"starship"}
+    assert {p.name for p in exp.load(REPO / "expectations", "amd64", "ngc").packages if p.optional} == {
+        "starship"
+    }
     assert {p.name for p in exp.load(REPO / "expectations", "arm64", "ngc").packages if p.optional} == {
-        "starship", "ltrace", "nsight-systems-cli", "nsight-compute"}
+        "starship",
+        "ltrace",
+        "nsight-systems-cli",
+        "nsight-compute",
+    }
     flash = next(d for d in arm.python_dists if d.name == "flash-attn")
     assert flash.when.arch == ("amd64",) and flash.when.cuda is True
 
@@ -349,13 +466,19 @@ def test_every_apt_package_has_a_packages_item_of_its_set(set_name: str, arch: s
     items = _real_packages(arch, base)
     for entry in entries:
         item = items.get(entry.name)
-        assert item is not None, f"packages/apt/{set_name}.txt:{entry.line}: {entry.name} has no `packages` item"
-        assert item.when.sets == (set_name,), f"packages[{entry.name}] ({item.source}): when.sets {item.when.sets}"
+        assert item is not None, (
+            f"packages/apt/{set_name}.txt:{entry.line}: {entry.name} has no `packages` item"
+        )
+        assert item.when.sets == (set_name,), (
+            f"packages[{entry.name}] ({item.source}): when.sets {item.when.sets}"
+        )
         if entry.arches:  # the list limits it to some architectures: so must the contract
             assert set(item.when.arch or ()) == set(entry.arches), f"packages[{entry.name}] ({item.source})"
     listed = {e.name for e in entries}
     stale = [name for name, item in items.items() if item.when.sets == (set_name,) and name not in listed]
-    assert not stale, f"`packages` items of set {set_name} that packages/apt/{set_name}.txt does not list: {stale}"
+    assert not stale, (
+        f"`packages` items of set {set_name} that packages/apt/{set_name}.txt does not list: {stale}"
+    )
 
 
 def test_every_yaml_points_at_the_schema() -> None:

@@ -185,8 +185,9 @@ def test_cuda_base_is_amd64_only() -> None:
         base.torch_source("arm64", None, None, cuda=True)
 
 
-def test_installed_without_a_checkout_asks_for_context(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_installed_without_a_checkout_asks_for_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Installed from a wheel, the harness's own root holds no Dockerfile: one line says what to pass.
     from devbox_build import builder, config  # noqa: PLC0415
 

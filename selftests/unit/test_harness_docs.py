@@ -128,6 +128,7 @@ def env_table(text: str, title: str | None = None) -> set[str]:
 
 # ---- help -> build/README.md ----
 
+
 @pytest.mark.parametrize("command", sorted(c for c in parsers() if c))
 def test_every_option_in_help_is_documented(command: str) -> None:
     row = command_rows().get(command)
@@ -135,8 +136,11 @@ def test_every_option_in_help_is_documented(command: str) -> None:
     documented = set(_OPTION.findall(row))
     if command in BUILD_COMMANDS:
         documented |= set(_OPTION.findall(build_options_paragraph()))
-    missing = [opt for opt, strings in options(parsers()[command], shown_only=True).items()
-               if not strings & documented]
+    missing = [
+        opt
+        for opt, strings in options(parsers()[command], shown_only=True).items()
+        if not strings & documented
+    ]
     assert not missing, f"build/README.md does not document `{command}` options {missing}"
 
 
@@ -160,6 +164,7 @@ def test_every_env_var_in_help_is_documented() -> None:
 
 
 # ---- build/README.md -> the harness ----
+
 
 def test_every_documented_option_of_a_command_exists() -> None:
     rows = command_rows()
@@ -207,6 +212,7 @@ def test_root_readme_variables_are_in_the_reference() -> None:
 
 
 # ---- the checks themselves catch drift ----
+
 
 def test_a_missing_option_would_be_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     row = command_rows()["prune"]

@@ -21,9 +21,23 @@ from devbox_conformance import expectations as exp
 
 DIGEST = "sha256:" + "ab" * 32
 REAL_DOCKERFILE = (config.REPO_ROOT / "Dockerfile").read_text()
-OCI_LABELS = {f"org.opencontainers.image.{k}" for k in (
-    "title", "description", "source", "url", "documentation", "vendor", "licenses", "revision", "created",
-    "version", "base.name", "base.digest")}
+OCI_LABELS = {
+    f"org.opencontainers.image.{k}"
+    for k in (
+        "title",
+        "description",
+        "source",
+        "url",
+        "documentation",
+        "vendor",
+        "licenses",
+        "revision",
+        "created",
+        "version",
+        "base.name",
+        "base.digest",
+    )
+}
 
 
 @dataclass
@@ -65,6 +79,7 @@ def docker(monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
 
 # ---- the Dockerfile's labels and the contract ----
 
+
 def test_dockerfile_sets_every_oci_label_and_the_contract_checks_each() -> None:
     assert set(dockerfile.label_keys(REAL_DOCKERFILE)) == OCI_LABELS
     model = exp.load(config.REPO_ROOT / "expectations", "amd64", "standin")
@@ -81,10 +96,21 @@ def test_label_defaults_are_not_empty_on_a_plain_build() -> None:
     assert "<<" not in REAL_DOCKERFILE and not REAL_DOCKERFILE.startswith("# syntax=")
 
 
-@pytest.mark.parametrize(("label", "good", "bad"), [
-    ("org.opencontainers.image.version", ["local", "2026.11.29", "latest", "v1.2_rc-3"], ["", "-x", "a b"]),
-    ("org.opencontainers.image.base.digest", [DIGEST], ["", "sha256:abc", "gpu-devbox-base:bookworm-amd64"]),
-])
+@pytest.mark.parametrize(
+    ("label", "good", "bad"),
+    [
+        (
+            "org.opencontainers.image.version",
+            ["local", "2026.11.29", "latest", "v1.2_rc-3"],
+            ["", "-x", "a b"],
+        ),
+        (
+            "org.opencontainers.image.base.digest",
+            [DIGEST],
+            ["", "sha256:abc", "gpu-devbox-base:bookworm-amd64"],
+        ),
+    ],
+)
 def test_contract_label_patterns(label: str, good: list[str], bad: list[str]) -> None:
     model = exp.load(config.REPO_ROOT / "expectations", "amd64", "ngc")
     item = next(x for x in model.labels if x.name == label)
@@ -105,11 +131,14 @@ def test_dockerfile_reader() -> None:
     assert dockerfile.arg_default(text, "OTHER") is None
     # only the final stage's, non-empty, OCI keys
     assert dockerfile.label_keys(text) == [
-        "org.opencontainers.image.revision", "org.opencontainers.image.vendor"]
+        "org.opencontainers.image.revision",
+        "org.opencontainers.image.vendor",
+    ]
     assert str(dockerfile.arg_default(REAL_DOCKERFILE, "BASE_IMAGE")).startswith("nvcr.io/nvidia/pytorch:")
 
 
 # ---- build args: version and base digest ----
+
 
 def _args(*argv: str) -> Any:
     return make_parser().parse_args(["build", "--no-ca", *argv])
@@ -117,6 +146,7 @@ def _args(*argv: str) -> Any:
 
 def test_version_is_the_tag_being_built(docker: FakeDocker, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(remote, "base_digest", lambda d, ref, arch: DIGEST)
+
     def version(*argv: str) -> str:
         return buildopts.resolve_args(_args(*argv), docker, "amd64", "x")["IMAGE_VERSION"]  # type: ignore[arg-type]
 
@@ -188,10 +218,15 @@ def test_remote_digest_from_skopeo_for_the_arch(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_remote_digest_from_docker_manifest_inspect(monkeypatch: pytest.MonkeyPatch) -> None:
-    listing = json.dumps([
-        {"Ref": "r", "Descriptor": {"digest": "sha256:" + "00" * 32, "platform": {"architecture": "amd64"}}},
-        {"Ref": "r", "Descriptor": {"digest": DIGEST, "platform": {"architecture": "arm64"}}},
-    ])
+    listing = json.dumps(
+        [
+            {
+                "Ref": "r",
+                "Descriptor": {"digest": "sha256:" + "00" * 32, "platform": {"architecture": "amd64"}},
+            },
+            {"Ref": "r", "Descriptor": {"digest": DIGEST, "platform": {"architecture": "arm64"}}},
+        ]
+    )
     _probe_answers(monkeypatch, {"manifest": listing})
     monkeypatch.setattr(remote.shutil, "which", lambda name: None)  # no skopeo
     assert remote.base_digest(FakeDocker(), "reg/base:1", "arm64") == DIGEST  # type: ignore[arg-type]
@@ -215,6 +250,7 @@ def test_local_base_is_not_looked_up_remotely(monkeypatch: pytest.MonkeyPatch) -
 
 # ---- release: the labels it verifies ----
 
+
 def _release_args(*argv: str) -> Any:
     return make_parser().parse_args(["release", "--no-ca", *argv])
 
@@ -225,7 +261,8 @@ def test_release_requires_the_promised_oci_labels_and_the_version(docker: FakeDo
     assert {label.split("=", 1)[0] for label in labels} == OCI_LABELS
     extra = release.required_labels(
         _release_args("--require-label", "team=ml", "--require-label", "org.opencontainers.image.title"),
-        REAL_DOCKERFILE)
+        REAL_DOCKERFILE,
+    )
     assert extra[-1] == "team=ml" and extra.count("org.opencontainers.image.title") == 1
     only = _release_args("--no-oci-labels", "--require-label", "a")
     assert release.required_labels(only, REAL_DOCKERFILE) == ["a"]
@@ -236,6 +273,7 @@ def test_release_requires_the_promised_oci_labels_and_the_version(docker: FakeDo
 
 # ---- dry runs ----
 
+
 def test_push_dry_run_prints_the_plan_and_runs_nothing(
     docker: FakeDocker, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -243,13 +281,15 @@ def test_push_dry_run_prints_the_plan_and_runs_nothing(
     out = capsys.readouterr().out
     assert docker.calls == []
     ref = "127.0.0.1:5000/gpu-devbox:2026.11.29"
-    for want in ("nothing is built, logged in to or pushed",
-                 "label org.opencontainers.image.version=2026.11.29",
-                 "login: docker login 127.0.0.1:5000",
-                 f"linux/amd64: build, then push {ref}-amd64",
-                 f"linux/arm64: build, then push {ref}-arm64",
-                 f"manifest list {ref} <- {ref}-amd64, {ref}-arm64",
-                 f"$ /usr/bin/docker manifest push --insecure --purge {ref}"):
+    for want in (
+        "nothing is built, logged in to or pushed",
+        "label org.opencontainers.image.version=2026.11.29",
+        "login: docker login 127.0.0.1:5000",
+        f"linux/amd64: build, then push {ref}-amd64",
+        f"linux/arm64: build, then push {ref}-arm64",
+        f"manifest list {ref} <- {ref}-amd64, {ref}-arm64",
+        f"$ /usr/bin/docker manifest push --insecure --purge {ref}",
+    ):
         assert want in out, (want, out)
 
 
@@ -272,7 +312,10 @@ def test_push_dry_run_still_refuses_a_bad_flag(
 
 @pytest.mark.parametrize("green", [True, False])
 def test_release_dry_run_builds_and_checks_then_pushes_nothing(
-    docker: FakeDocker, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    docker: FakeDocker,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
     green: bool,
 ) -> None:
     built: list[list[str]] = []
@@ -284,8 +327,20 @@ def test_release_dry_run_builds_and_checks_then_pushes_nothing(
     monkeypatch.setattr(release, "build_arches", build_arches)
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
     suite = "true" if green else "sh -c 'test {arch} != arm64'"
-    rc = main(["release", "--dry-run", "--no-ca", "--skip-login", "--registry", "127.0.0.1:5000",
-               "--tag", "r1", "--suite-cmd", suite])
+    rc = main(
+        [
+            "release",
+            "--dry-run",
+            "--no-ca",
+            "--skip-login",
+            "--registry",
+            "127.0.0.1:5000",
+            "--tag",
+            "r1",
+            "--suite-cmd",
+            suite,
+        ]
+    )
     out = capsys.readouterr().out
     assert built == [["amd64", "arm64"]]  # built and checked as usual
     assert docker.calls == []
@@ -297,4 +352,5 @@ def test_release_dry_run_builds_and_checks_then_pushes_nothing(
     assert "linux/arm64: push 127.0.0.1:5000/gpu-devbox:r1-arm64" in out
     assert "org.opencontainers.image.version=r1" in out
     assert out.rstrip().endswith(
-        "release (dry run): 127.0.0.1:5000/gpu-devbox:r1 built and checked; nothing was pushed")
+        "release (dry run): 127.0.0.1:5000/gpu-devbox:r1 built and checked; nothing was pushed"
+    )

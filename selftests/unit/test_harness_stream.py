@@ -43,8 +43,10 @@ def test_stream_hands_over_each_line_while_the_command_runs(tmp_path: Path) -> N
 
 
 def test_stream_keeps_the_typed_errors() -> None:
-    child = ("import sys; print('pushing', flush=True); "
-             "sys.stderr.write('Cannot connect to the Docker daemon at x\\n'); sys.exit(1)")
+    child = (
+        "import sys; print('pushing', flush=True); "
+        "sys.stderr.write('Cannot connect to the Docker daemon at x\\n'); sys.exit(1)"
+    )
     seen: list[str] = []
     with pytest.raises(DaemonDownError) as info:
         runner.run(py(child), output="stream", on_line=seen.append)
@@ -173,7 +175,7 @@ class RecordingDocker:
 def test_push_streams_through_the_layer_filter(capsys: pytest.CaptureFixture[str]) -> None:
     docker = RecordingDocker(PUSH_LOG.splitlines())
     manifest.push_images(docker, ["127.0.0.1:5000/gpu-devbox:two-amd64"])  # type: ignore[arg-type]
-    (args, kw), = docker.calls
+    ((args, kw),) = docker.calls
     assert args == ("push", "127.0.0.1:5000/gpu-devbox:two-amd64") and kw["output"] == "stream"
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "pushing 127.0.0.1:5000/gpu-devbox:two-amd64"

@@ -37,8 +37,10 @@ def test_checkout_without_install_reads_pyproject(
 
 def test_checkout_version_reads_the_project_table_only(tmp_path: Path) -> None:
     py = tmp_path / "pyproject.toml"
-    py.write_text('[tool.other]\nversion = "0.0.0"\n\n[project]\nname = "gpu-devbox"\nversion = "1.2.3"\n'
-                  '\n[tool.x]\nversion = "4"\n')
+    py.write_text(
+        '[tool.other]\nversion = "0.0.0"\n\n[project]\nname = "gpu-devbox"\nversion = "1.2.3"\n'
+        '\n[tool.x]\nversion = "4"\n'
+    )
     assert version.checkout_version(py) == "1.2.3"
     py.write_text('[project]\nname = "gpu-devbox"\ndynamic = ["version"]\n[tool.x]\nversion = "4"\n')
     assert version.checkout_version(py) is None

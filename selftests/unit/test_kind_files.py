@@ -30,7 +30,9 @@ def _verify(kind: str, item: exp.Item, facts: dict[str, object]) -> checks.Outco
 
 def test_the_new_file_fields_load_and_ask_the_probe_for_what_they_need(tmp_path: Path) -> None:
     digest = "AB" * 32
-    model = _load(tmp_path, f"""\
+    model = _load(
+        tmp_path,
+        f"""\
 files:
   - path: /etc/conf
     contains: "mode = on"
@@ -45,7 +47,8 @@ files:
 python_dists:
   - name: pkg
     version: ">=1.0,<2"
-""")
+""",
+    )
     conf, gone, link = model.files_
     assert conf.contains == ("mode = on",) and conf.not_contains == ("debug", "trace")
     assert conf.sha256 == "ab" * 32 and conf.group == "staff" and conf.exists
@@ -56,12 +59,20 @@ python_dists:
     assert files["/gone"] == {"path": "/gone", "content": False}
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("files:\n  - path: /x\n    sha256: nothex\n", "common.yaml:3: files[0].sha256: 'nothex' does not match"),
-    ("python_dists:\n  - name: p\n    version: '>>1'\n",
-     "common.yaml:3: python_dists[0].version: invalid version spec '>>1' (PEP 440, e.g. '>=2.30')"),
-    ("files:\n  - path: /x\n    contains: []\n", "common.yaml:3: files[0].contains:"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "files:\n  - path: /x\n    sha256: nothex\n",
+            "common.yaml:3: files[0].sha256: 'nothex' does not match",
+        ),
+        (
+            "python_dists:\n  - name: p\n    version: '>>1'\n",
+            "common.yaml:3: python_dists[0].version: invalid version spec '>>1' (PEP 440, e.g. '>=2.30')",
+        ),
+        ("files:\n  - path: /x\n    contains: []\n", "common.yaml:3: files[0].contains:"),
+    ],
+)
 def test_bad_new_fields_are_one_line(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(exp.ExpectationsError) as err:
         _load(tmp_path, body)
@@ -83,23 +94,42 @@ def _file(**kw: object) -> File:
     return File(key=str(kw["path"]), source="common.yaml:5", **kw)  # type: ignore[arg-type]
 
 
-FOUND = {"exists": True, "type": "file", "target_type": "file", "mode": "0644", "owner": "root",
-         "group": "root", "content": "mode = on\ndebug = 1\n", "sha256": "ab" * 32}
+FOUND = {
+    "exists": True,
+    "type": "file",
+    "target_type": "file",
+    "mode": "0644",
+    "owner": "root",
+    "group": "root",
+    "content": "mode = on\ndebug = 1\n",
+    "sha256": "ab" * 32,
+}
 
 
-@pytest.mark.parametrize(("item", "found", "status", "line"), [
-    (_file(path="/gone", exists=False), {"exists": False, "error": "No such file"}, "passed", ""),
-    (_file(path="/gone", exists=False), FOUND, "failed", "found:    exists (file)"),
-    (_file(path="/c", group="staff"), FOUND, "failed", "found:    group root"),
-    (_file(path="/c", contains=("mode = on",), not_contains=("debug",)), FOUND, "failed",
-     "found:    holds 'debug'"),
-    (_file(path="/c", contains=("nope",)), FOUND, "failed", "found:    lacks 'nope'"),
-    (_file(path="/c", sha256="cd" * 32), FOUND, "failed", f"found:    sha256 {'ab' * 32}"),
-    (_file(path="/c", sha256="ab" * 32, group="root", contains=("mode",)), FOUND, "passed", ""),
-    (_file(path="/l", target="/usr/bin/a"), {**FOUND, "type": "symlink", "link_target": "/usr/bin/b"},
-     "failed", "found:    symlink to /usr/bin/b"),
-    (_file(path="/l", target="/usr/bin/a"), FOUND, "failed", "found:    not a symlink (type file)"),
-])
+@pytest.mark.parametrize(
+    ("item", "found", "status", "line"),
+    [
+        (_file(path="/gone", exists=False), {"exists": False, "error": "No such file"}, "passed", ""),
+        (_file(path="/gone", exists=False), FOUND, "failed", "found:    exists (file)"),
+        (_file(path="/c", group="staff"), FOUND, "failed", "found:    group root"),
+        (
+            _file(path="/c", contains=("mode = on",), not_contains=("debug",)),
+            FOUND,
+            "failed",
+            "found:    holds 'debug'",
+        ),
+        (_file(path="/c", contains=("nope",)), FOUND, "failed", "found:    lacks 'nope'"),
+        (_file(path="/c", sha256="cd" * 32), FOUND, "failed", f"found:    sha256 {'ab' * 32}"),
+        (_file(path="/c", sha256="ab" * 32, group="root", contains=("mode",)), FOUND, "passed", ""),
+        (
+            _file(path="/l", target="/usr/bin/a"),
+            {**FOUND, "type": "symlink", "link_target": "/usr/bin/b"},
+            "failed",
+            "found:    symlink to /usr/bin/b",
+        ),
+        (_file(path="/l", target="/usr/bin/a"), FOUND, "failed", "found:    not a symlink (type file)"),
+    ],
+)
 def test_file_checks(item: File, found: dict[str, object], status: str, line: str) -> None:
     outcome = _verify("files", item, {"files": {item.path: found}})
     assert outcome.status == status, outcome.message
@@ -112,14 +142,22 @@ def test_a_file_that_must_be_absent_says_so() -> None:
     assert outcome.message.splitlines()[1] == "expected: absent"
 
 
-@pytest.mark.parametrize(("spec", "installed", "status"), [
-    (">=1.0,<2", "1.2.0", "passed"), (">=1.0,<2", "2.1", "failed"), ("~=1.2", "1.9", "passed"),
-    ("!=1.2.0", "1.2.0", "failed"), (">=1.0", "2.0rc1", "passed"),
-])
+@pytest.mark.parametrize(
+    ("spec", "installed", "status"),
+    [
+        (">=1.0,<2", "1.2.0", "passed"),
+        (">=1.0,<2", "2.1", "failed"),
+        ("~=1.2", "1.9", "passed"),
+        ("!=1.2.0", "1.2.0", "failed"),
+        (">=1.0", "2.0rc1", "passed"),
+    ],
+)
 def test_python_dist_version_specifier(spec: str, installed: str, status: str) -> None:
     item = PythonDist(key="pkg", name="pkg", version=SpecifierSet(spec), source="s")
     outcome = _verify("python_dists", item, {"dists": {"pkg": installed}})
     assert outcome.status == status
     if status == "failed":
-        assert outcome.message.splitlines()[1:] == [f"expected: installed, version {SpecifierSet(spec)}",
-                                                    f"found:    version {installed}"]
+        assert outcome.message.splitlines()[1:] == [
+            f"expected: installed, version {SpecifierSet(spec)}",
+            f"found:    version {installed}",
+        ]

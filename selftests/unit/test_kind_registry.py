@@ -77,8 +77,14 @@ def test_the_request_starts_the_long_gatherers_first_and_names_each_once() -> No
 def test_the_shipped_probe_is_one_source_that_needs_no_file_of_this_checkout(tmp_path: Path) -> None:
     # From an empty directory with -I (no site, no PYTHONPATH): only the source carries the package.
     request = {"gatherers": ["env", "accounts"], "users": ["root"], "groups": ["root"]}
-    out = subprocess.run([sys.executable, "-I", "-c", probe.PROBE_SOURCE, json.dumps(request)], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", probe.PROBE_SOURCE, json.dumps(request)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     facts = json.loads(out.stdout)
     assert facts["users"]["root"]["uid"] == 0 and facts["groups"]["root"]["gid"] == 0
     assert "PATH" in facts["env"] and "binaries" not in facts

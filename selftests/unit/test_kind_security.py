@@ -19,9 +19,10 @@ from devbox_conformance.kinds.security import SecurityCheck
 
 REPO = Path(__file__).resolve().parents[2]
 # The walk with GNU find where this machine has it, and always the fallback.
-METHODS = [pytest.param(True, id="find",
-                        marks=pytest.mark.skipif(not shutil.which("find"), reason="no find here")),
-           pytest.param(False, id="scandir")]
+METHODS = [
+    pytest.param(True, id="find", marks=pytest.mark.skipif(not shutil.which("find"), reason="no find here")),
+    pytest.param(False, id="scandir"),
+]
 
 
 def _load(tmp_path: Path, body: str) -> exp.Expectations:
@@ -31,25 +32,41 @@ def _load(tmp_path: Path, body: str) -> exp.Expectations:
 
 
 def _verify(item: SecurityCheck, facts: dict[str, Any]) -> checks.Outcome:
-    ctx = checks.Context(facts={"security": {item.name: facts}}, conditions={}, target_kind="image",
-                         image_attrs={})
+    ctx = checks.Context(
+        facts={"security": {item.name: facts}}, conditions={}, target_kind="image", image_attrs={}
+    )
     return checks.verify("security", item, ctx)
 
 
 def _item(check: str, **kw: Any) -> SecurityCheck:
     name = kw.pop("name", check)
-    return SecurityCheck(key=name, name=name, check=check, paths=kw.pop("paths", ("/etc",)),
-                         source="common.yaml:3", **kw)
+    return SecurityCheck(
+        key=name, name=name, check=check, paths=kw.pop("paths", ("/etc",)), source="common.yaml:3", **kw
+    )
 
 
 def _facts(**kw: Any) -> dict[str, Any]:
-    base = {"check": "x", "method": "find", "visited": 120, "truncated": None, "found": [], "found_count": 0,
-            "allowed": [], "allowed_count": 0, "missing": [], "errors": [], "error_count": 0, "seconds": 0.01}
+    base = {
+        "check": "x",
+        "method": "find",
+        "visited": 120,
+        "truncated": None,
+        "found": [],
+        "found_count": 0,
+        "allowed": [],
+        "allowed_count": 0,
+        "missing": [],
+        "errors": [],
+        "error_count": 0,
+        "seconds": 0.01,
+    }
     return {**base, **kw}
 
 
 def test_items_load_and_ask_the_probe_for_their_walks(tmp_path: Path) -> None:
-    model = _load(tmp_path, """\
+    model = _load(
+        tmp_path,
+        """\
 security:
   - name: no-ww
     check: world_writable
@@ -60,24 +77,41 @@ security:
     allow: [/usr/bin/sudo, "/usr/lib/*/utempter"]
     prune: ["*/dist-packages"]
     max_entries: 500
-""")
+""",
+    )
     ww, suid = model.items("security")
     assert ww.paths == ("/etc", "/root") and ww.allow == () and ww.max_entries == 1_000_000
     assert suid.allow == ("/usr/bin/sudo", "/usr/lib/*/utempter") and suid.max_entries == 500
     request = probe.build_request(model)
     assert "security" in request["gatherers"]
-    assert request["security"][1] == {"name": "suid", "check": "setuid", "paths": ["/usr/bin"],
-                                      "allow": ["/usr/bin/sudo", "/usr/lib/*/utempter"],
-                                      "prune": ["*/dist-packages"], "max_entries": 500}
+    assert request["security"][1] == {
+        "name": "suid",
+        "check": "setuid",
+        "paths": ["/usr/bin"],
+        "allow": ["/usr/bin/sudo", "/usr/lib/*/utempter"],
+        "prune": ["*/dist-packages"],
+        "max_entries": 500,
+    }
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("security:\n  - name: x\n    check: nosuch\n    paths: [/etc]\n", "common.yaml:3: security[0].check:"),
-    ("security:\n  - name: x\n    check: setuid\n    paths: [etc]\n", "common.yaml:4: security[0].paths[0]:"),
-    ("security:\n  - name: x\n    check: setuid\n", "common.yaml:2: security[0]: 'paths' is required"),
-    ("security:\n  - name: x\n    check: setuid\n    paths: [/etc]\n    max_entries: 0\n",
-     "security[0].max_entries:"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "security:\n  - name: x\n    check: nosuch\n    paths: [/etc]\n",
+            "common.yaml:3: security[0].check:",
+        ),
+        (
+            "security:\n  - name: x\n    check: setuid\n    paths: [etc]\n",
+            "common.yaml:4: security[0].paths[0]:",
+        ),
+        ("security:\n  - name: x\n    check: setuid\n", "common.yaml:2: security[0]: 'paths' is required"),
+        (
+            "security:\n  - name: x\n    check: setuid\n    paths: [/etc]\n    max_entries: 0\n",
+            "security[0].max_entries:",
+        ),
+    ],
+)
 def test_bad_items_are_one_line(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(exp.ExpectationsError) as err:
         _load(tmp_path, body)
@@ -96,31 +130,62 @@ def test_the_shipped_contract_covers_the_login_snippet_and_every_check() -> None
 # (check, facts of a walk, passes?, a line the failure message must hold)
 CASES = [
     ("world_writable", _facts(), True, ""),
-    ("world_writable", _facts(found=[{"path": "/etc/profile.d/00-devbox.sh",
-                                      "what": "world-writable file (0646)"}], found_count=1), False,
-     "found:    1 world-writable entry:"),
-    ("world_writable", _facts(found=[{"path": "/etc/x",
-                                      "what": "world-writable directory without the sticky bit (0777)"}],
-                              found_count=1), False,
-     "          /etc/x (world-writable directory without the sticky bit (0777))"),
+    (
+        "world_writable",
+        _facts(
+            found=[{"path": "/etc/profile.d/00-devbox.sh", "what": "world-writable file (0646)"}],
+            found_count=1,
+        ),
+        False,
+        "found:    1 world-writable entry:",
+    ),
+    (
+        "world_writable",
+        _facts(
+            found=[{"path": "/etc/x", "what": "world-writable directory without the sticky bit (0777)"}],
+            found_count=1,
+        ),
+        False,
+        "          /etc/x (world-writable directory without the sticky bit (0777))",
+    ),
     ("setuid", _facts(allowed=["/usr/bin/sudo"], allowed_count=1), True, ""),
-    ("setuid", _facts(found=[{"path": f"/usr/local/bin/t{i}", "what": "setuid root:root 4755"}
-                             for i in range(12)], found_count=30), False, "          ... and 20 more"),
+    (
+        "setuid",
+        _facts(
+            found=[{"path": f"/usr/local/bin/t{i}", "what": "setuid root:root 4755"} for i in range(12)],
+            found_count=30,
+        ),
+        False,
+        "          ... and 20 more",
+    ),
     ("secrets", _facts(), True, ""),
-    ("secrets", _facts(found=[{"path": "/root/.ssh/id_rsa", "what": "ssh private key"}], found_count=1),
-     False, "          /root/.ssh/id_rsa (ssh private key)"),
-    ("secrets", _facts(truncated="stopped after max_entries (100) entries", visited=100), False,
-     "found:    the walk was truncated (stopped after max_entries (100) entries, 100 entries visited): "
-     "the rest was not checked; raise max_entries or narrow paths"),
-    ("setuid", _facts(errors=["find: '/usr/x': Permission denied"], error_count=1), False,
-     "found:    1 entries could not be read (is the probe root?): find: '/usr/x': Permission denied"),
+    (
+        "secrets",
+        _facts(found=[{"path": "/root/.ssh/id_rsa", "what": "ssh private key"}], found_count=1),
+        False,
+        "          /root/.ssh/id_rsa (ssh private key)",
+    ),
+    (
+        "secrets",
+        _facts(truncated="stopped after max_entries (100) entries", visited=100),
+        False,
+        "found:    the walk was truncated (stopped after max_entries (100) entries, 100 entries visited): "
+        "the rest was not checked; raise max_entries or narrow paths",
+    ),
+    (
+        "setuid",
+        _facts(errors=["find: '/usr/x': Permission denied"], error_count=1),
+        False,
+        "found:    1 entries could not be read (is the probe root?): find: '/usr/x': Permission denied",
+    ),
     ("setuid", {"error": "unknown check 'x'"}, False, "found:    the walk did not run: unknown check 'x'"),
 ]
 
 
 @pytest.mark.parametrize(("check", "facts", "passes", "line"), CASES)
-def test_each_check_fails_on_bad_facts_and_passes_on_good_ones(check: str, facts: dict[str, Any],
-                                                               passes: bool, line: str) -> None:
+def test_each_check_fails_on_bad_facts_and_passes_on_good_ones(
+    check: str, facts: dict[str, Any], passes: bool, line: str
+) -> None:
     outcome = _verify(_item(check, allow=("/usr/bin/sudo",) if check == "setuid" else ()), facts)
     assert outcome.status == ("passed" if passes else "failed"), outcome.message
     if line:
@@ -184,16 +249,19 @@ def _scan(check: str, paths: list[Path], use_find: bool, **kw: Any) -> dict[str,
 
 
 def _found(out: dict[str, Any], root: Path) -> dict[str, str]:
-    return {e["path"][len(str(root)):]: e["what"] for e in out["found"]}
+    return {e["path"][len(str(root)) :]: e["what"] for e in out["found"]}
 
 
 @pytest.mark.parametrize("use_find", METHODS)
-def test_the_walk_finds_world_writable_entries_but_not_sticky_dirs_or_symlinks(tree: Path, use_find: bool
-                                                                               ) -> None:
+def test_the_walk_finds_world_writable_entries_but_not_sticky_dirs_or_symlinks(
+    tree: Path, use_find: bool
+) -> None:
     out = _scan("world_writable", [tree / "etc"], use_find)
     assert out["method"] == ("find" if use_find else "python")
-    assert _found(out, tree) == {"/etc/open.conf": "world-writable file (0666)",
-                                 "/etc/drop": "world-writable directory without the sticky bit (0777)"}
+    assert _found(out, tree) == {
+        "/etc/open.conf": "world-writable file (0666)",
+        "/etc/drop": "world-writable directory without the sticky bit (0777)",
+    }
     assert out["found_count"] == 2 and out["visited"] == 9 and not out["truncated"] and not out["error_count"]
     allowed = _scan("world_writable", [tree / "etc"], use_find, allow=[str(tree / "etc" / "d*")])
     assert _found(allowed, tree) == {"/etc/open.conf": "world-writable file (0666)"}
@@ -273,8 +341,9 @@ def test_an_unreadable_directory_is_an_error_not_a_pass(tree: Path, use_find: bo
     assert out["error_count"] == 1
 
 
-def test_a_directory_the_fallback_cannot_list_is_an_error(tree: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_directory_the_fallback_cannot_list_is_an_error(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = os.scandir
     locked = str(tree / "etc" / "drop")
 

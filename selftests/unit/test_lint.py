@@ -30,8 +30,11 @@ def _shell_scripts() -> list[str]:
         except OSError:
             continue
         first = head.splitlines()[0] if head else ""
-        if name.endswith(".sh") or "# shellcheck shell=" in head or (
-                first.startswith("#!") and ("bash" in first or first.endswith("/sh"))):
+        if (
+            name.endswith(".sh")
+            or "# shellcheck shell=" in head
+            or (first.startswith("#!") and ("bash" in first or first.endswith("/sh")))
+        ):
             found.append(name)
     return found
 
@@ -48,6 +51,11 @@ def _run(tool: str, *args: str) -> None:
 
 def test_ruff() -> None:
     _run("ruff", "check", ".")
+
+
+def test_ruff_format() -> None:
+    """One style for the whole tree: a file `ruff format` would change fails here."""
+    _run("ruff", "format", "--check", ".")
 
 
 def test_hadolint() -> None:

@@ -31,20 +31,29 @@ def served(source: str) -> dict[str, str]:
 
 def run_packed(source: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """As a target runs it: its own interpreter, nothing of this project importable (-I -S)."""
-    return subprocess.run([sys.executable, "-I", "-S", "-c", source, *args], capture_output=True, text=True,
-                          timeout=60, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "-c", source, *args], capture_output=True, text=True, timeout=60, cwd=cwd
+    )
 
 
-@pytest.mark.parametrize(("script", "modules"), [
-    ("cpu_bench", {"ptyrun", "stats"}),
-    ("gpu_bench", {"stats"}),
-])
+@pytest.mark.parametrize(
+    ("script", "modules"),
+    [
+        ("cpu_bench", {"ptyrun", "stats"}),
+        ("gpu_bench", {"stats"}),
+    ],
+)
 def test_a_script_carries_itself_and_the_in_target_modules_it_imports(script: str, modules: set[str]) -> None:
     sources = served(script_source(script))
     entry = f"devbox_conformance.performance.{script}"
     carried = {f"devbox_conformance.intarget.{m}" for m in modules}
-    assert set(sources) == {entry, "devbox_conformance", "devbox_conformance.performance",
-                            "devbox_conformance.intarget", *carried}
+    assert set(sources) == {
+        entry,
+        "devbox_conformance",
+        "devbox_conformance.performance",
+        "devbox_conformance.intarget",
+        *carried,
+    }
     performance = REPO / "src" / "devbox_conformance" / "performance"
     assert sources[entry] == (performance / f"{script}.py").read_text()
     for m in modules:
@@ -56,18 +65,23 @@ def test_a_script_carries_itself_and_the_in_target_modules_it_imports(script: st
 def test_the_probe_carries_the_whole_package_under_its_own_name() -> None:
     sources = served(probe.PROBE_SOURCE)
     assert set(sources) == {probe.INTARGET_PACKAGE} | {
-        f"{probe.INTARGET_PACKAGE}.{p.stem}" for p in INTARGET.glob("*.py") if p.stem != "__init__"}
+        f"{probe.INTARGET_PACKAGE}.{p.stem}" for p in INTARGET.glob("*.py") if p.stem != "__init__"
+    }
     assert "ENTRY = 'devbox_intarget.main:main'" in probe.PROBE_SOURCE
 
 
 def test_imports_are_followed_through_the_package(tmp_path: Path) -> None:
     """An absolute import of one gatherer brings that module and what it imports relatively."""
     extra = "import sys\nfrom devbox_conformance.intarget import shells\nprint(shells.BEGIN, sys.argv[1:])\n"
-    source = probe.package_source("tool", package=intarget.__name__, extra_modules={"tool": extra},
-                                  whole_package=False)
+    source = probe.package_source(
+        "tool", package=intarget.__name__, extra_modules={"tool": extra}, whole_package=False
+    )
     names = set(served(source))
-    assert {"devbox_conformance.intarget.shells", "devbox_conformance.intarget.ptyrun",
-            "devbox_conformance.intarget.text"} <= names
+    assert {
+        "devbox_conformance.intarget.shells",
+        "devbox_conformance.intarget.ptyrun",
+        "devbox_conformance.intarget.text",
+    } <= names
     assert not names & {"devbox_conformance.intarget.main", "devbox_conformance.intarget.stats"}
     run = run_packed(source, "a", "b", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
@@ -75,13 +89,16 @@ def test_imports_are_followed_through_the_package(tmp_path: Path) -> None:
 
 
 def test_a_function_entry_gets_argv_and_gives_the_exit_status(tmp_path: Path) -> None:
-    extra = "import importlib.util\n\ndef main(argv):\n" \
-            "    spec = importlib.util.find_spec('devbox_conformance.intarget.stats')\n" \
-            "    print(len(argv), 'def summarize' in spec.loader.get_source(spec.name))\n" \
-            "    return 7\n"
+    extra = (
+        "import importlib.util\n\ndef main(argv):\n"
+        "    spec = importlib.util.find_spec('devbox_conformance.intarget.stats')\n"
+        "    print(len(argv), 'def summarize' in spec.loader.get_source(spec.name))\n"
+        "    return 7\n"
+    )
     extra += "from devbox_conformance.intarget import stats\n"
-    source = probe.package_source("tool:main", package=intarget.__name__, extra_modules={"tool": extra},
-                                  whole_package=False)
+    source = probe.package_source(
+        "tool:main", package=intarget.__name__, extra_modules={"tool": extra}, whole_package=False
+    )
     run = run_packed(source, "x", cwd=tmp_path)
     # argv is ["-c", "x"]; the importer answers get_source for a module it serves
     assert (run.returncode, run.stdout) == (7, "2 True\n"), run.stderr
@@ -97,8 +114,11 @@ def _calls(path: Path) -> set[str]:
     """Dotted names of what a file calls (`os.openpty`, `statistics.quantiles`, ...)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and isinstance(node.func.value, ast.Name):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+        ):
             found.add(f"{node.func.value.id}.{node.func.attr}")
     return found
 
@@ -109,7 +129,10 @@ def test_one_pty_runner_and_one_summary_for_everything_that_runs_in_a_target() -
     files = [*(REPO / "src" / "devbox_conformance").rglob("*.py"), *(REPO / "bench").glob("*.py")]
     opens_pty = sorted(p.relative_to(REPO).as_posix() for p in files if _calls(p) & pty_calls)
     assert opens_pty == ["src/devbox_conformance/intarget/ptyrun.py"]
-    scripts = [*INTARGET.glob("*.py"), *(REPO / "src" / "devbox_conformance" / "performance").glob("*.py"),
-               REPO / "bench" / "incontainer_check.py"]
+    scripts = [
+        *INTARGET.glob("*.py"),
+        *(REPO / "src" / "devbox_conformance" / "performance").glob("*.py"),
+        REPO / "bench" / "incontainer_check.py",
+    ]
     quartiles = sorted(p.relative_to(REPO).as_posix() for p in scripts if "statistics.quantiles" in _calls(p))
     assert quartiles == ["src/devbox_conformance/intarget/stats.py"]

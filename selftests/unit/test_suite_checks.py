@@ -14,33 +14,65 @@ from devbox_conformance import expectations as exp
 from devbox_conformance.checks.binaries import extract_version
 from devbox_conformance.kinds.image_config import health_budget
 
-MANIFEST = {"sets": {
-    "gpu-tools": {"included": True, "requested": ["nvtop"], "skipped": [
-        {"name": "nvtop", "reason": "no candidate for arm64 in the configured apt sources"}]},
-    "python-extras": {"included": False, "reason": "INSTALL_PYTHON_EXTRAS=false", "requested": ["mlflow"]}},
-    "features": {"flash-attn": {"state": "skipped", "reason": "torch has no CUDA"}}}
+MANIFEST = {
+    "sets": {
+        "gpu-tools": {
+            "included": True,
+            "requested": ["nvtop"],
+            "skipped": [{"name": "nvtop", "reason": "no candidate for arm64 in the configured apt sources"}],
+        },
+        "python-extras": {
+            "included": False,
+            "reason": "INSTALL_PYTHON_EXTRAS=false",
+            "requested": ["mlflow"],
+        },
+    },
+    "features": {"flash-attn": {"state": "skipped", "reason": "torch has no CUDA"}},
+}
 
 
-def ctx(facts: dict[str, Any] | None = None, *, image_attrs: dict[str, Any] | None = None,
-        cond: dict[str, Any] | None = None, wait=None) -> checks.Context:
-    base = {"binaries": {}, "dists": {}, "imports": {}, "files": {}, "env": {}, "users": {}, "groups": {},
-            "shells": {}, "manifest": MANIFEST}
+def ctx(
+    facts: dict[str, Any] | None = None,
+    *,
+    image_attrs: dict[str, Any] | None = None,
+    cond: dict[str, Any] | None = None,
+    wait=None,
+) -> checks.Context:
+    base = {
+        "binaries": {},
+        "dists": {},
+        "imports": {},
+        "files": {},
+        "env": {},
+        "users": {},
+        "groups": {},
+        "shells": {},
+        "manifest": MANIFEST,
+    }
     base.update(facts or {})
-    return checks.Context(facts=base, conditions=cond or {"arch": "amd64", "sets": None},
-                          target_kind="image", image_attrs=image_attrs, wait_healthy=wait)
+    return checks.Context(
+        facts=base,
+        conditions=cond or {"arch": "amd64", "sets": None},
+        target_kind="image",
+        image_attrs=image_attrs,
+        wait_healthy=wait,
+    )
 
 
-@pytest.mark.parametrize("output, regex, version", [
-    ("ripgrep 13.0.0\n-SIMD -AVX (compiled)", None, "13.0.0"),
-    ("git version 2.39.5", None, "2.39.5"),
-    ("tmux 3.3a", None, "3.3"),
-    ("0.38.0 (debian)", None, "0.38.0"),
-    ("gcc (Debian 12.2.0-14) 12.2.0", None, "12.2.0"),
-    ("v0.24.0", None, "0.24.0"),
-    ("cmake version 3.25.1\n\nCMake suite maintained", None, "3.25.1"),
-    ("no digits here", None, None),
-    ("tool build 77 release 1.5", r"release (\S+)", "1.5"),
-])
+@pytest.mark.parametrize(
+    "output, regex, version",
+    [
+        ("ripgrep 13.0.0\n-SIMD -AVX (compiled)", None, "13.0.0"),
+        ("git version 2.39.5", None, "2.39.5"),
+        ("tmux 3.3a", None, "3.3"),
+        ("0.38.0 (debian)", None, "0.38.0"),
+        ("gcc (Debian 12.2.0-14) 12.2.0", None, "12.2.0"),
+        ("v0.24.0", None, "0.24.0"),
+        ("cmake version 3.25.1\n\nCMake suite maintained", None, "3.25.1"),
+        ("no digits here", None, None),
+        ("tool build 77 release 1.5", r"release (\S+)", "1.5"),
+    ],
+)
 def test_extract_version(output: str, regex: str | None, version: str | None) -> None:
     assert extract_version(output, regex) == version
 
@@ -55,15 +87,18 @@ def test_binary_pass_and_version_failure() -> None:
     assert checks.verify("binaries", binary(version=SpecifierSet(">=13")), ctx(facts)).status == "passed"
     out = checks.verify("binaries", binary(version=SpecifierSet(">=14")), ctx(facts))
     assert out.status == "failed"
-    assert out.message == ("binaries[rg] (common.yaml:3)\nexpected: on PATH, version >=14\n"
-                           "found:    /usr/bin/rg, version 13.0.0")
+    assert out.message == (
+        "binaries[rg] (common.yaml:3)\nexpected: on PATH, version >=14\nfound:    /usr/bin/rg, version 13.0.0"
+    )
 
 
 def test_absent_binary_explained_from_the_manifest() -> None:
     out = checks.verify("binaries", binary(name="nvtop"), ctx())
     assert out.status == "failed"
-    assert out.message.endswith("why:      build manifest: nvtop skipped at build (gpu-tools): "
-                                "no candidate for arm64 in the configured apt sources")
+    assert out.message.endswith(
+        "why:      build manifest: nvtop skipped at build (gpu-tools): "
+        "no candidate for arm64 in the configured apt sources"
+    )
 
 
 def test_optional_absent_is_a_skip_with_reason_never_a_pass() -> None:
@@ -90,14 +125,26 @@ def dist(**kw: Any) -> exp.PythonDist:
     return exp.PythonDist(key=kw["name"], source="s", **kw)
 
 
-@pytest.mark.parametrize("facts, status, found", [
-    ({"dists": {"transformers": "4.57.1"}, "imports": {"transformers": {"ok": True}}}, "passed", None),
-    ({"dists": {"transformers": "4.30.0"}, "imports": {"transformers": {"ok": True}}}, "failed",
-     "found:    version 4.30.0"),
-    ({"dists": {}}, "failed", "found:    not installed"),
-    ({"dists": {"transformers": "4.57.1"}, "imports": {"transformers": {"ok": False, "error": "ImportError: x"}}},
-     "failed", "found:    version 4.57.1; import transformers failed: ImportError: x"),
-])
+@pytest.mark.parametrize(
+    "facts, status, found",
+    [
+        ({"dists": {"transformers": "4.57.1"}, "imports": {"transformers": {"ok": True}}}, "passed", None),
+        (
+            {"dists": {"transformers": "4.30.0"}, "imports": {"transformers": {"ok": True}}},
+            "failed",
+            "found:    version 4.30.0",
+        ),
+        ({"dists": {}}, "failed", "found:    not installed"),
+        (
+            {
+                "dists": {"transformers": "4.57.1"},
+                "imports": {"transformers": {"ok": False, "error": "ImportError: x"}},
+            },
+            "failed",
+            "found:    version 4.57.1; import transformers failed: ImportError: x",
+        ),
+    ],
+)
 def test_python_dist(facts: dict, status: str, found: str | None) -> None:
     out = checks.verify("python_dists", dist(min_version=Version("4.40")), ctx(facts))
     assert out.status == status
@@ -107,8 +154,12 @@ def test_python_dist(facts: dict, status: str, found: str | None) -> None:
 
 def test_python_dist_name_normalization_and_feature_reason() -> None:
     facts = {"dists": {"huggingface-hub": "0.30"}, "imports": {"huggingface_hub": {"ok": True}}}
-    assert checks.verify("python_dists", dist(name="Huggingface_Hub", import_name="huggingface_hub"),
-                         ctx(facts)).status == "passed"
+    assert (
+        checks.verify(
+            "python_dists", dist(name="Huggingface_Hub", import_name="huggingface_hub"), ctx(facts)
+        ).status
+        == "passed"
+    )
     out = checks.verify("python_dists", dist(name="flash-attn"), ctx())
     assert "why:      build manifest: feature flash-attn skipped: torch has no CUDA" in out.message
     out = checks.verify("python_dists", dist(name="mlflow"), ctx())
@@ -139,32 +190,62 @@ def test_labels_env_files_users() -> None:
     assert checks.verify("labels", lab, ctx()).status == "skipped"  # local host: no image
     env = exp.EnvVar(key="TZ", name="TZ", value="UTC")
     assert checks.verify("env", env, ctx({"env": {"TZ": "UTC"}})).status == "passed"
-    assert "found:    'Europe/Paris'" in checks.verify("env", env, ctx({"env": {"TZ": "Europe/Paris"}})).message
+    assert (
+        "found:    'Europe/Paris'" in checks.verify("env", env, ctx({"env": {"TZ": "Europe/Paris"}})).message
+    )
     f = exp.File(key="/x", path="/x", type="file", mode="0755", content="greeting")
-    good = {"exists": True, "type": "file", "target_type": "file", "mode": "0755", "content": "devbox-greeting"}
+    good = {
+        "exists": True,
+        "type": "file",
+        "target_type": "file",
+        "mode": "0755",
+        "content": "devbox-greeting",
+    }
     assert checks.verify("files", f, ctx({"files": {"/x": good}})).status == "passed"
-    assert "found:    mode 0644" in checks.verify("files", f, ctx({"files": {"/x": {**good, "mode": "0644"}}})).message
+    assert (
+        "found:    mode 0644"
+        in checks.verify("files", f, ctx({"files": {"/x": {**good, "mode": "0644"}}})).message
+    )
     u = exp.User(key="root", name="root", uid=0, home="/root")
     assert checks.verify("users", u, ctx({"users": {"root": {"uid": 0, "home": "/root"}}})).status == "passed"
     assert checks.verify("users", u, ctx({"users": {"root": None}})).status == "failed"
 
 
-SHELL = exp.Shell(key="bash-login", name="bash-login", shell="bash", login=True, interactive=True,
-                  greeting="Welcome to GPU devbox!", path_contains=("~/.local/bin",), aliases=("ll",))
-GOOD_RUN = {"available": True, "exit_code": 0, "completed": True, "stdout": "Welcome to GPU devbox!\nArch: x\n",
-            "stderr": "", "path": "/root/.local/bin:/usr/bin", "home": "/root", "aliases": {"ll": True}}
+SHELL = exp.Shell(
+    key="bash-login",
+    name="bash-login",
+    shell="bash",
+    login=True,
+    interactive=True,
+    greeting="Welcome to GPU devbox!",
+    path_contains=("~/.local/bin",),
+    aliases=("ll",),
+)
+GOOD_RUN = {
+    "available": True,
+    "exit_code": 0,
+    "completed": True,
+    "stdout": "Welcome to GPU devbox!\nArch: x\n",
+    "stderr": "",
+    "path": "/root/.local/bin:/usr/bin",
+    "home": "/root",
+    "aliases": {"ll": True},
+}
 
 
-@pytest.mark.parametrize("change, problem", [
-    ({}, None),
-    ({"stdout": "Welcome to GPU devbox!\nWelcome to GPU devbox!\n"}, "printed 2 times"),
-    ({"stdout": "hello\nWelcome to GPU devbox!\n"}, "first line is 'hello'"),
-    ({"stdout": ""}, "printed 0 times"),
-    ({"stderr": "bash: PS1: unbound variable\n"}, "stderr: 'bash: PS1: unbound variable'"),
-    ({"path": "/usr/bin"}, "PATH lacks /root/.local/bin"),
-    ({"aliases": {"ll": False}}, "alias ll not defined"),
-    ({"exit_code": 1}, "exit code 1"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({}, None),
+        ({"stdout": "Welcome to GPU devbox!\nWelcome to GPU devbox!\n"}, "printed 2 times"),
+        ({"stdout": "hello\nWelcome to GPU devbox!\n"}, "first line is 'hello'"),
+        ({"stdout": ""}, "printed 0 times"),
+        ({"stderr": "bash: PS1: unbound variable\n"}, "stderr: 'bash: PS1: unbound variable'"),
+        ({"path": "/usr/bin"}, "PATH lacks /root/.local/bin"),
+        ({"aliases": {"ll": False}}, "alias ll not defined"),
+        ({"exit_code": 1}, "exit code 1"),
+    ],
+)
 def test_shell(change: dict, problem: str | None) -> None:
     out = checks.verify("shells", SHELL, ctx({"shells": {"bash-login": {**GOOD_RUN, **change}}}))
     if problem is None:
@@ -174,8 +255,13 @@ def test_shell(change: dict, problem: str | None) -> None:
 
 
 def test_image_config_and_health_budget() -> None:
-    health = {"Test": ["CMD", "/usr/local/bin/devbox-healthcheck"], "Interval": 30_000_000_000,
-              "Timeout": 30_000_000_000, "StartPeriod": 20_000_000_000, "Retries": 3}
+    health = {
+        "Test": ["CMD", "/usr/local/bin/devbox-healthcheck"],
+        "Interval": 30_000_000_000,
+        "Timeout": 30_000_000_000,
+        "StartPeriod": 20_000_000_000,
+        "Retries": 3,
+    }
     assert health_budget(health) == 20 + 3 * 60
     assert health_budget({}) == 3 * 60
     attrs = {"Config": {"Cmd": ["/bin/bash", "-l"], "WorkingDir": "/workspace", "Healthcheck": health}}
@@ -203,49 +289,77 @@ def dpkg(status: str, arch: str = "amd64", version: str = "2:1.8.4-2") -> dict[s
     return {"architecture": arch, "status": status, "version": version}
 
 
-APT_MANIFEST = {"sets": {
-    "dev-tools": {"kind": "apt", "included": True, "requested": ["libx11-dev", "ltrace"],
-                  "installed": ["libx11-dev"], "preinstalled": [],
-                  "skipped": [{"name": "ltrace", "reason": "no candidate for arm64 in the configured apt sources"}]},
-    "fun-tools": {"kind": "apt", "included": False, "reason": "INSTALL_FUN_TOOLS=false"}}}
+APT_MANIFEST = {
+    "sets": {
+        "dev-tools": {
+            "kind": "apt",
+            "included": True,
+            "requested": ["libx11-dev", "ltrace"],
+            "installed": ["libx11-dev"],
+            "preinstalled": [],
+            "skipped": [{"name": "ltrace", "reason": "no candidate for arm64 in the configured apt sources"}],
+        },
+        "fun-tools": {"kind": "apt", "included": False, "reason": "INSTALL_FUN_TOOLS=false"},
+    }
+}
 
 
-@pytest.mark.parametrize("records, status, found", [
-    ([dpkg("install ok installed")], "passed", None),
-    ([dpkg("hold ok installed")], "passed", None),  # apt-mark hold: still installed
-    ([dpkg("deinstall ok config-files")], "failed", "found:    not installed (status deinstall ok config-files)"),
-    ([dpkg("install ok unpacked")], "failed", "found:    not installed (status install ok unpacked)"),
-    ([], "failed", "found:    no such package"),
-    ([dpkg("deinstall ok config-files"), dpkg("install ok half-configured", "i386")], "failed",
-     "found:    not installed (amd64: status deinstall ok config-files; i386: status install ok half-configured)"),
-    ([dpkg("deinstall ok config-files"), dpkg("install ok installed", "i386")], "passed", None),
-])
+@pytest.mark.parametrize(
+    "records, status, found",
+    [
+        ([dpkg("install ok installed")], "passed", None),
+        ([dpkg("hold ok installed")], "passed", None),  # apt-mark hold: still installed
+        (
+            [dpkg("deinstall ok config-files")],
+            "failed",
+            "found:    not installed (status deinstall ok config-files)",
+        ),
+        ([dpkg("install ok unpacked")], "failed", "found:    not installed (status install ok unpacked)"),
+        ([], "failed", "found:    no such package"),
+        (
+            [dpkg("deinstall ok config-files"), dpkg("install ok half-configured", "i386")],
+            "failed",
+            "found:    not installed (amd64: status deinstall ok config-files; i386: status install ok half-configured)",
+        ),
+        ([dpkg("deinstall ok config-files"), dpkg("install ok installed", "i386")], "passed", None),
+    ],
+)
 def test_package(records: list, status: str, found: str | None) -> None:
-    out = checks.verify("packages", package(), ctx({"packages": {"libx11-dev": records}, "manifest": APT_MANIFEST}))
+    out = checks.verify(
+        "packages", package(), ctx({"packages": {"libx11-dev": records}, "manifest": APT_MANIFEST})
+    )
     assert out.status == status, out.message
     if status == "passed":
         assert out.message in ("2:1.8.4-2 amd64", "2:1.8.4-2 i386")
     else:
-        assert out.message.startswith("packages[libx11-dev] (common.yaml:300)\n"
-                                      "expected: installed (status install ok installed)\n")
+        assert out.message.startswith(
+            "packages[libx11-dev] (common.yaml:300)\nexpected: installed (status install ok installed)\n"
+        )
         assert found in out.message
 
 
 def test_package_removed_after_build_is_explained_from_the_manifest() -> None:
     facts = {"packages": {"libx11-dev": [dpkg("deinstall ok config-files")]}, "manifest": APT_MANIFEST}
     out = checks.verify("packages", package(), ctx(facts))
-    assert out.message.endswith("why:      build manifest: libx11-dev installed at build (dev-tools), so a later "
-                                "layer or this container removed or broke it")
+    assert out.message.endswith(
+        "why:      build manifest: libx11-dev installed at build (dev-tools), so a later "
+        "layer or this container removed or broke it"
+    )
 
 
 def test_package_optional_absent_skips_but_optional_broken_fails() -> None:
     item = package(name="ltrace", optional=True, reason="not published for arm64")
     out = checks.verify("packages", item, ctx({"packages": {"ltrace": []}, "manifest": APT_MANIFEST}))
-    assert out == checks.Outcome("skipped", "optional, absent: not published for arm64 (build manifest: ltrace "
-                                 "skipped at build (dev-tools): no candidate for arm64 in the configured apt sources)")
+    assert out == checks.Outcome(
+        "skipped",
+        "optional, absent: not published for arm64 (build manifest: ltrace "
+        "skipped at build (dev-tools): no candidate for arm64 in the configured apt sources)",
+    )
     removed = ctx({"packages": {"ltrace": [dpkg("deinstall ok config-files")]}, "manifest": APT_MANIFEST})
     assert checks.verify("packages", item, removed).status == "skipped"
-    broken = ctx({"packages": {"ltrace": [dpkg("install reinstreq half-installed")]}, "manifest": APT_MANIFEST})
+    broken = ctx(
+        {"packages": {"ltrace": [dpkg("install reinstreq half-installed")]}, "manifest": APT_MANIFEST}
+    )
     out = checks.verify("packages", item, broken)
     assert out.status == "failed" and "status install reinstreq half-installed" in out.message
 
@@ -256,16 +370,20 @@ def test_package_without_a_dpkg_database_fails_with_the_probes_reason() -> None:
     for item in (package(), package(optional=True, reason="r")):  # not "absent": even optional items fail
         out = checks.verify("packages", item, ctx(facts))
         assert out.status == "failed"
-        assert out.message == ("packages[libx11-dev] (common.yaml:300)\n"
-                               f"expected: installed (status install ok installed)\nfound:    {why}")
+        assert out.message == (
+            "packages[libx11-dev] (common.yaml:300)\n"
+            f"expected: installed (status install ok installed)\nfound:    {why}"
+        )
 
 
 def test_package_of_a_set_left_out_skips_naming_the_set() -> None:
     item = package(name="cowsay", when=exp.When(sets=("fun-tools",)))
     cond = {"sets": ["dev-tools"], "sets_excluded": {"fun-tools": "INSTALL_FUN_TOOLS=false"}}
     out = checks.verify("packages", item, ctx({"manifest": APT_MANIFEST}, cond=cond))
-    assert out == checks.Outcome("skipped", "when: sets ['fun-tools'], but set fun-tools is not in this build "
-                                 "(INSTALL_FUN_TOOLS=false)")
+    assert out == checks.Outcome(
+        "skipped",
+        "when: sets ['fun-tools'], but set fun-tools is not in this build (INSTALL_FUN_TOOLS=false)",
+    )
 
 
 @pytest.mark.parametrize("name, config_key", [("exposed_ports", "ExposedPorts"), ("volumes", "Volumes")])

@@ -37,18 +37,23 @@ def test_the_shipped_contract_is_package_data() -> None:
 def test_extends_adds_overrides_and_removes_without_copying(tmp_path: Path) -> None:
     shipped = exp.load(exp.SHIPPED_DIR, "amd64", "standin")
     first, second = shipped.binaries[0].name, shipped.binaries[1].name
-    team = _team(tmp_path, {
-        "extends": "gpu-devbox",
-        "binaries": [{"name": "team-tool", "version": ">=1.0"},
-                     {"name": first, "optional": True, "reason": "the team does without it"},
-                     {"name": second, "remove": True}],
-    })
+    team = _team(
+        tmp_path,
+        {
+            "extends": "gpu-devbox",
+            "binaries": [
+                {"name": "team-tool", "version": ">=1.0"},
+                {"name": first, "optional": True, "reason": "the team does without it"},
+                {"name": second, "remove": True},
+            ],
+        },
+    )
     model = exp.load(team, "amd64", "standin")
     names = [b.name for b in model.binaries]
     assert "team-tool" in names and second not in names
     assert next(b for b in model.binaries if b.name == first).optional
     assert model.count() == shipped.count()  # one added, one removed
-    assert model.files[:len(shipped.files)] == shipped.files and model.files[-1].endswith("team/common.yaml")
+    assert model.files[: len(shipped.files)] == shipped.files and model.files[-1].endswith("team/common.yaml")
 
 
 def test_extends_a_directory_path_and_its_overlays_order(tmp_path: Path) -> None:
@@ -62,10 +67,13 @@ def test_extends_a_directory_path_and_its_overlays_order(tmp_path: Path) -> None
     assert [Path(f).name for f in model.files] == ["common.yaml", "amd64.yaml", "common.yaml", "amd64.yaml"]
 
 
-@pytest.mark.parametrize("value, words", [
-    ("no-such-dir", "extends: 'no-such-dir': no common.yaml in"),
-    (3, "extends: expected 'gpu-devbox' or a directory path, got 3"),
-])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("no-such-dir", "extends: 'no-such-dir': no common.yaml in"),
+        (3, "extends: expected 'gpu-devbox' or a directory path, got 3"),
+    ],
+)
 def test_a_bad_extends_is_one_line(tmp_path: Path, value: object, words: str) -> None:
     team = _team(tmp_path, {"extends": value, "env": [{"name": "A"}]})
     with pytest.raises(exp.ExpectationsError) as err:
@@ -96,12 +104,22 @@ def test_team_baselines_add_to_and_replace_the_shipped_ones(tmp_path: Path) -> N
 
 
 def _collect(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "devbox_conformance.plugin", "-p", "no:cacheprovider",
-                                         "--hosts", "local://", "--collect-only", "-q", *args)
+    return pytester.runpytest_subprocess(
+        "-p",
+        "devbox_conformance.plugin",
+        "-p",
+        "no:cacheprovider",
+        "--hosts",
+        "local://",
+        "--collect-only",
+        "-q",
+        *args,
+    )
 
 
 def test_an_empty_directory_collects_the_shipped_contract_and_no_performance(
-        pytester: pytest.Pytester) -> None:
+    pytester: pytest.Pytester,
+) -> None:
     result = _collect(pytester)
     text = result.stdout.str()
     assert result.ret == 0, text
@@ -117,7 +135,8 @@ def test_performance_runs_when_asked(pytester: pytest.Pytester, ask: list[str]) 
 
 
 def test_a_team_directory_runs_beside_the_contract_and_no_contract_drops_it(
-        pytester: pytest.Pytester) -> None:
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makepyfile(test_team="def test_mine(host):\n    assert host.exists('sh')\n")
     text = _collect(pytester).stdout.str()
     assert "test_team.py::test_mine[local]" in text and "test_binary[" in text

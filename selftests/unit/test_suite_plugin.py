@@ -10,12 +10,12 @@ pytest_plugins = ["pytester"]
 
 EXPECTATIONS = {
     "exp/common.yaml": "binaries:\n  - name: sh\n  - name: devbox-surely-absent-tool\n    optional: true\n"
-                       "    reason: only in some builds\nenv:\n  - name: PATH\n    regex: '.*/bin.*'\n",
+    "    reason: only in some builds\nenv:\n  - name: PATH\n    regex: '.*/bin.*'\n",
     "exp/amd64.yaml": "",
     "exp/arm64.yaml": "",
 }
 
-TESTS = '''
+TESTS = """
 def test_binary(binary, check):
     check("binaries", binary)
 
@@ -34,7 +34,7 @@ def test_interface(devbox_target, facts, expectations, results_record):
     assert "sh" in facts["binaries"]
     assert [b.name for b in expectations.binaries] == ["sh", "devbox-surely-absent-tool"]
     results_record("answer", {"value": 42})
-'''
+"""
 
 
 @pytest.fixture
@@ -47,9 +47,18 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_local_run_with_results_json(suite: pytest.Pytester, xdist: list[str]) -> None:
     out = suite.path / "results.json"
-    result = suite.runpytest_subprocess("-p", "devbox_conformance.plugin", "--no-contract", "--hosts", "local://",
-                                        "--expectations=exp", f"--results-json={out}",
-                                        "-p", "no:cacheprovider", *xdist)
+    result = suite.runpytest_subprocess(
+        "-p",
+        "devbox_conformance.plugin",
+        "--no-contract",
+        "--hosts",
+        "local://",
+        "--expectations=exp",
+        f"--results-json={out}",
+        "-p",
+        "no:cacheprovider",
+        *xdist,
+    )
     result.assert_outcomes(passed=3, skipped=1)
     doc = json.loads(out.read_text())
     assert doc["target_kind"] == "local" and doc["image"] is None
@@ -63,29 +72,47 @@ def test_local_run_with_results_json(suite: pytest.Pytester, xdist: list[str]) -
 def test_other_projects_tests_are_left_alone(pytester: pytest.Pytester) -> None:
     """Installed as an entry point, the plugin must not parametrize or deselect another project's tests
     whose arguments happen to share a kind's name."""
-    pytester.makepyfile(test_other='''
+    pytester.makepyfile(
+        test_other="""
 import pytest
 
 @pytest.mark.parametrize("image_config", ["a", "b"])
 def test_theirs(image_config):
     assert image_config in ("a", "b")
-''')
+"""
+    )
     result = pytester.runpytest("-p", "devbox_conformance.plugin")
     result.assert_outcomes(passed=2)
 
 
 def test_n_auto_runs_a_conformance_run_in_process_and_leaves_other_runs_to_xdist(
-        suite: pytest.Pytester) -> None:
+    suite: pytest.Pytester,
+) -> None:
     """Every fact comes from the controller's one probe, so `-n auto` starts no workers for the suite;
     an explicit `-n 2` still does, and another project's `-n auto` still gets xdist's CPU count."""
-    common = ("-p", "devbox_conformance.plugin", "--no-contract", "--expectations=exp",
-              "-p", "no:cacheprovider")
+    common = (
+        "-p",
+        "devbox_conformance.plugin",
+        "--no-contract",
+        "--expectations=exp",
+        "-p",
+        "no:cacheprovider",
+    )
     auto = suite.runpytest_subprocess(*common, "--hosts", "local://", "-n", "auto")
     auto.assert_outcomes(passed=3, skipped=1)
     assert "created: " not in auto.stdout.str()
     two = suite.runpytest_subprocess(*common, "--hosts", "local://", "-n", "2")
     two.assert_outcomes(passed=3, skipped=1)
     assert "created: 2/2 workers" in two.stdout.str()
-    other = suite.runpytest_subprocess("-p", "devbox_conformance.plugin", "--no-contract",
-                                       "-p", "no:cacheprovider", "-n", "auto", "-k", "nothing_matches")
+    other = suite.runpytest_subprocess(
+        "-p",
+        "devbox_conformance.plugin",
+        "--no-contract",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "auto",
+        "-k",
+        "nothing_matches",
+    )
     assert "created: " in other.stdout.str()

@@ -20,15 +20,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "shared_heavy.py").write_text("import os\nos.environ['HEAVY_IMPORTS'] = "
-                                              "str(int(os.environ.get('HEAVY_IMPORTS', '0')) + 1)\n")
+    (tmp_path / "shared_heavy.py").write_text(
+        "import os\nos.environ['HEAVY_IMPORTS'] = str(int(os.environ.get('HEAVY_IMPORTS', '0')) + 1)\n"
+    )
     (tmp_path / "uses_heavy_a.py").write_text("import shared_heavy, os\nprint(os.environ['HEAVY_IMPORTS'])\n")
     (tmp_path / "uses_heavy_b.py").write_text("import shared_heavy\n")
     (tmp_path / "hangs.py").write_text("import time\ntime.sleep(60)\n")
     (tmp_path / "crashes.py").write_text("import os\nos._exit(9)\n")
     (tmp_path / "raises.py").write_text("raise RuntimeError('boom')\n")
-    (tmp_path / "dies_loudly.py").write_text("import os, sys\nsys.stderr.write('fatal: no CUDA driver\\n')\n"
-                                             "sys.stderr.flush()\nos._exit(3)\n")
+    (tmp_path / "dies_loudly.py").write_text(
+        "import os, sys\nsys.stderr.write('fatal: no CUDA driver\\n')\nsys.stderr.flush()\nos._exit(3)\n"
+    )
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     return tmp_path
 
@@ -54,8 +56,13 @@ def test_a_crash_is_reported_with_the_last_line_the_interpreter_wrote(modules: P
 
 
 def test_a_child_imports_what_it_is_fed_and_a_shared_dependency_once(modules: Path) -> None:
-    child = subprocess.run([sys.executable, "-c", probe_script.IMPORT_CHILD],
-                           input="uses_heavy_a\nuses_heavy_b\n", capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", probe_script.IMPORT_CHILD],
+        input="uses_heavy_a\nuses_heavy_b\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     events = [json.loads(line) for line in child.stdout.splitlines() if line.startswith("{")]
     assert [e["module"] for e in events if e["event"] == "done"] == ["uses_heavy_a", "uses_heavy_b"]
     assert "1" in child.stdout.splitlines()  # shared_heavy ran once for both
@@ -71,8 +78,9 @@ def test_every_child_imports_the_first_module_up_front(modules: Path) -> None:
 
 
 def test_a_first_module_that_kills_its_interpreter_is_not_imported_up_front_again(modules: Path) -> None:
-    res = probe_script.probe_imports(["crashes", "json", "raises", "uses_heavy_a"], per_import_timeout=5,
-                                     workers=2)
+    res = probe_script.probe_imports(
+        ["crashes", "json", "raises", "uses_heavy_a"], per_import_timeout=5, workers=2
+    )
     assert "interpreter died while importing (exit code 9)" in res["crashes"]["error"]
     assert res["json"]["ok"] and res["uses_heavy_a"]["ok"]
     assert res["raises"]["error"] == "RuntimeError: boom"
@@ -86,8 +94,9 @@ def test_import_workers_never_exceed_the_cpus_we_may_use() -> None:
 
 
 def test_bash_under_a_pty_has_job_control_and_a_quiet_stderr() -> None:
-    run = probe_script.probe_shell({"name": "b", "shell": "bash", "interactive": True, "aliases": ["zz"],
-                                    "timeout": 30})
+    run = probe_script.probe_shell(
+        {"name": "b", "shell": "bash", "interactive": True, "aliases": ["zz"], "timeout": 30}
+    )
     assert run["available"] and run["exit_code"] == 0 and run["completed"]
     # `bash -i` without a terminal prints "no job control in this shell" on stderr: under the pty it does not
     assert "job control" not in run["stderr"]
@@ -99,11 +108,13 @@ def test_torch_cuda_is_read_without_importing_torch(tmp_path: Path, monkeypatch:
     pkg = tmp_path / "torch"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("raise SystemExit('torch must not be imported by the probe')\n")
-    (pkg / "version.py").write_text(textwrap.dedent("""\
+    (pkg / "version.py").write_text(
+        textwrap.dedent("""\
         from typing import Optional
         __version__ = '2.5.0a0+git'
         cuda: Optional[str] = '12.6'
-        """))
+        """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     # find_spec answers from sys.modules first: a torch imported earlier in this process would win.
     monkeypatch.delitem(sys.modules, "torch", raising=False)
@@ -161,13 +172,15 @@ def test_probe_packages_reads_the_dpkg_status_file_once(tmp_path: Path) -> None:
     (tmp_path / "updates").mkdir()
     # dpkg's journal of an interrupted run: applied on top, in order, as dpkg-query does
     (tmp_path / "updates" / "0001").write_text(
-        "Package: gdb\nStatus: install ok installed\nArchitecture: amd64\nVersion: 13.1-3\n\n")
+        "Package: gdb\nStatus: install ok installed\nArchitecture: amd64\nVersion: 13.1-3\n\n"
+    )
     (tmp_path / "updates" / "tmp.i").write_text("Package: gdb\nStatus: purge ok not-installed\n")
     names = ["libx11-dev", "libc6", "libc6:i386", "ltrace", "gdb", "nvtop", "not-a-field"]
     found, error = probe_script.probe_packages(names, str(status))
     assert error is None
-    assert found["libx11-dev"] == [{"architecture": "amd64", "status": "install ok installed",
-                                    "version": "2:1.8.4-2+deb12u2"}]
+    assert found["libx11-dev"] == [
+        {"architecture": "amd64", "status": "install ok installed", "version": "2:1.8.4-2+deb12u2"}
+    ]
     assert [r["architecture"] for r in found["libc6"]] == ["amd64", "i386"]
     assert [r["architecture"] for r in found["libc6:i386"]] == ["i386"]
     assert found["ltrace"][0]["status"] == "deinstall ok config-files"
@@ -179,17 +192,29 @@ def test_probe_packages_reads_the_dpkg_status_file_once(tmp_path: Path) -> None:
 def test_probe_without_a_dpkg_database_records_one_reason(tmp_path: Path) -> None:
     missing = tmp_path / "var" / "lib" / "dpkg" / "status"
     assert probe_script.probe_packages(["git"], str(missing)) == (
-        {}, f"no dpkg database at {missing}: not a Debian-based target")
+        {},
+        f"no dpkg database at {missing}: not a Debian-based target",
+    )
     request = {"packages": ["git", "curl"], "dpkg_status": str(missing)}
-    run = subprocess.run([sys.executable, "-c", probe.PROBE_SOURCE, json.dumps(request)], capture_output=True,
-                         text=True, timeout=120, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", probe.PROBE_SOURCE, json.dumps(request)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     facts = json.loads(run.stdout)
     assert facts["packages"] == {}
     assert facts["packages_error"] == f"no dpkg database at {missing}: not a Debian-based target"
     # no package asked for: the database is not read at all
     request = {"dpkg_status": str(missing)}
-    run = subprocess.run([sys.executable, "-c", probe.PROBE_SOURCE, json.dumps(request)], capture_output=True,
-                         text=True, timeout=120, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", probe.PROBE_SOURCE, json.dumps(request)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert "packages_error" not in json.loads(run.stdout)
 
 

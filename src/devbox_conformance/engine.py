@@ -46,10 +46,12 @@ LEASE_PATH = "/tmp/.devbox-conformance-lease"
 LEASE_S = float(os.environ.get("DEVBOX_CONTAINER_LEASE_S", "120"))
 PULL_CHOICES = ("missing", "always", "never")
 
-_WATCHDOG = ("trap 'exit 0' TERM INT; touch {path}; "
-             "while sleep {every}; do "
-             "age=$(( $(date +%s) - $(stat -c %Y {path} 2>/dev/null || echo 0) )); "
-             "[ \"$age\" -lt {lease} ] || exit 0; done")
+_WATCHDOG = (
+    "trap 'exit 0' TERM INT; touch {path}; "
+    "while sleep {every}; do "
+    "age=$(( $(date +%s) - $(stat -c %Y {path} 2>/dev/null || echo 0) )); "
+    '[ "$age" -lt {lease} ] || exit 0; done'
+)
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,10 @@ def _inspect(engine: Engine, what: str, ref: str) -> dict[str, Any] | None:
     if "no such" in err.lower() or "not known" in err.lower() or "not found" in err.lower():
         return None
     if engine.name == "docker" and ("cannot connect" in err.lower() or "daemon" in err.lower()):
-        raise TargetError(f"cannot reach the Docker engine ({_last_line(err)}); is dockerd running and is "
-                          f"its socket readable (DOCKER_HOST={os.environ.get('DOCKER_HOST', 'unset')})?")
+        raise TargetError(
+            f"cannot reach the Docker engine ({_last_line(err)}); is dockerd running and is "
+            f"its socket readable (DOCKER_HOST={os.environ.get('DOCKER_HOST', 'unset')})?"
+        )
     raise TargetError(f"cannot inspect {what} {ref!r} with {engine.name}: {_last_line(err)}")
 
 
@@ -119,8 +123,9 @@ def platform_arch(platform: str | None) -> str | None:
     return normalize_arch(parts[1] if len(parts) > 1 else parts[0])
 
 
-def resolve_image(engine: Engine, ref: str, *, platform: str | None, pull: str,
-                  progress: Callable[[str], None]) -> dict[str, Any]:
+def resolve_image(
+    engine: Engine, ref: str, *, platform: str | None, pull: str, progress: Callable[[str], None]
+) -> dict[str, Any]:
     """The inspect attrs of `ref` for `platform`, pulled per the --pull policy; TargetError in one line.
 
     A local image of another architecture than --platform asks for is never checked silently: with
@@ -130,26 +135,36 @@ def resolve_image(engine: Engine, ref: str, *, platform: str | None, pull: str,
     attrs = image_attrs(engine, ref)
     local_arch = image_arch(attrs) if attrs else None
     if pull == "always" or (pull == "missing" and (attrs is None or (want and local_arch != want))):
-        why = ("--pull always" if pull == "always" else "not in the local engine" if attrs is None
-               else f"the local copy is {local_arch}, --platform asks for {want}")
+        why = (
+            "--pull always"
+            if pull == "always"
+            else "not in the local engine"
+            if attrs is None
+            else f"the local copy is {local_arch}, --platform asks for {want}"
+        )
         try:
             pull_image(engine, ref, platform, progress, why)
         except TargetError as exc:
             if attrs is not None and want and local_arch != want:
-                raise TargetError(f"image {ref!r} is {local_arch} here and --platform asks for {platform}; "
-                                  f"pulling that variant failed: {exc}") from None
+                raise TargetError(
+                    f"image {ref!r} is {local_arch} here and --platform asks for {platform}; "
+                    f"pulling that variant failed: {exc}"
+                ) from None
             raise
         attrs = image_attrs(engine, ref)
     if attrs is None:
         raise TargetError(f"image {ref!r} not found in the local {engine.name} engine (--pull never)")
     if want and image_arch(attrs) != want:
-        raise TargetError(f"image {ref!r} is {image_arch(attrs)}, but --platform asks for {platform} "
-                          f"(pull the {want} variant, or drop --platform)")
+        raise TargetError(
+            f"image {ref!r} is {image_arch(attrs)}, but --platform asks for {platform} "
+            f"(pull the {want} variant, or drop --platform)"
+        )
     return attrs
 
 
-def pull_image(engine: Engine, ref: str, platform: str | None, progress: Callable[[str], None],
-               why: str) -> None:
+def pull_image(
+    engine: Engine, ref: str, platform: str | None, progress: Callable[[str], None], why: str
+) -> None:
     """Pull `ref` (one platform's variant when given), reporting progress in a few lines."""
     what = f"{ref}" + (f" ({platform})" if platform else "")
     progress(f"devbox: pulling {what}: {why}")
@@ -157,8 +172,9 @@ def pull_image(engine: Engine, ref: str, platform: str | None, progress: Callabl
     if engine.name == "docker":
         _docker_pull(ref, platform, progress, what)
     else:
-        result = run_command([engine.cli, "pull", "-q", *(["--platform", platform] if platform else []), ref],
-                             timeout=3600)
+        result = run_command(
+            [engine.cli, "pull", "-q", *(["--platform", platform] if platform else []), ref], timeout=3600
+        )
         if result.exit_code != 0:
             raise TargetError(f"cannot pull {what}: {_last_line(result.stderr)}")
     progress(f"devbox: pulled {what} in {time.monotonic() - t0:.1f} s")
@@ -256,8 +272,18 @@ def reap_dead_run_dirs(parent: Path | None = None) -> list[Path]:
 
 def reap_dead_runs(engine: Engine) -> list[str]:
     """Remove the containers of earlier runs on this machine whose process is gone; returns their names."""
-    listing = run_command([engine.cli, "ps", "-a", "--filter", f"label={CONTAINER_LABEL}", "--format",
-                           "{{.Names}}\t{{.Label \"" + OWNER_LABEL + "\"}}"], timeout=60)
+    listing = run_command(
+        [
+            engine.cli,
+            "ps",
+            "-a",
+            "--filter",
+            f"label={CONTAINER_LABEL}",
+            "--format",
+            '{{.Names}}\t{{.Label "' + OWNER_LABEL + '"}}',
+        ],
+        timeout=60,
+    )
     if listing.exit_code != 0:
         return []
     dead = []
@@ -270,8 +296,9 @@ def reap_dead_runs(engine: Engine) -> list[str]:
     return dead
 
 
-def start_container(engine: Engine, ref: str, run_id: str, *, platform: str | None,
-                    gpu_args: list[str]) -> str:
+def start_container(
+    engine: Engine, ref: str, run_id: str, *, platform: str | None, gpu_args: list[str]
+) -> str:
     """Start ONE container of `ref` for the run, labelled with the run id and its owner; returns its name.
 
     Its command is the lease watchdog (the image's CMD is checked from its config, not run); the image's
@@ -282,14 +309,34 @@ def start_container(engine: Engine, ref: str, run_id: str, *, platform: str | No
     # CPU the image's own health check and the probe need more.
     watchdog = _WATCHDOG.format(path=LEASE_PATH, lease=int(LEASE_S), every=max(1, min(15, int(LEASE_S) // 4)))
     health = ["--health-interval", "500ms"] if engine.name == "docker" else []
-    cmd = [engine.cli, "run", "-d", "--rm", "--name", name, "--label", f"{CONTAINER_LABEL}={run_id}",
-           "--label", f"{OWNER_LABEL}={owner_label()}", *health, "--entrypoint", "", *gpu_args,
-           *engine.run_args, *(["--platform", platform] if platform else []), ref, "sh", "-c", watchdog]
+    cmd = [
+        engine.cli,
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        name,
+        "--label",
+        f"{CONTAINER_LABEL}={run_id}",
+        "--label",
+        f"{OWNER_LABEL}={owner_label()}",
+        *health,
+        "--entrypoint",
+        "",
+        *gpu_args,
+        *engine.run_args,
+        *(["--platform", platform] if platform else []),
+        ref,
+        "sh",
+        "-c",
+        watchdog,
+    ]
     result = run_command(cmd, timeout=300)
     if result.exit_code != 0:
         remove_container(engine, name)
-        raise TargetError(f"cannot start a container of {ref} with {engine.name}: "
-                          f"{_last_line(result.stderr)}")
+        raise TargetError(
+            f"cannot start a container of {ref} with {engine.name}: {_last_line(result.stderr)}"
+        )
     return name
 
 
@@ -311,8 +358,9 @@ class Lease:
 
     def _renew(self) -> None:
         while not self._stop.wait(self.every_s):
-            run_command([self.engine.cli, "exec", self.container, "touch", LEASE_PATH],
-                        timeout=max(5.0, self.every_s))
+            run_command(
+                [self.engine.cli, "exec", self.container, "touch", LEASE_PATH], timeout=max(5.0, self.every_s)
+            )
 
     def stop(self) -> None:
         self._stop.set()

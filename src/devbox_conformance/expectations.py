@@ -128,8 +128,15 @@ def _line_of(node: yaml.Node | None, parts: list[Any], key_line: bool = False) -
     return node.start_mark.line + 1
 
 
-_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list", dict: "mapping",
-               type(None): "null"}
+_TYPE_NAMES = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    list: "list",
+    dict: "mapping",
+    type(None): "null",
+}
 
 
 def _schema_error_text(err: jsonschema.ValidationError) -> tuple[list[Any], str, bool]:
@@ -165,7 +172,8 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
         self.line = again.line + 1
         # "line 3", or with the column when both are on one line (a flow mapping: {a: 1, a: 2})
         self.first_at = f"line {first.line + 1}" + (
-            f", column {first.column + 1}" if first.line == again.line else "")
+            f", column {first.column + 1}" if first.line == again.line else ""
+        )
 
 
 class _UniqueKeys:
@@ -223,9 +231,11 @@ def _decode(raw: bytes, shown: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        byte = raw[exc.start:exc.start + 1].hex()
-        raise ExpectationsError(f"{shown}:{line}: not UTF-8: byte 0x{byte} at offset {exc.start} "
-                                f"({exc.reason}); save the file as UTF-8") from None
+        byte = raw[exc.start : exc.start + 1].hex()
+        raise ExpectationsError(
+            f"{shown}:{line}: not UTF-8: byte 0x{byte} at offset {exc.start} "
+            f"({exc.reason}); save the file as UTF-8"
+        ) from None
 
 
 def _read(path: Path) -> tuple[Any, yaml.Node | None]:
@@ -244,8 +254,9 @@ def _read(path: Path) -> tuple[Any, yaml.Node | None]:
             # Report what the pure-Python parser says: the same words with or without libyaml.
             return _compose_and_construct(text, _PureLoader)
     except DuplicateKeyError as exc:
-        raise ExpectationsError(f"{shown}:{exc.line}: duplicate key {exc.key!r} "
-                                f"(first at {exc.first_at})") from None
+        raise ExpectationsError(
+            f"{shown}:{exc.line}: duplicate key {exc.key!r} (first at {exc.first_at})"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else 1
@@ -258,8 +269,10 @@ def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ExpectationsError(f"{shown}:1: (top level): wrong type: expected a mapping of item kinds, "
-                                f"got {_TYPE_NAMES.get(type(data), type(data).__name__)}")
+        raise ExpectationsError(
+            f"{shown}:1: (top level): wrong type: expected a mapping of item kinds, "
+            f"got {_TYPE_NAMES.get(type(data), type(data).__name__)}"
+        )
     _refuse_nested_groups(shown, data, node)
     validator = jsonschema.Draft202012Validator(_schema())
     errors = list(validator.iter_errors(data))
@@ -277,8 +290,9 @@ def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
             key = raw[keyname]
             where = f"{shown}:{_line_of(node, at)}: {_dotted(at)}"
             if key in seen:
-                raise ExpectationsError(f"{where}.{keyname}: duplicate item {key!r} "
-                                        f"(first at {_dotted(seen[key])})")
+                raise ExpectationsError(
+                    f"{where}.{keyname}: duplicate item {key!r} (first at {_dotted(seen[key])})"
+                )
             seen[key] = at
             for parts, bad in get(kind).problems(raw):
                 line = _line_of(node, [*at, *parts])
@@ -314,9 +328,11 @@ def _refuse_nested_groups(shown: str, data: Mapping[str, Any], node: yaml.Node |
                 if isinstance(item, dict) and "items" in item:
                     path = [kind, i, "items", j, "items"]
                     line = _line_of(node, path, key_line=True)
-                    raise ExpectationsError(f"{shown}:{line}: {_dotted(path)}: "
-                                            f"groups do not nest (give these items the outer group's `when:` "
-                                            f"keys in a group of their own)")
+                    raise ExpectationsError(
+                        f"{shown}:{line}: {_dotted(path)}: "
+                        f"groups do not nest (give these items the outer group's `when:` "
+                        f"keys in a group of their own)"
+                    )
 
 
 # The contract this package ships (the checkout's expectations/, carried in the wheel).
@@ -339,8 +355,10 @@ def extends_of(directory: Path) -> Path | None:
     value = data["extends"]
     line = _line_of(node, ["extends"])
     if not isinstance(value, str) or not value.strip():
-        raise ExpectationsError(f"{_display(common)}:{line}: extends: expected '{SHIPPED_NAME}' or a "
-                                f"directory path, got {value!r}")
+        raise ExpectationsError(
+            f"{_display(common)}:{line}: extends: expected '{SHIPPED_NAME}' or a "
+            f"directory path, got {value!r}"
+        )
     target = SHIPPED_DIR if value.strip() == SHIPPED_NAME else (directory / value.strip()).resolve()
     if not (target / "common.yaml").is_file():
         raise ExpectationsError(f"{_display(common)}:{line}: extends: {value!r}: no common.yaml in {target}")
@@ -360,8 +378,9 @@ def overlay_files(directory: Path, arch: str, base_kind: str, _depth: int = 0) -
         raise ExpectationsError(f"{_display(common)}: not found (every expectations directory needs one)")
     parent = extends_of(directory)
     if parent is not None and _depth >= _MAX_EXTENDS_DEPTH:
-        raise ExpectationsError(f"{_display(common)}:1: extends: more than {_MAX_EXTENDS_DEPTH} levels "
-                                f"(a cycle?)")
+        raise ExpectationsError(
+            f"{_display(common)}:1: extends: more than {_MAX_EXTENDS_DEPTH} levels (a cycle?)"
+        )
     inherited = overlay_files(parent, arch, base_kind, _depth + 1) if parent is not None else []
     arch_file = directory / f"{arch}.yaml"
     files = [*inherited, common]
@@ -369,8 +388,9 @@ def overlay_files(directory: Path, arch: str, base_kind: str, _depth: int = 0) -
         files.append(arch_file)
     elif parent is None:
         have = sorted(p.stem for p in directory.glob("*.yaml") if p.stem != "common")
-        raise ExpectationsError(f"{_display(arch_file)}: no overlay for arch {arch!r} "
-                                f"(overlays: {', '.join(have) or 'none'})")
+        raise ExpectationsError(
+            f"{_display(arch_file)}: no overlay for arch {arch!r} (overlays: {', '.join(have) or 'none'})"
+        )
     base_file = directory / "bases" / f"{base_kind}.yaml"
     if base_file.is_file():
         files.append(base_file)
@@ -392,20 +412,26 @@ def load(directory: Path | str, arch: str, base_kind: str) -> Expectations:
                 source = f"{shown}:{_line_of(node, at)}"
                 if raw.get("remove"):
                     if key not in merged[kind]:
-                        raise ExpectationsError(f"{source}: {_dotted(at)}: remove: no earlier item {key!r} "
-                                                f"to remove")
+                        raise ExpectationsError(
+                            f"{source}: {_dotted(at)}: remove: no earlier item {key!r} to remove"
+                        )
                     del merged[kind][key]
                     continue
                 base = dict(merged[kind][key][0]) if key in merged[kind] else {}
                 base.update(raw)
                 merged[kind][key] = (base, source)
-    built = {kind: tuple(_build(kind, raw, source) for raw, source in items.values())
-             for kind, items in merged.items()}
-    model = Expectations(arch=arch, base_kind=base_kind, files=tuple(_display(p) for p in files),
-                         by_kind=built)
+    built = {
+        kind: tuple(_build(kind, raw, source) for raw, source in items.values())
+        for kind, items in merged.items()
+    }
+    model = Expectations(
+        arch=arch, base_kind=base_kind, files=tuple(_display(p) for p in files), by_kind=built
+    )
     if model.count() == 0:
-        raise ExpectationsError(f"{_display(files[0])}:1: (top level): empty expectations: no item to check "
-                                f"in {', '.join(model.files)}")
+        raise ExpectationsError(
+            f"{_display(files[0])}:1: (top level): empty expectations: no item to check "
+            f"in {', '.join(model.files)}"
+        )
     return model
 
 

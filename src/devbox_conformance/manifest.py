@@ -1,8 +1,8 @@
 """Explanations from the build manifest (/etc/devbox/build-manifest.json): never used to decide an outcome.
 
-    >>> explain({"sets": {"gpu-tools": {"included": True, "skipped": [{"name": "nvtop", "reason": "no
-    ... candidate for arm64"}]}}}, "binaries", item)
-    'build manifest: nvtop skipped at build (gpu-tools): no candidate for arm64'
+>>> explain({"sets": {"gpu-tools": {"included": True, "skipped": [{"name": "nvtop", "reason": "no
+... candidate for arm64"}]}}}, "binaries", item)
+'build manifest: nvtop skipped at build (gpu-tools): no candidate for arm64'
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ def explain(manifest: Any, kind: str, item: Item) -> str | None:
     for set_name, entry in (manifest.get("sets") or {}).items():
         if not isinstance(entry, dict):
             continue
-        requested = [_norm(re.split(r"[<>=!~\[; ]", str(r), maxsplit=1)[0])
-                     for r in entry.get("requested") or []]
+        requested = [
+            _norm(re.split(r"[<>=!~\[; ]", str(r), maxsplit=1)[0]) for r in entry.get("requested") or []
+        ]
         if not entry.get("included") and any(n in requested for n in wanted):
             return f"build manifest: set {set_name} not included ({entry.get('reason', 'no reason given')})"
         for skipped in entry.get("skipped") or []:
@@ -53,6 +54,8 @@ def explain(manifest: Any, kind: str, item: Item) -> str | None:
                 done = entry.get(field) if isinstance(entry.get(field), list) else []
                 name = next((n for n in done if _norm(str(n)) in wanted), None)
                 if name:
-                    return (f"build manifest: {name} {how} at build ({set_name}), so a later layer or this "
-                            f"container removed or broke it")
+                    return (
+                        f"build manifest: {name} {how} at build ({set_name}), so a later layer or this "
+                        f"container removed or broke it"
+                    )
     return None

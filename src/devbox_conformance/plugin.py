@@ -40,44 +40,110 @@ WORKER_INPUT = "devbox_run_file"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("devbox", "gpu-devbox conformance suite")
-    group.addoption("--image", dest="devbox_image", metavar="IMAGE",
-                    help="image to check (pulled per --pull; one container is started for the run)")
-    group.addoption("--container", dest="devbox_container", metavar="NAME",
-                    help="running container to check (never removed)")
-    group.addoption("--platform", dest="devbox_platform", metavar="OS/ARCH",
-                    help="platform for --image, e.g. linux/arm64: that variant of a multi-arch tag is "
-                         "pulled and checked against its arch's overlay (runs emulated under QEMU)")
-    group.addoption("--pull", dest="devbox_pull", choices=eng.PULL_CHOICES, default="missing",
-                    help="when to pull --image: missing (also when the local copy is another arch than "
-                         "--platform), always, or never (default: %(default)s)")
-    group.addoption("--engine", dest="devbox_engine", choices=("auto", "docker", "podman"), default="auto",
-                    help="container engine for --image and --container: auto (docker when its client is "
-                         "there, else podman), docker or podman (default: %(default)s)")
-    group.addoption("--engine-arg", dest="devbox_engine_args", metavar="ARG", action="append", default=[],
-                    help="extra option for the engine's `run` of --image, repeatable (e.g. "
-                         "--engine-arg=--runtime=runc for podman where its defaults are refused)")
-    group.addoption("--expectations", dest="devbox_expectations", metavar="DIR", default=None,
-                    help="expectations directory, relative to the rootdir (default: expectations/ there, "
-                         "else the contract shipped with the suite); it may `extends: gpu-devbox`")
-    group.addoption("--no-contract", dest="devbox_no_contract", action="store_true",
-                    help="do not add the shipped contract's tests to the run (only the paths given)")
-    group.addoption("--arch", dest="devbox_arch", metavar="ARCH",
-                    help="override the target's architecture (picks <ARCH>.yaml)")
-    group.addoption("--base-kind", dest="devbox_base_kind", choices=tgt.BASE_KINDS,
-                    help="override the base kind (default: build manifest / image labels)")
-    group.addoption("--gpus", dest="devbox_gpus", choices=("auto", "all", "none"), default="auto",
-                    help="GPUs for the container started from --image: auto (when the engine has the NVIDIA "
-                         "runtime and the host sees a GPU), all, or none (default: %(default)s)")
-    group.addoption("--perf", dest="devbox_perf", action="store_true",
-                    help="also run the performance baselines (serially; same as selecting them with "
-                         "-m performance). Without it they are not collected")
-    group.addoption("--results-json", dest="devbox_results_json", metavar="PATH",
-                    help="write a JSON summary of the run (per kind counts, per item outcome)")
+    group.addoption(
+        "--image",
+        dest="devbox_image",
+        metavar="IMAGE",
+        help="image to check (pulled per --pull; one container is started for the run)",
+    )
+    group.addoption(
+        "--container",
+        dest="devbox_container",
+        metavar="NAME",
+        help="running container to check (never removed)",
+    )
+    group.addoption(
+        "--platform",
+        dest="devbox_platform",
+        metavar="OS/ARCH",
+        help="platform for --image, e.g. linux/arm64: that variant of a multi-arch tag is "
+        "pulled and checked against its arch's overlay (runs emulated under QEMU)",
+    )
+    group.addoption(
+        "--pull",
+        dest="devbox_pull",
+        choices=eng.PULL_CHOICES,
+        default="missing",
+        help="when to pull --image: missing (also when the local copy is another arch than "
+        "--platform), always, or never (default: %(default)s)",
+    )
+    group.addoption(
+        "--engine",
+        dest="devbox_engine",
+        choices=("auto", "docker", "podman"),
+        default="auto",
+        help="container engine for --image and --container: auto (docker when its client is "
+        "there, else podman), docker or podman (default: %(default)s)",
+    )
+    group.addoption(
+        "--engine-arg",
+        dest="devbox_engine_args",
+        metavar="ARG",
+        action="append",
+        default=[],
+        help="extra option for the engine's `run` of --image, repeatable (e.g. "
+        "--engine-arg=--runtime=runc for podman where its defaults are refused)",
+    )
+    group.addoption(
+        "--expectations",
+        dest="devbox_expectations",
+        metavar="DIR",
+        default=None,
+        help="expectations directory, relative to the rootdir (default: expectations/ there, "
+        "else the contract shipped with the suite); it may `extends: gpu-devbox`",
+    )
+    group.addoption(
+        "--no-contract",
+        dest="devbox_no_contract",
+        action="store_true",
+        help="do not add the shipped contract's tests to the run (only the paths given)",
+    )
+    group.addoption(
+        "--arch",
+        dest="devbox_arch",
+        metavar="ARCH",
+        help="override the target's architecture (picks <ARCH>.yaml)",
+    )
+    group.addoption(
+        "--base-kind",
+        dest="devbox_base_kind",
+        choices=tgt.BASE_KINDS,
+        help="override the base kind (default: build manifest / image labels)",
+    )
+    group.addoption(
+        "--gpus",
+        dest="devbox_gpus",
+        choices=("auto", "all", "none"),
+        default="auto",
+        help="GPUs for the container started from --image: auto (when the engine has the NVIDIA "
+        "runtime and the host sees a GPU), all, or none (default: %(default)s)",
+    )
+    group.addoption(
+        "--perf",
+        dest="devbox_perf",
+        action="store_true",
+        help="also run the performance baselines (serially; same as selecting them with "
+        "-m performance). Without it they are not collected",
+    )
+    group.addoption(
+        "--results-json",
+        dest="devbox_results_json",
+        metavar="PATH",
+        help="write a JSON summary of the run (per kind counts, per item outcome)",
+    )
 
 
 # testinfra's connection options, passed to every host the suite makes, as testinfra passes them to its own.
-_CONNECTION_OPTIONS = ("connection", "ssh_config", "ssh_extra_args", "ssh_identity_file", "sudo",
-                       "sudo_user", "ansible_inventory", "force_ansible")
+_CONNECTION_OPTIONS = (
+    "connection",
+    "ssh_config",
+    "ssh_extra_args",
+    "ssh_identity_file",
+    "sudo",
+    "sudo_user",
+    "ansible_inventory",
+    "force_ansible",
+)
 # --hosts as the user gave it (the controller rewrites testinfra's option to bind `host` to the targets).
 USER_HOSTS_KEY = pytest.StashKey["str | None"]()
 
@@ -91,13 +157,19 @@ def _options(config: pytest.Config) -> sess.Options:
         hosts = ",".join(hosts) or None
     connection = {name: config.getoption(name, default=None) for name in _CONNECTION_OPTIONS}
     return sess.Options(
-        image=config.getoption("devbox_image"), container=config.getoption("devbox_container"),
-        hosts=hosts, platform=config.getoption("devbox_platform"),
-        expectations_dir=expectations_dir(config), arch=config.getoption("devbox_arch"),
-        base_kind=config.getoption("devbox_base_kind"), gpus=config.getoption("devbox_gpus"),
-        pull=config.getoption("devbox_pull"), engine=config.getoption("devbox_engine"),
+        image=config.getoption("devbox_image"),
+        container=config.getoption("devbox_container"),
+        hosts=hosts,
+        platform=config.getoption("devbox_platform"),
+        expectations_dir=expectations_dir(config),
+        arch=config.getoption("devbox_arch"),
+        base_kind=config.getoption("devbox_base_kind"),
+        gpus=config.getoption("devbox_gpus"),
+        pull=config.getoption("devbox_pull"),
+        engine=config.getoption("devbox_engine"),
         engine_args=tuple(config.getoption("devbox_engine_args") or ()),
-        connection={k: v for k, v in connection.items() if v not in (None, False, "")})
+        connection={k: v for k, v in connection.items() if v not in (None, False, "")},
+    )
 
 
 def expectations_dir(config: pytest.Config) -> str:
@@ -235,8 +307,9 @@ class _Lifecycle:
             eng.remove_container(self.engine, name)
         if self.tmpdir:
             for socket in self.tmpdir.glob("ssh-*"):  # the ssh masters this run opened (one per host)
-                tgt.run_command(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "devbox-host"],
-                                timeout=10)
+                tgt.run_command(
+                    ["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "devbox-host"], timeout=10
+                )
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
 
@@ -362,8 +435,10 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         what = s.image_ref or ("local host" if s.kind == "local" else s.name)
         where = f", container {s.container}" if s.container else ""
         model = state.model(s.name)
-        lines.append(f"devbox: {s.kind} {what} ({s.arch}, base {s.base_kind}){where}; "
-                     f"{model.count()} items from {', '.join(model.files)}")
+        lines.append(
+            f"devbox: {s.kind} {what} ({s.arch}, base {s.base_kind}){where}; "
+            f"{model.count()} items from {', '.join(model.files)}"
+        )
     return lines
 
 
@@ -397,8 +472,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             return
         # Many hosts: one test per host and item, the host first in the id as testinfra's ids have it.
         pairs = [(h.name, item) for h in run.hosts for item in state.model(h.name).items(kind)]
-        metafunc.parametrize([HOST_ARG, argname], pairs, ids=[f"{h}-{i.key}" for h, i in pairs],
-                             indirect=[HOST_ARG])
+        metafunc.parametrize(
+            [HOST_ARG, argname], pairs, ids=[f"{h}-{i.key}" for h, i in pairs], indirect=[HOST_ARG]
+        )
         return
     if run.multi and HOST_ARG in metafunc.fixturenames:
         names = [h.name for h in run.hosts]
@@ -440,8 +516,10 @@ def _is_empty_kind(item: pytest.Item) -> bool:
     fixturenames = getattr(item, "fixturenames", ())
     if not any(name in ARGNAMES for name in fixturenames):
         return False
-    return any(str(m.kwargs.get("reason", "")).startswith("got empty parameter set")
-               for m in item.iter_markers("skip"))
+    return any(
+        str(m.kwargs.get("reason", "")).startswith("got empty parameter set")
+        for m in item.iter_markers("skip")
+    )
 
 
 def _worker(config: pytest.Config) -> _Worker:
@@ -527,8 +605,13 @@ def check(request: pytest.FixtureRequest, devbox_host_name: str) -> Callable[[st
                 # The engine's CLI is looked up here, for the one item that waits, not for every check.
                 return eng.wait_healthy(eng.choose(engine_name), container, budget_s=budget)
 
-        ctx = checks.Context(facts=state.facts(host.name), conditions=worker.conditions(host.name),
-                             target_kind=host.kind, image_attrs=host.image_attrs, wait_healthy=wait)
+        ctx = checks.Context(
+            facts=state.facts(host.name),
+            conditions=worker.conditions(host.name),
+            target_kind=host.kind,
+            image_attrs=host.image_attrs,
+            wait_healthy=wait,
+        )
         outcome = checks.verify(kind, item, ctx)
         request.node.user_properties.append(("devbox:message", outcome.message))
         if outcome.status == "skipped":
@@ -568,5 +651,3 @@ def _cleanup(config: pytest.Config) -> None:
     life = config.stash.get(LIFECYCLE_KEY, None)
     if life is not None:
         life.cleanup()
-
-

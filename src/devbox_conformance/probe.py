@@ -1,9 +1,9 @@
 """Run THE probe once in a target and return its facts.
 
-    >>> facts = collect_facts(Target.from_spec("local://", name="local", kind="local", arch="amd64"),
-    ...                       build_request(model))
-    >>> facts["binaries"]["rg"]["path"]
-    '/usr/bin/rg'
+>>> facts = collect_facts(Target.from_spec("local://", name="local", kind="local", arch="amd64"),
+...                       build_request(model))
+>>> facts["binaries"]["rg"]["path"]
+'/usr/bin/rg'
 """
 
 from __future__ import annotations
@@ -94,8 +94,13 @@ def _imported_names(name: str, source: str, is_package: bool) -> set[str]:
     return names
 
 
-def package_source(entry: str = f"{INTARGET_PACKAGE}.main:main", *, package: str = INTARGET_PACKAGE,
-                   extra_modules: Mapping[str, str] | None = None, whole_package: bool = True) -> str:
+def package_source(
+    entry: str = f"{INTARGET_PACKAGE}.main:main",
+    *,
+    package: str = INTARGET_PACKAGE,
+    extra_modules: Mapping[str, str] | None = None,
+    whole_package: bool = True,
+) -> str:
     """One Python source that carries in-target code and runs `entry`: run as `python3 -c SOURCE ARGS…`.
 
     The in-target package is served under `package`; `extra_modules` (name -> source) beside it, e.g. a
@@ -188,11 +193,19 @@ def conditions(facts: dict[str, Any], arch: str, base_kind: str) -> dict[str, An
     excluded: dict[str, str] = {}
     if isinstance(sets, dict):
         included = [name for name, s in sets.items() if isinstance(s, dict) and s.get("included")]
-        excluded = {name: str(s.get("reason") or "not included")
-                    for name, s in sets.items() if isinstance(s, dict) and not s.get("included")}
+        excluded = {
+            name: str(s.get("reason") or "not included")
+            for name, s in sets.items()
+            if isinstance(s, dict) and not s.get("included")
+        }
     # A CUDA target: torch is a CUDA build, or the image says it is one (CUDA_VERSION, as NGC's images and
     # the CUDA stand-in set it), so a torch that fell back to a CPU build still gets the CUDA items run.
     cuda = (facts.get("torch") or {}).get("cuda") or (facts.get("env") or {}).get("CUDA_VERSION") or None
-    return {"arch": arch, "cuda": cuda,
-            "gpu": bool((facts.get("gpu") or {}).get("visible")), "sets": included, "sets_excluded": excluded,
-            "base": base_kind}
+    return {
+        "arch": arch,
+        "cuda": cuda,
+        "gpu": bool((facts.get("gpu") or {}).get("visible")),
+        "sets": included,
+        "sets_excluded": excluded,
+        "base": base_kind,
+    }

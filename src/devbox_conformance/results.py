@@ -31,10 +31,20 @@ class ResultsCollector:
         self.entries: dict[str, dict[str, Any]] = {}
 
     def add(self, report: pytest.TestReport) -> None:
-        entry = self.entries.setdefault(report.nodeid, {
-            "nodeid": report.nodeid, "name": report.nodeid.split("::")[-1], "host": None, "kind": None,
-            "key": None,
-            "outcome": "passed", "message": "", "records": {}, "duration_s": 0.0})
+        entry = self.entries.setdefault(
+            report.nodeid,
+            {
+                "nodeid": report.nodeid,
+                "name": report.nodeid.split("::")[-1],
+                "host": None,
+                "kind": None,
+                "key": None,
+                "outcome": "passed",
+                "message": "",
+                "records": {},
+                "duration_s": 0.0,
+            },
+        )
         entry["duration_s"] = round(entry["duration_s"] + float(report.duration or 0.0), 4)
         for name, value in report.user_properties:
             if name == "devbox:host":
@@ -91,21 +101,36 @@ class ResultsCollector:
             "arch": first.arch,
             "base_kind": first.base_kind,
             "target_kind": first.kind,
-            "image": {"ref": first.image_ref, "id": attrs.get("Id"),
-                      "digests": attrs.get("RepoDigests") or []} if first.image_ref else None,
+            "image": {
+                "ref": first.image_ref,
+                "id": attrs.get("Id"),
+                "digests": attrs.get("RepoDigests") or [],
+            }
+            if first.image_ref
+            else None,
             "container": first.container,
             "expectations_dir": s.expectations_dir,
             "probe_seconds": s.probe_seconds(first.name),
-            "hosts": [{"name": h.name, "spec": h.spec, "kind": h.kind, "arch": h.arch,
-                       "base_kind": h.base_kind,
-                       "image_ref": h.image_ref, "container": h.container,
-                       "error": h.error or s.probe_error(h.name), "probe_seconds": s.probe_seconds(h.name),
-                       "totals": totals.get(h.name, {"passed": 0, "failed": 0, "skipped": 0, "error": 0})}
-                      for h in s.hosts],
+            "hosts": [
+                {
+                    "name": h.name,
+                    "spec": h.spec,
+                    "kind": h.kind,
+                    "arch": h.arch,
+                    "base_kind": h.base_kind,
+                    "image_ref": h.image_ref,
+                    "container": h.container,
+                    "error": h.error or s.probe_error(h.name),
+                    "probe_seconds": s.probe_seconds(h.name),
+                    "totals": totals.get(h.name, {"passed": 0, "failed": 0, "skipped": 0, "error": 0}),
+                }
+                for h in s.hosts
+            ],
             "exit_status": exit_status,
             "counts": counts,
-            "totals": {k: sum(b[k] for b in counts.values())
-                       for k in ("passed", "failed", "skipped", "error")},
+            "totals": {
+                k: sum(b[k] for b in counts.values()) for k in ("passed", "failed", "skipped", "error")
+            },
             "items": sorted(self.entries.values(), key=lambda e: e["nodeid"]),
         }
 

@@ -31,8 +31,10 @@ from devbox_conformance import target as tgt
 # Hosts prepared and probed side by side at most (each is mostly waiting on its transport).
 MAX_PARALLEL_HOSTS = 8
 HELLO_TIMEOUT_S = 60.0
-_HELLO = ("uname -m; command -v timeout >/dev/null 2>&1 && echo timeout=yes || echo timeout=no; "
-          "command -v python3 || echo python3=; cat {manifest} 2>/dev/null | head -c 1000000; true")
+_HELLO = (
+    "uname -m; command -v timeout >/dev/null 2>&1 && echo timeout=yes || echo timeout=no; "
+    "command -v python3 || echo python3=; cat {manifest} 2>/dev/null | head -c 1000000; true"
+)
 
 
 class UsageProblem(Exception):
@@ -105,8 +107,12 @@ class RunState:
     def load(cls, path: Path | str) -> RunState:
         data = json.loads(Path(path).read_text())
         hosts = tuple(HostState(**{f.name: h[f.name] for f in fields(HostState)}) for h in data["hosts"])
-        return cls(run_id=data["run_id"], expectations_dir=data["expectations_dir"], hosts=hosts,
-                   connection=data["connection"])
+        return cls(
+            run_id=data["run_id"],
+            expectations_dir=data["expectations_dir"],
+            hosts=hosts,
+            connection=data["connection"],
+        )
 
     @property
     def multi(self) -> bool:
@@ -148,9 +154,18 @@ class RunState:
 
     def target(self, name: str | None = None) -> tgt.Target:
         h = self.host(name)
-        return tgt.Target(spec=h.spec, name=h.name, kind=h.kind, arch=h.arch, image_ref=h.image_ref,
-                          image_attrs=h.image_attrs, container=h.container, engine=h.engine,
-                          connection=dict(self.connection), has_timeout=h.has_timeout)
+        return tgt.Target(
+            spec=h.spec,
+            name=h.name,
+            kind=h.kind,
+            arch=h.arch,
+            image_ref=h.image_ref,
+            image_attrs=h.image_attrs,
+            container=h.container,
+            engine=h.engine,
+            connection=dict(self.connection),
+            has_timeout=h.has_timeout,
+        )
 
     def model(self, name: str | None = None) -> exp.Expectations:
         h = self.host(name)
@@ -187,13 +202,18 @@ def split_hosts(value: str | None) -> list[str]:
 
 def choose_target(opts: Options) -> str:
     """Which target the options name: "image", "container" or "hosts"; UsageProblem unless exactly one."""
-    given = [name for name, value in (("--image", opts.image), ("--container", opts.container),
-                                      ("--hosts", opts.hosts)) if value]
+    given = [
+        name
+        for name, value in (("--image", opts.image), ("--container", opts.container), ("--hosts", opts.hosts))
+        if value
+    ]
     if len(given) > 1:
         raise UsageProblem(f"{' and '.join(given)} both given: pick exactly one target")
     if not given:
-        raise UsageProblem("no target: pass --image IMAGE, --container NAME or --hosts SPEC[,SPEC…] "
-                           "(local://, ssh://node, ansible://group …)")
+        raise UsageProblem(
+            "no target: pass --image IMAGE, --container NAME or --hosts SPEC[,SPEC…] "
+            "(local://, ssh://node, ansible://group …)"
+        )
     if opts.platform and not opts.image:
         raise UsageProblem("--platform only applies to --image")
     if opts.hosts and not split_hosts(opts.hosts):
@@ -215,8 +235,7 @@ def _engine(opts: Options) -> eng.Engine:
         raise UsageProblem(str(exc)) from None
 
 
-def _image_host(opts: Options, run_id: str, life: Lifecycle,
-                progress: Callable[[str], None]) -> tgt.Target:
+def _image_host(opts: Options, run_id: str, life: Lifecycle, progress: Callable[[str], None]) -> tgt.Target:
     engine = _engine(opts)
     ref = opts.image or ""
     eng.reap_dead_runs(engine)
@@ -229,11 +248,19 @@ def _image_host(opts: Options, run_id: str, life: Lifecycle,
         raise UsageProblem(str(exc)) from None
     name = f"devbox-conformance-{run_id}"
     life.started(engine, name)
-    eng.start_container(engine, ref, run_id, platform=opts.platform,
-                        gpu_args=eng.gpu_run_args(engine, opts.gpus))
-    return tgt.Target(spec=f"{engine.name}://{name}", name=f"{engine.name}://{name}", kind="image",
-                      arch=tgt.image_arch(attrs), image_ref=ref, image_attrs=attrs, container=name,
-                      engine=engine.name)
+    eng.start_container(
+        engine, ref, run_id, platform=opts.platform, gpu_args=eng.gpu_run_args(engine, opts.gpus)
+    )
+    return tgt.Target(
+        spec=f"{engine.name}://{name}",
+        name=f"{engine.name}://{name}",
+        kind="image",
+        arch=tgt.image_arch(attrs),
+        image_ref=ref,
+        image_attrs=attrs,
+        container=name,
+        engine=engine.name,
+    )
 
 
 def _container_host(engine: eng.Engine, container: str) -> tgt.Target:
@@ -242,9 +269,16 @@ def _container_host(engine: eng.Engine, container: str) -> tgt.Target:
         raise tgt.TargetError(f"container {container!r} is not running")
     name = cattrs.get("Name", "").lstrip("/") or container
     attrs = eng.image_attrs(engine, cattrs.get("Image", "")) or {}
-    return tgt.Target(spec=f"{engine.name}://{name}", name=f"{engine.name}://{name}", kind="container",
-                      arch=tgt.image_arch(attrs), image_ref=(cattrs.get("Config") or {}).get("Image"),
-                      image_attrs=attrs, container=name, engine=engine.name)
+    return tgt.Target(
+        spec=f"{engine.name}://{name}",
+        name=f"{engine.name}://{name}",
+        kind="container",
+        arch=tgt.image_arch(attrs),
+        image_ref=(cattrs.get("Config") or {}).get("Image"),
+        image_attrs=attrs,
+        container=name,
+        engine=engine.name,
+    )
 
 
 def _expand_hosts(opts: Options) -> list[tgt.Target]:
@@ -265,8 +299,15 @@ def _expand_hosts(opts: Options) -> list[tgt.Target]:
         scheme = backend.get_connection_type()
         spec = "local://" if scheme == "local" else f"{scheme}://{backend.hostname}"
         kind = "local" if scheme == "local" else "host"
-        targets.append(tgt.Target(spec=spec, name=hid, kind=kind, arch=tgt.local_arch() if kind == "local"
-                                  else "unknown", connection=dict(opts.connection)))
+        targets.append(
+            tgt.Target(
+                spec=spec,
+                name=hid,
+                kind=kind,
+                arch=tgt.local_arch() if kind == "local" else "unknown",
+                connection=dict(opts.connection),
+            )
+        )
     return targets
 
 
@@ -296,16 +337,22 @@ def _hello(target: tgt.Target) -> tuple[tgt.Target, str | None, str | None]:
     except tgt.TargetError as exc:
         return target, None, str(exc)
     if result.exit_code != 0:
-        return target, None, (f"cannot run a shell on {target.name} (exit {result.exit_code}): "
-                              f"{probe.tail_line(result)}")
+        return (
+            target,
+            None,
+            (f"cannot run a shell on {target.name} (exit {result.exit_code}): {probe.tail_line(result)}"),
+        )
     lines = result.stdout.splitlines()
     if len(lines) < 3:
         return target, None, f"{target.name} answered the hello with {result.stdout[-200:]!r}"
     arch = target.arch if target.kind in ("image", "container") else tgt.normalize_arch(lines[0].strip())
     target = replace(target, arch=arch, has_timeout=lines[1].strip() == "timeout=yes")
     if lines[2].strip() in ("python3=", ""):
-        return target, None, (f"no python3 in {target.where}: the probe needs python3 >= 3.8 on the "
-                              f"target's PATH")
+        return (
+            target,
+            None,
+            (f"no python3 in {target.where}: the probe needs python3 >= 3.8 on the target's PATH"),
+        )
     base = None
     try:
         manifest = json.loads("\n".join(lines[3:]) or "null")
@@ -321,18 +368,35 @@ def _listing_targets(opts: Options, kind: str) -> list[tgt.Target]:
     if kind == "image":
         engine = _engine(opts)
         attrs = eng.image_attrs(engine, opts.image or "")
-        arch = (opts.arch or (tgt.image_arch(attrs) if attrs else None) or eng.platform_arch(opts.platform)
-                or tgt.local_arch())
-        return [tgt.Target(spec=f"{engine.name}://(not started)", name=f"{engine.name}://(not started)",
-                           kind="image", arch=arch, image_ref=opts.image, image_attrs=attrs or None)]
+        arch = (
+            opts.arch
+            or (tgt.image_arch(attrs) if attrs else None)
+            or eng.platform_arch(opts.platform)
+            or tgt.local_arch()
+        )
+        return [
+            tgt.Target(
+                spec=f"{engine.name}://(not started)",
+                name=f"{engine.name}://(not started)",
+                kind="image",
+                arch=arch,
+                image_ref=opts.image,
+                image_attrs=attrs or None,
+            )
+        ]
     if kind == "container":
         return [_container_host(_engine(opts), opts.container or "")]
     return [replace(t, arch=opts.arch or tgt.local_arch()) for t in _expand_hosts(opts)]
 
 
-def prepare(opts: Options, run_id: str, tmpdir: Path, life: Lifecycle,
-            progress: Callable[[str], None] = lambda line: None, listing: bool = False
-            ) -> tuple[RunState, Callable[[], None]]:
+def prepare(
+    opts: Options,
+    run_id: str,
+    tmpdir: Path,
+    life: Lifecycle,
+    progress: Callable[[str], None] = lambda line: None,
+    listing: bool = False,
+) -> tuple[RunState, Callable[[], None]]:
     """Resolve the target(s), load the expectations, start the container if needed, say hello to each.
 
     Returns the state and the probes: a call that gathers every host's facts into its facts file (in
@@ -357,8 +421,11 @@ def prepare(opts: Options, run_id: str, tmpdir: Path, life: Lifecycle,
             engine_hosts = [t for t in targets if t.spec.split("://")[0] in ("docker", "podman")]
             for t in engine_hosts:  # docker://NAME given to --hosts is a container: its image is known too
                 targets[targets.index(t)] = replace(
-                    _container_host(_engine(replace(opts, engine=t.spec.split("://")[0])), t.spec.split("://")[1]),
-                    name=t.name)
+                    _container_host(
+                        _engine(replace(opts, engine=t.spec.split("://")[0])), t.spec.split("://")[1]
+                    ),
+                    name=t.name,
+                )
     except tgt.TargetError as exc:
         raise UsageProblem(str(exc)) from None
     for t in targets:
@@ -375,14 +442,29 @@ def prepare(opts: Options, run_id: str, tmpdir: Path, life: Lifecycle,
     for index, (t, base, error) in enumerate(greeted):
         labels_base = tgt.base_kind_from_labels(tgt.image_labels(t.image_attrs))
         arch = opts.arch or (t.arch if not error and t.arch != "unknown" else fallback_arch)
-        hosts.append(HostState(
-            name=t.name, spec=t.spec, kind=t.kind, arch=arch,
-            base_kind=opts.base_kind or labels_base or base or "other",
-            facts_path=str(tmpdir / f"devbox-facts-{run_id}-{index}.json"), container=t.container,
-            engine=t.engine, owns_container=t.kind == "image" and not listing, image_ref=t.image_ref,
-            image_attrs=t.image_attrs, has_timeout=t.has_timeout, error=error))
-    state = RunState(run_id=run_id, expectations_dir=str(directory.resolve()), hosts=tuple(hosts),
-                     connection=dict(opts.connection))
+        hosts.append(
+            HostState(
+                name=t.name,
+                spec=t.spec,
+                kind=t.kind,
+                arch=arch,
+                base_kind=opts.base_kind or labels_base or base or "other",
+                facts_path=str(tmpdir / f"devbox-facts-{run_id}-{index}.json"),
+                container=t.container,
+                engine=t.engine,
+                owns_container=t.kind == "image" and not listing,
+                image_ref=t.image_ref,
+                image_attrs=t.image_attrs,
+                has_timeout=t.has_timeout,
+                error=error,
+            )
+        )
+    state = RunState(
+        run_id=run_id,
+        expectations_dir=str(directory.resolve()),
+        hosts=tuple(hosts),
+        connection=dict(opts.connection),
+    )
     try:
         requests = {h.name: probe.build_request(state.model(h.name)) for h in hosts}
     except exp.ExpectationsError as exc:
@@ -408,4 +490,3 @@ def prepare(opts: Options, run_id: str, tmpdir: Path, life: Lifecycle,
             raise UsageProblem(errors[0])
 
     return state, run_probes
-

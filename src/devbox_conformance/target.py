@@ -39,8 +39,10 @@ CALL_GRACE_S = 30.0
 # Runs shipped Python: decode the zlib+base64 source and arguments, then run the source as __main__.
 # Compressed because a command line is one argument of at most 128 KiB on Linux, and ssh, kubectl and
 # ansible all carry it as a string.
-_PY_BOOT = ("import base64,sys,zlib;d=lambda s:zlib.decompress(base64.b64decode(s)).decode();"
-            "a=[d(x) for x in sys.argv[1:]];sys.argv[1:]=a[1:];exec(compile(a[0],'<devbox>','exec'))")
+_PY_BOOT = (
+    "import base64,sys,zlib;d=lambda s:zlib.decompress(base64.b64decode(s)).decode();"
+    "a=[d(x) for x in sys.argv[1:]];sys.argv[1:]=a[1:];exec(compile(a[0],'<devbox>','exec'))"
+)
 
 
 class TargetError(Exception):
@@ -61,12 +63,19 @@ class RunResult:
 def run_command(argv: list[str], timeout: float, stdin: str | None = None) -> RunResult:
     """The suite's runner for commands on THIS machine (engine CLIs): argv in, RunResult out, no raise."""
     try:
-        proc = subprocess.run(argv, input=stdin.encode() if stdin is not None else None,
-                              stdin=None if stdin is not None else subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout)
+        proc = subprocess.run(
+            argv,
+            input=stdin.encode() if stdin is not None else None,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired as exc:
-        return RunResult(124, _decode(exc.stdout), _decode(exc.stderr) + f"\ntimed out after {timeout:g} s: "
-                         f"{shlex.join(argv)}")
+        return RunResult(
+            124,
+            _decode(exc.stdout),
+            _decode(exc.stderr) + f"\ntimed out after {timeout:g} s: {shlex.join(argv)}",
+        )
     except OSError as exc:
         return RunResult(127, "", f"cannot run {shlex.join(argv)}: {exc}")
     return RunResult(proc.returncode, _decode(proc.stdout), _decode(proc.stderr))
@@ -146,8 +155,9 @@ class Target:
         try:
             host = testinfra.get_host(self.spec, **options)
         except Exception as exc:  # testinfra raises RuntimeError, ValueError, ansible errors …
-            raise TargetError(f"{self.name}: cannot make a testinfra host of {self.spec}: "
-                              f"{first_line(exc)}") from None
+            raise TargetError(
+                f"{self.name}: cannot make a testinfra host of {self.spec}: {first_line(exc)}"
+            ) from None
         # The suite decodes bytes itself (UTF-8); left unset, testinfra asks the target for its locale
         # with one more round trip (one more ssh connection) before the first command.
         if getattr(host.backend, "_encoding", "set") is None:
@@ -182,14 +192,22 @@ class Target:
         out = box["result"]
         return RunResult(int(out.rc), _decode(out.stdout_bytes), _decode(out.stderr_bytes))
 
-    def run_python(self, source: str, args: list[str] | tuple[str, ...] = (),
-                   timeout: float = 600) -> RunResult:
+    def run_python(
+        self, source: str, args: list[str] | tuple[str, ...] = (), timeout: float = 600
+    ) -> RunResult:
         """Run Python source with the target's `python3`; nothing is copied into the target."""
         return self.run(pack_python(source, args), timeout=timeout)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "spec": self.spec, "kind": self.kind, "container": self.container,
-                "arch": self.arch, "image_ref": self.image_ref, "engine": self.engine}
+        return {
+            "name": self.name,
+            "spec": self.spec,
+            "kind": self.kind,
+            "container": self.container,
+            "arch": self.arch,
+            "image_ref": self.image_ref,
+            "engine": self.engine,
+        }
 
 
 def image_arch(attrs: dict[str, Any]) -> str:

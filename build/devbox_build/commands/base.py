@@ -62,8 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", default="bookworm", help="Debian suite (default %(default)s)")
     p.add_argument("--mirror", default=DEFAULT_MIRROR, help="Debian mirror (default %(default)s)")
     p.add_argument("--no-torch", action="store_true", help="leave torch out")
-    p.add_argument("--cuda", action="store_true",
-                   help="amd64: PyPI's CUDA torch, NVIDIA's runtime and compiler wheels (tag suffix -cuda)")
+    p.add_argument(
+        "--cuda",
+        action="store_true",
+        help="amd64: PyPI's CUDA torch, NVIDIA's runtime and compiler wheels (tag suffix -cuda)",
+    )
     wheels = config.DEFAULT_WHEELHOUSE if config.DEFAULT_WHEELHOUSE.is_dir() else None
     p.add_argument(
         "--wheelhouse",
@@ -142,8 +145,11 @@ def dockerfile_text(torch: TorchSource | None) -> str:
     ]
     if torch is not None:
         index = f" --index-url {torch.index_url}" if torch.index_url else ""
-        cache = ("--mount=type=cache,id=devbox-pip-cuda,target=/root/.cache/pip,sharing=locked "
-                 if torch.cuda else "")
+        cache = (
+            "--mount=type=cache,id=devbox-pip-cuda,target=/root/.cache/pip,sharing=locked "
+            if torch.cuda
+            else ""
+        )
         nocache = "" if torch.cuda else " --no-cache-dir"
         extras = "".join(f" '{r}'" for r in torch.extras)
         lines.append(

@@ -23,12 +23,25 @@ DEFAULT_EXPECTATIONS = config.REPO_ROOT / "expectations"
 
 def add_image_options(p: argparse.ArgumentParser) -> None:
     """Options shared by diff and snapshot: which variant, when to pull, which contract names binaries."""
-    p.add_argument("--platform", default=None, metavar="P",
-                   help="the platform's variant of a multi-arch image, e.g. linux/arm64 (pulled if needed)")
-    p.add_argument("--pull", choices=("missing", "always", "never"), default="missing",
-                   help="when to pull from the registry (default: %(default)s)")
-    p.add_argument("--expectations", type=Path, default=DEFAULT_EXPECTATIONS, metavar="DIR",
-                   help="contract whose binaries are versioned (default: the repository's expectations/)")
+    p.add_argument(
+        "--platform",
+        default=None,
+        metavar="P",
+        help="the platform's variant of a multi-arch image, e.g. linux/arm64 (pulled if needed)",
+    )
+    p.add_argument(
+        "--pull",
+        choices=("missing", "always", "never"),
+        default="missing",
+        help="when to pull from the registry (default: %(default)s)",
+    )
+    p.add_argument(
+        "--expectations",
+        type=Path,
+        default=DEFAULT_EXPECTATIONS,
+        metavar="DIR",
+        help="contract whose binaries are versioned (default: the repository's expectations/)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,10 +54,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("old", metavar="A", help="the image to compare from (e.g. the last release)")
     p.add_argument("new", metavar="B", help="the image to compare to")
-    p.add_argument("--format", choices=tuple(render.FORMATS), default="table",
-                   help="table (terminal), md (release notes) or json (default: %(default)s)")
-    p.add_argument("--output", "-o", type=Path, default=None, metavar="FILE",
-                   help="write the diff to FILE instead of stdout")
+    p.add_argument(
+        "--format",
+        choices=tuple(render.FORMATS),
+        default="table",
+        help="table (terminal), md (release notes) or json (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the diff to FILE instead of stdout",
+    )
     add_image_options(p)
     p.set_defaults(func=run)
 
@@ -55,8 +78,14 @@ def progress(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    old, new = facts.gather_pair(args.old, args.new, platform=args.platform, pull=args.pull,
-                                 expectations_dir=args.expectations, progress=progress)
+    old, new = facts.gather_pair(
+        args.old,
+        args.new,
+        platform=args.platform,
+        pull=args.pull,
+        expectations_dir=args.expectations,
+        progress=progress,
+    )
     d = compare.diff(old, new)
     out = render.FORMATS[args.format](d)
     if args.output:

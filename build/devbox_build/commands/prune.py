@@ -27,9 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Volumes are kept unless --volumes is given.",
     )
     p.add_argument("--yes", "-y", action="store_true", help="don't ask")
-    p.add_argument(
-        "--volumes", action="store_true", help="also remove unused volumes (their data is lost)"
-    )
+    p.add_argument("--volumes", action="store_true", help="also remove unused volumes (their data is lost)")
     # Kept so scripts written when volumes were removed by default still run; keeping them is the default now.
     p.add_argument("--keep-volumes", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)

@@ -88,8 +88,10 @@ def publish_plan(
     lines = [f"login: {login_line}"]
     platforms = [f"linux/{a}" for a in arches]
     if how == "buildx":
-        lines.append(f"build and push {target} for {', '.join(platforms)} in one buildx build "
-                     f"(buildx pushes the manifest list itself)")
+        lines.append(
+            f"build and push {target} for {', '.join(platforms)} in one buildx build "
+            f"(buildx pushes the manifest list itself)"
+        )
         return lines
     refs = [per_arch_tag(image, tag, a) for a in arches]
     verb = {"build": "build, then push", "local": "push the local image", "built": "push"}[how]

@@ -183,8 +183,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"release: {', '.join(red)} failed the conformance suite; nothing was pushed")
         return 1
     if args.against and not release_gate(refs, args.against, allowed, results_dir, DEFAULT_EXPECTATIONS):
-        print(f"release: a package or distribution of {args.against} is gone or went down in version; "
-              f"nothing was pushed (name it in --allow with a reason to accept it)")
+        print(
+            f"release: a package or distribution of {args.against} is gone or went down in version; "
+            f"nothing was pushed (name it in --allow with a reason to accept it)"
+        )
         return 1
 
     if args.dry_run:
@@ -192,8 +194,10 @@ def run(args: argparse.Namespace) -> int:
         plan = publish_plan(docker, args.image, args.tag, arches, how="built", login=not args.skip_login)
         for line in plan:
             print(f"  {line}")
-        print(f"  verify {args.image}:{args.tag} has {', '.join(f'linux/{a}' for a in arches)}, each with "
-              f"labels: {', '.join(labels) or 'none required'}")
+        print(
+            f"  verify {args.image}:{args.tag} has {', '.join(f'linux/{a}' for a in arches)}, each with "
+            f"labels: {', '.join(labels) or 'none required'}"
+        )
         print(f"release (dry run): {args.image}:{args.tag} built and checked; nothing was pushed")
         return 0
     print("== every arch is green: push")

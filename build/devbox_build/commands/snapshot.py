@@ -27,8 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Python distributions at >= their versions and its dpkg packages, for checking later images.",
     )
     p.add_argument("image", metavar="IMG", help="the known-good image, e.g. gpu-devbox:2026.11")
-    p.add_argument("--output", "-o", type=Path, default=None, metavar="DIR",
-                   help="directory to write (default: snapshots/<image>-<tag> under the current directory)")
+    p.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="directory to write (default: snapshots/<image>-<tag> under the current directory)",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing snapshot in --output")
     add_image_options(p)
     p.set_defaults(func=run)
@@ -48,11 +54,18 @@ def _shown(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    f = facts.gather(args.image, platform=args.platform, pull=args.pull, expectations_dir=args.expectations,
-                     progress=progress)
+    f = facts.gather(
+        args.image,
+        platform=args.platform,
+        pull=args.pull,
+        expectations_dir=args.expectations,
+        progress=progress,
+    )
     directory = args.output or default_dir(args.image)
     common = snapshot.write(directory, f, _shown(args.expectations), force=args.force)
-    print(f"devbox snapshot: {f.ref} ({f.arch}): {len(f.binaries)} binaries, {len(f.dists)} Python "
-          f"distributions, {len(f.packages)} dpkg packages pinned in {common}")
+    print(
+        f"devbox snapshot: {f.ref} ({f.arch}): {len(f.binaries)} binaries, {len(f.dists)} Python "
+        f"distributions, {len(f.packages)} dpkg packages pinned in {common}"
+    )
     print(f"check an image against it: python3 -m pytest --image IMAGE --expectations {directory} tests")
     return 0

@@ -113,8 +113,9 @@ def _debian(a: str, b: str) -> int | None:
         return None
 
 
-def _versions(section: str, old: dict[str, str], new: dict[str, str],
-              order: Callable[[str, str], int | None]) -> list[Change]:
+def _versions(
+    section: str, old: dict[str, str], new: dict[str, str], order: Callable[[str, str], int | None]
+) -> list[Change]:
     out = []
     for name in sorted(old.keys() | new.keys()):
         a, b = old.get(name), new.get(name)
@@ -152,8 +153,9 @@ def match_layers(old: tuple[Layer, ...], new: tuple[Layer, ...]) -> tuple[LayerR
     a = [layer for layer in old if layer.size]
     b = [layer for layer in new if layer.size]
     rows: list[LayerRow] = []
-    matcher = difflib.SequenceMatcher(a=[x.instruction for x in a], b=[x.instruction for x in b],
-                                      autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        a=[x.instruction for x in a], b=[x.instruction for x in b], autojunk=False
+    )
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             rows += [LayerRow(x.instruction, x.size, y.size) for x, y in zip(a[i1:i2], b[j1:j2], strict=True)]

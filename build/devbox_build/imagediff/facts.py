@@ -105,8 +105,8 @@ class ImageFacts:
 def instruction(created_by: str) -> str:
     """The history's `CreatedBy` as the instruction a reader recognises, the same across rebuilds.
 
-        >>> instruction("RUN |2 VCS_REF=abc BUILD_DATE=2026 /bin/sh -c make # buildkit")
-        'RUN make'
+    >>> instruction("RUN |2 VCS_REF=abc BUILD_DATE=2026 /bin/sh -c make # buildkit")
+    'RUN make'
     """
     text = created_by.strip()
     text = _NOP.sub("", text)
@@ -114,7 +114,7 @@ def instruction(created_by: str) -> str:
         text = text[: -len("# buildkit")].rstrip()
     match = _RUN_ARGS.match(text)
     if match:
-        tokens = text[match.end():].split(" ")
+        tokens = text[match.end() :].split(" ")
         count = int(match.group(1))
         while count and tokens and _ARG_TOKEN.match(tokens[0]):
             tokens.pop(0)
@@ -151,13 +151,22 @@ def _config_strings(config: dict[str, Any]) -> dict[str, str]:
         return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
     health = config.get("Healthcheck") or {}
-    return {"entrypoint": show(config.get("Entrypoint")), "cmd": show(config.get("Cmd")),
-            "healthcheck": show({k: v for k, v in health.items() if v not in (None, 0, [], "")}),
-            "user": show(config.get("User")), "workdir": show(config.get("WorkingDir"))}
+    return {
+        "entrypoint": show(config.get("Entrypoint")),
+        "cmd": show(config.get("Cmd")),
+        "healthcheck": show({k: v for k, v in health.items() if v not in (None, 0, [], "")}),
+        "user": show(config.get("User")),
+        "workdir": show(config.get("WorkingDir")),
+    }
 
 
-def from_inspect(ref: str, attrs: dict[str, Any], history: tuple[Layer, ...],
-                 probed: dict[str, Any], binaries: dict[str, tuple[list[str], str | None]]) -> ImageFacts:
+def from_inspect(
+    ref: str,
+    attrs: dict[str, Any],
+    history: tuple[Layer, ...],
+    probed: dict[str, Any],
+    binaries: dict[str, tuple[list[str], str | None]],
+) -> ImageFacts:
     """Join the engine's view (inspect, history) and the probe's facts into one ImageFacts (pure)."""
     from devbox_conformance.checks.binaries import extract_version  # noqa: PLC0415 - suite deps on demand
 
@@ -175,15 +184,22 @@ def from_inspect(ref: str, attrs: dict[str, Any], history: tuple[Layer, ...],
         version = extract_version(result.get("version_output") or "", regex) if args else None
         found[name] = version or ""
     return ImageFacts(
-        ref=ref, image_id=str(attrs.get("Id", "")), digest=digests[0] if digests else "",
-        created=str(attrs.get("Created", "")), arch=str(attrs.get("Architecture", "")),
-        size=int(attrs.get("Size") or 0), labels=dict(config.get("Labels") or {}), env=env,
-        config=_config_strings(config), layers=history,
+        ref=ref,
+        image_id=str(attrs.get("Id", "")),
+        digest=digests[0] if digests else "",
+        created=str(attrs.get("Created", "")),
+        arch=str(attrs.get("Architecture", "")),
+        size=int(attrs.get("Size") or 0),
+        labels=dict(config.get("Labels") or {}),
+        env=env,
+        config=_config_strings(config),
+        layers=history,
         packages=dict(sorted((probed.get("all_packages") or {}).items())),
         dists=dict(sorted((probed.get("dists") or {}).items())),
         binaries=dict(sorted(found.items())),
         binary_args={n: list(binaries[n][0]) for n in sorted(found) if n in binaries},
-        binary_regex={n: str(binaries[n][1]) for n in sorted(found) if n in binaries and binaries[n][1]})
+        binary_regex={n: str(binaries[n][1]) for n in sorted(found) if n in binaries and binaries[n][1]},
+    )
 
 
 def probe_request(model: Any) -> tuple[dict[str, Any], dict[str, tuple[list[str], str | None]]]:
@@ -196,19 +212,37 @@ def probe_request(model: Any) -> tuple[dict[str, Any], dict[str, tuple[list[str]
     from devbox_conformance import probe  # noqa: PLC0415
 
     request = probe.build_request(model)
-    binaries = {b.name: ([] if b.name.startswith(OWN_COMMAND_PREFIX) else list(b.version_args),
-                         b.version_regex) for b in model.binaries}
-    request.update({
-        "binaries": [{"name": name, "version_args": args, "timeout": BINARY_TIMEOUT_S}
-                     for name, (args, _regex) in binaries.items()],
-        "imports": [], "shells": [], "files": [], "users": [], "groups": [], "packages": [],
-        "all_packages": True,
-    })
+    binaries = {
+        b.name: ([] if b.name.startswith(OWN_COMMAND_PREFIX) else list(b.version_args), b.version_regex)
+        for b in model.binaries
+    }
+    request.update(
+        {
+            "binaries": [
+                {"name": name, "version_args": args, "timeout": BINARY_TIMEOUT_S}
+                for name, (args, _regex) in binaries.items()
+            ],
+            "imports": [],
+            "shells": [],
+            "files": [],
+            "users": [],
+            "groups": [],
+            "packages": [],
+            "all_packages": True,
+        }
+    )
     return request, binaries
 
 
-def gather(ref: str, *, platform: str | None, pull: str, expectations_dir: Path,
-           progress: Callable[[str], None], engine_name: str = "auto") -> ImageFacts:
+def gather(
+    ref: str,
+    *,
+    platform: str | None,
+    pull: str,
+    expectations_dir: Path,
+    progress: Callable[[str], None],
+    engine_name: str = "auto",
+) -> ImageFacts:
     """Resolve REF (pulled per `pull`), start one container, probe it once, remove it.
 
     FactsError (one line) when the image cannot be resolved, started or probed; UsageError for a contract
@@ -231,8 +265,19 @@ def gather(ref: str, *, platform: str | None, pull: str, expectations_dir: Path,
     except exp.ExpectationsError as exc:
         raise UsageError(str(exc)) from None
     request, binaries = probe_request(model)
-    history = tgt.run_command([engine.cli, "image", "history", "--no-trunc", "--human=false", "--format",
-                               "{{json .}}", str(attrs.get("Id") or ref)], timeout=120)
+    history = tgt.run_command(
+        [
+            engine.cli,
+            "image",
+            "history",
+            "--no-trunc",
+            "--human=false",
+            "--format",
+            "{{json .}}",
+            str(attrs.get("Id") or ref),
+        ],
+        timeout=120,
+    )
     if history.exit_code != 0:
         raise FactsError(f"cannot read the history of {ref}: {history.stderr.strip()[-300:]}")
     run_id = tgt.new_run_id()
@@ -240,13 +285,22 @@ def gather(ref: str, *, platform: str | None, pull: str, expectations_dir: Path,
     try:
         # The health command is replaced: a diff reads the image's health config, never runs it, and the
         # real one imports torch while the probe runs. The image's own command is replaced by the watchdog.
-        eng.start_container(engine, str(attrs.get("Id") or ref), run_id, platform=platform,
-                            gpu_args=["--health-cmd", "true"])
+        eng.start_container(
+            engine, str(attrs.get("Id") or ref), run_id, platform=platform, gpu_args=["--health-cmd", "true"]
+        )
         lease = eng.Lease(engine, name)
         try:
-            target = tgt.Target(spec=f"{engine.name}://{name}", name=ref, kind="image", arch=arch,
-                                image_ref=ref, image_attrs=attrs, container=name, engine=engine.name,
-                                has_timeout=True)
+            target = tgt.Target(
+                spec=f"{engine.name}://{name}",
+                name=ref,
+                kind="image",
+                arch=arch,
+                image_ref=ref,
+                image_attrs=attrs,
+                container=name,
+                engine=engine.name,
+                has_timeout=True,
+            )
             probed = probe.collect_facts(target, request, timeout=PROBE_TIMEOUT_S)
         finally:
             lease.stop()
@@ -259,10 +313,28 @@ def gather(ref: str, *, platform: str | None, pull: str, expectations_dir: Path,
     return from_inspect(ref, attrs, parse_history(history.stdout), probed, binaries)
 
 
-def gather_pair(old: str, new: str, *, platform: str | None, pull: str, expectations_dir: Path,
-                progress: Callable[[str], None], engine_name: str = "auto") -> tuple[ImageFacts, ImageFacts]:
+def gather_pair(
+    old: str,
+    new: str,
+    *,
+    platform: str | None,
+    pull: str,
+    expectations_dir: Path,
+    progress: Callable[[str], None],
+    engine_name: str = "auto",
+) -> tuple[ImageFacts, ImageFacts]:
     """Both images at once (two containers, two probes side by side); the first error is raised."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(gather, ref, platform=platform, pull=pull, expectations_dir=expectations_dir,
-                               progress=progress, engine_name=engine_name) for ref in (old, new)]
+        futures = [
+            pool.submit(
+                gather,
+                ref,
+                platform=platform,
+                pull=pull,
+                expectations_dir=expectations_dir,
+                progress=progress,
+                engine_name=engine_name,
+            )
+            for ref in (old, new)
+        ]
         return futures[0].result(), futures[1].result()

@@ -84,8 +84,10 @@ def load_allow(path: Path) -> tuple[Allowance, ...]:
         kinds = [k for k in GUARDED if k in entry]
         extra = sorted(set(entry) - {*GUARDED, "reason"})
         if len(kinds) != 1 or extra:
-            raise UsageError(f"{where}: give exactly one of `apt:` or `python:` and a `reason:`"
-                             + (f" (unknown keys: {', '.join(extra)})" if extra else ""))
+            raise UsageError(
+                f"{where}: give exactly one of `apt:` or `python:` and a `reason:`"
+                + (f" (unknown keys: {', '.join(extra)})" if extra else "")
+            )
         reason = str(entry.get("reason") or "").strip()
         if not reason:
             raise UsageError(f"{where}: `reason:` is required: say why this regression is accepted")
@@ -120,8 +122,14 @@ def describe(change: Change) -> str:
     return f"{change.section} {change.name} {change.old or '-'} -> {change.new or '-'} ({change.change})"
 
 
-def release_gate(refs: dict[str, str], against: str, allowed: tuple[Allowance, ...], results_dir: Path,
-                 expectations_dir: Path, progress: Callable[[str], None] = print) -> bool:
+def release_gate(
+    refs: dict[str, str],
+    against: str,
+    allowed: tuple[Allowance, ...],
+    results_dir: Path,
+    expectations_dir: Path,
+    progress: Callable[[str], None] = print,
+) -> bool:
     """Compare each arch's new image with AGAINST's same platform; write the diff beside the results.
 
     Returns True when no arch has a blocking regression. `against-<arch>.md` (the release notes) and
@@ -130,8 +138,14 @@ def release_gate(refs: dict[str, str], against: str, allowed: tuple[Allowance, .
     ok = True
     for arch, ref in refs.items():
         progress(f"== against {arch}: {against} (linux/{arch}) -> {ref}")
-        old, new = facts.gather_pair(against, ref, platform=f"linux/{arch}", pull="missing",
-                                     expectations_dir=expectations_dir, progress=progress)
+        old, new = facts.gather_pair(
+            against,
+            ref,
+            platform=f"linux/{arch}",
+            pull="missing",
+            expectations_dir=expectations_dir,
+            progress=progress,
+        )
         d = diff(old, new)
         notes = results_dir / f"against-{arch}.md"
         notes.write_text(render.markdown(d), encoding="utf-8")
@@ -143,8 +157,9 @@ def release_gate(refs: dict[str, str], against: str, allowed: tuple[Allowance, .
             progress(f"   REGRESSION {describe(change)}")
         for allowance in verdict.unused:
             progress(f"   note: allow-list entry {allowance.section}: {allowance.name} matched nothing")
-        state = ("green" if verdict.ok
-                 else f"RED ({len(verdict.blocking)} regression(s) not in the allow-list)")
+        state = (
+            "green" if verdict.ok else f"RED ({len(verdict.blocking)} regression(s) not in the allow-list)"
+        )
         progress(f"== against {arch}: {state}; {render.text(d).rstrip().splitlines()[-1]}; diff: {notes}")
         ok = ok and verdict.ok
     return ok

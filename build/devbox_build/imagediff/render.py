@@ -21,8 +21,14 @@ JSON_SCHEMA_VERSION = 1
 VALUE_WIDTH = 60
 INSTRUCTION_WIDTH = 72
 ABSENT = "-"
-_NAME_HEAD = {"apt": "package", "python": "distribution", "binaries": "binary", "labels": "label",
-              "env": "variable", "config": "setting"}
+_NAME_HEAD = {
+    "apt": "package",
+    "python": "distribution",
+    "binaries": "binary",
+    "labels": "label",
+    "env": "variable",
+    "config": "setting",
+}
 
 
 def human_size(size: int, signed: bool = False) -> str:
@@ -75,8 +81,14 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 def _header_rows(d: ImageDiff) -> list[list[str]]:
     def row(side: str, f: ImageFacts) -> list[str]:
-        return [side, f.ref, _short_id(f.image_id), f.digest or "(no digest)", _date(f.created),
-                human_size(f.size)]
+        return [
+            side,
+            f.ref,
+            _short_id(f.image_id),
+            f.digest or "(no digest)",
+            _date(f.created),
+            human_size(f.size),
+        ]
 
     return [row("A", d.old), row("B", d.new)]
 
@@ -86,16 +98,27 @@ def text(d: ImageDiff) -> str:
     lines = _table(_header_rows(d))
     if d.changes:
         rows = [["SECTION", "NAME", "CHANGE", "A", "B"]]
-        rows += [[c.section, c.name, c.change, _cut(c.old, VALUE_WIDTH), _cut(c.new, VALUE_WIDTH)]
-                 for c in d.changes]
+        rows += [
+            [c.section, c.name, c.change, _cut(c.old, VALUE_WIDTH), _cut(c.new, VALUE_WIDTH)]
+            for c in d.changes
+        ]
         lines += ["", *_table(rows)]
-    lines += ["", f"size  {human_size(d.old.size)} -> {human_size(d.new.size)} "
-                  f"({human_size(d.size_delta, signed=True)})"]
+    lines += [
+        "",
+        f"size  {human_size(d.old.size)} -> {human_size(d.new.size)} "
+        f"({human_size(d.size_delta, signed=True)})",
+    ]
     if d.changed_layers:
         rows = [["LAYER", "A", "B", "DELTA"]]
-        rows += [[_cut(r.instruction, INSTRUCTION_WIDTH), ABSENT if r.old is None else human_size(r.old),
-                  ABSENT if r.new is None else human_size(r.new), human_size(r.delta, signed=True)]
-                 for r in d.changed_layers]
+        rows += [
+            [
+                _cut(r.instruction, INSTRUCTION_WIDTH),
+                ABSENT if r.old is None else human_size(r.old),
+                ABSENT if r.new is None else human_size(r.new),
+                human_size(r.delta, signed=True),
+            ]
+            for r in d.changed_layers
+        ]
         lines += _table(rows)
     lines += ["", _summary(d)]
     return "\n".join(lines) + "\n"
@@ -112,28 +135,39 @@ def _md(value: str | None, width: int = VALUE_WIDTH) -> str:
 
 def markdown(d: ImageDiff) -> str:
     """Release notes: a header table, one table per section that changed, the size and its layers."""
-    out = [f"## What changed: `{d.old.ref}` → `{d.new.ref}`", "",
-           "| | image | id | digest | created | size |", "|---|---|---|---|---|---|"]
+    out = [
+        f"## What changed: `{d.old.ref}` → `{d.new.ref}`",
+        "",
+        "| | image | id | digest | created | size |",
+        "|---|---|---|---|---|---|",
+    ]
     for side, f in (("A", d.old), ("B", d.new)):
-        out.append(f"| {side} | {_md(f.ref)} | {_md(_short_id(f.image_id))} | "
-                   f"{_md(f.digest) if f.digest else '—'} | {_date(f.created)} | {human_size(f.size)} |")
+        out.append(
+            f"| {side} | {_md(f.ref)} | {_md(_short_id(f.image_id))} | "
+            f"{_md(f.digest) if f.digest else '—'} | {_date(f.created)} | {human_size(f.size)} |"
+        )
     out += ["", f"**{_summary(d)}**"]
     for section, title in SECTIONS.items():
         changes = [c for c in d.changes if c.section == section]
         if not changes:
             continue
-        out += ["", f"### {title}", "",
-                f"| {_NAME_HEAD[section]} | change | A | B |", "|---|---|---|---|"]
+        out += ["", f"### {title}", "", f"| {_NAME_HEAD[section]} | change | A | B |", "|---|---|---|---|"]
         out += [f"| {_md(c.name)} | {c.change} | {_md(c.old)} | {_md(c.new)} |" for c in changes]
-    out += ["", "### Size", "",
-            f"Total: {human_size(d.old.size)} → {human_size(d.new.size)} ({human_size(d.size_delta, True)})."]
+    out += [
+        "",
+        "### Size",
+        "",
+        f"Total: {human_size(d.old.size)} → {human_size(d.new.size)} ({human_size(d.size_delta, True)}).",
+    ]
     if d.changed_layers:
         out += ["", "| layer (instruction) | A | B | change |", "|---|---|---|---|"]
         for r in d.changed_layers:
             old = "—" if r.old is None else human_size(r.old)
             new = "—" if r.new is None else human_size(r.new)
-            out.append(f"| {_md(r.instruction, INSTRUCTION_WIDTH)} | {old} | {new} | "
-                       f"{human_size(r.delta, signed=True)} |")
+            out.append(
+                f"| {_md(r.instruction, INSTRUCTION_WIDTH)} | {old} | {new} | "
+                f"{human_size(r.delta, signed=True)} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -141,8 +175,14 @@ def document(d: ImageDiff) -> dict[str, Any]:
     """The JSON view as a dict (schema_version 1); every layer of either image is listed, with its change."""
 
     def image(f: ImageFacts) -> dict[str, Any]:
-        return {"ref": f.ref, "image_id": f.image_id, "digest": f.digest, "created": f.created,
-                "arch": f.arch, "size": f.size}
+        return {
+            "ref": f.ref,
+            "image_id": f.image_id,
+            "digest": f.digest,
+            "created": f.created,
+            "arch": f.arch,
+            "size": f.size,
+        }
 
     return {
         "schema_version": JSON_SCHEMA_VERSION,
@@ -150,11 +190,15 @@ def document(d: ImageDiff) -> dict[str, Any]:
         "new": image(d.new),
         "differs": d.differs,
         "counts": d.counts(),
-        "changes": [{"section": c.section, "name": c.name, "change": c.change, "old": c.old, "new": c.new}
-                    for c in d.changes],
+        "changes": [
+            {"section": c.section, "name": c.name, "change": c.change, "old": c.old, "new": c.new}
+            for c in d.changes
+        ],
         "size": {"old": d.old.size, "new": d.new.size, "delta": d.size_delta},
-        "layers": [{"instruction": r.instruction, "old": r.old, "new": r.new, "delta": r.delta,
-                    "change": r.change} for r in d.layers],
+        "layers": [
+            {"instruction": r.instruction, "old": r.old, "new": r.new, "delta": r.delta, "change": r.change}
+            for r in d.layers
+        ],
     }
 
 

@@ -101,13 +101,15 @@ def write(directory: Path, f: ImageFacts, contract: str, *, force: bool = False)
     if common.exists() and not force:
         raise UsageError(f"{common} exists: pass --force to replace that snapshot")
     if not (f.binaries or f.dists or f.packages):
-        raise UsageError(f"{f.ref}: nothing to pin (no binary of the contract, Python distribution or dpkg "
-                         f"package found)")
+        raise UsageError(
+            f"{f.ref}: nothing to pin (no binary of the contract, Python distribution or dpkg package found)"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     common.write_text(overlay(f, contract), encoding="utf-8")
     (directory / f"{f.arch}.yaml").write_text(
         f"# {f.arch}: nothing beyond common.yaml (a snapshot is of one image, of one arch).\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     shutil.copyfile(exp.SCHEMA_PATH, directory / "schema.json")
     try:
         exp.load(directory, f.arch, "other")

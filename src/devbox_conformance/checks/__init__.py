@@ -1,7 +1,7 @@
 """Checks turn (item, facts) into an Outcome; each kind's check lives in its module under `kinds/`.
 
-    >>> verify("binaries", model.binaries[0], context).status
-    'passed'
+>>> verify("binaries", model.binaries[0], context).status
+'passed'
 """
 
 from __future__ import annotations

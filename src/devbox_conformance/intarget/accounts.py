@@ -21,5 +21,7 @@ def probe_group(name):
 
 
 def gather(request, pool):
-    return {"users": {name: probe_user(name) for name in request.get("users", [])},
-            "groups": {name: probe_group(name) for name in request.get("groups", [])}}
+    return {
+        "users": {name: probe_user(name) for name in request.get("users", [])},
+        "groups": {name: probe_group(name) for name in request.get("groups", [])},
+    }

@@ -14,9 +14,13 @@ def probe_binary(spec):
     if path is None or not spec.get("version_args"):
         return out
     try:
-        proc = subprocess.run([path] + list(spec["version_args"]), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=spec.get("timeout", 30))
+        proc = subprocess.run(
+            [path] + list(spec["version_args"]),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=spec.get("timeout", 30),
+        )
         out["version_output"] = text(proc.stdout)[:OUTPUT_CAP]
         out["version_exit_code"] = proc.returncode
     except subprocess.TimeoutExpired:

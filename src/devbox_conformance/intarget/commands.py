@@ -24,8 +24,9 @@ def _as_user(name):
     if entry.pw_uid == os.geteuid():
         return None, extra
     if os.geteuid() != 0:
-        raise ValueError("cannot switch to user %r: the probe runs as uid %d, not root"
-                         % (name, os.geteuid()))
+        raise ValueError(
+            "cannot switch to user %r: the probe runs as uid %d, not root" % (name, os.geteuid())
+        )
 
     def switch():
         os.initgroups(name, entry.pw_gid)
@@ -37,8 +38,15 @@ def _as_user(name):
 
 def run_command(spec):
     """{exit_code, timed_out, stdout, stderr, truncated, seconds, error, not_found} of one command."""
-    out = {"exit_code": None, "timed_out": False, "stdout": "", "stderr": "", "truncated": False,
-           "seconds": None, "error": None}
+    out = {
+        "exit_code": None,
+        "timed_out": False,
+        "stdout": "",
+        "stderr": "",
+        "truncated": False,
+        "seconds": None,
+        "error": None,
+    }
     env = dict(os.environ)
     preexec = None
     try:
@@ -52,9 +60,16 @@ def run_command(spec):
     timeout = float(spec.get("timeout", 30))
     started = time.monotonic()
     try:
-        proc = subprocess.Popen(spec["argv"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env, cwd=spec.get("cwd") or None,
-                                start_new_session=True, preexec_fn=preexec)
+        proc = subprocess.Popen(
+            spec["argv"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=spec.get("cwd") or None,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
     except OSError as exc:
         out["error"] = "cannot run %s: %s" % (spec["argv"][0] if spec["argv"] else "''", exc.strerror or exc)
         out["not_found"] = isinstance(exc, FileNotFoundError) and not spec.get("cwd")

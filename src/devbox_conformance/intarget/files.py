@@ -28,8 +28,7 @@ def probe_file(spec):
             out["type"] = "symlink"
             out["dangling"] = True
             return out
-    kind = ("directory" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode)
-            else "other")
+    kind = "directory" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
     out.setdefault("type", kind)
     out["target_type"] = kind
     out["mode"] = "%04o" % stat.S_IMODE(st.st_mode)
@@ -65,7 +64,6 @@ def _sha256(path):
     except OSError as exc:
         return {"sha256_error": str(exc)}
     return {"sha256": digest.hexdigest()}
-
 
 
 def gather(request, pool):

@@ -30,8 +30,11 @@ def torch_cuda():
             continue
         version = re.search(r"^__version__\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
         cuda = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
-        return {"installed": True, "version": version.group(1) if version else None,
-                "cuda": cuda.group(1) if cuda else None}
+        return {
+            "installed": True,
+            "version": version.group(1) if version else None,
+            "cuda": cuda.group(1) if cuda else None,
+        }
     return {"installed": True, "version": None, "cuda": None}
 
 
@@ -57,5 +60,3 @@ def read_manifest(path):
         return None, "absent"
     except (OSError, ValueError) as exc:
         return None, "unreadable: %s" % exc
-
-

@@ -21,8 +21,18 @@ from . import host
 
 PROBE_VERSION = 1
 # Gatherers run when a request names none (an older caller, or a hand-written request): every kind's.
-DEFAULT_GATHERERS = ("torch_facts", "python_dists", "shells", "commands", "binaries", "files", "env",
-                     "accounts", "packages", "security")
+DEFAULT_GATHERERS = (
+    "torch_facts",
+    "python_dists",
+    "shells",
+    "commands",
+    "binaries",
+    "files",
+    "env",
+    "accounts",
+    "packages",
+    "security",
+)
 
 
 def _resolve(value):
@@ -36,8 +46,12 @@ def _resolve(value):
 def main(argv):
     started = time.monotonic()
     request = json.loads(argv[1]) if len(argv) > 1 else {}
-    facts = {"probe_version": PROBE_VERSION, "arch_machine": platform.machine(),
-             "python": platform.python_version(), "euid": os.geteuid()}
+    facts = {
+        "probe_version": PROBE_VERSION,
+        "arch_machine": platform.machine(),
+        "python": platform.python_version(),
+        "euid": os.geteuid(),
+    }
     try:
         facts["user"] = pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:

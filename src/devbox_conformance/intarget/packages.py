@@ -16,15 +16,27 @@ def _dpkg_stanzas(text):
     for line in text.splitlines():
         if not line:
             if "Package" in fields:
-                out.append((fields["Package"], fields.get("Architecture", ""), fields.get("Status", ""),
-                            fields.get("Version", "")))
+                out.append(
+                    (
+                        fields["Package"],
+                        fields.get("Architecture", ""),
+                        fields.get("Status", ""),
+                        fields.get("Version", ""),
+                    )
+                )
             fields = {}
         elif line.startswith(DPKG_FIELDS):  # continuation lines start with a blank: never a match
             key, _, value = line.partition(":")
             fields[key] = value.strip()
     if "Package" in fields:
-        out.append((fields["Package"], fields.get("Architecture", ""), fields.get("Status", ""),
-                    fields.get("Version", "")))
+        out.append(
+            (
+                fields["Package"],
+                fields.get("Architecture", ""),
+                fields.get("Status", ""),
+                fields.get("Version", ""),
+            )
+        )
     return out
 
 
@@ -43,8 +55,11 @@ def probe_packages(names, status_path=DPKG_STATUS):
     found = {}
     for name in names:
         package, _, arch = name.partition(":")
-        found[name] = [{"architecture": a, "status": st, "version": v}
-                       for a, (st, v) in sorted(records.get(package, {}).items()) if not arch or a == arch]
+        found[name] = [
+            {"architecture": a, "status": st, "version": v}
+            for a, (st, v) in sorted(records.get(package, {}).items())
+            if not arch or a == arch
+        ]
     return found, None
 
 

@@ -35,9 +35,17 @@ def run_under_pty(argv, env, cwd, timeout, stderr_apart=True, keep=None):
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
     try:
-        proc = subprocess.Popen(argv, stdin=slave, stdout=slave,
-                                stderr=subprocess.PIPE if stderr_apart else slave, env=env, cwd=cwd,
-                                start_new_session=True, preexec_fn=make_controlling_tty, close_fds=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=subprocess.PIPE if stderr_apart else slave,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=make_controlling_tty,
+            close_fds=True,
+        )
     except OSError as exc:
         os.close(master)
         os.close(slave)
@@ -82,8 +90,14 @@ def run_under_pty(argv, env, cwd, timeout, stderr_apart=True, keep=None):
     if stderr_apart:
         proc.stderr.close()
     os.close(master)
-    return {"exit_code": None if timed_out else code, "timed_out": timed_out, "stdout": out, "stderr": err,
-            "error": None, "seconds": seconds}
+    return {
+        "exit_code": None if timed_out else code,
+        "timed_out": timed_out,
+        "stdout": out,
+        "stderr": err,
+        "error": None,
+        "seconds": seconds,
+    }
 
 
 def time_under_pty(argv, timeout, tail=500):

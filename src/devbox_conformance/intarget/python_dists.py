@@ -59,8 +59,12 @@ class ImportChild:
     def __init__(self):
         # stderr goes to a file, not a pipe: a chatty import (warnings) must never block on a full pipe
         self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sys.executable, "-c", IMPORT_CHILD], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", IMPORT_CHILD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+        )
         self.buf = b""
 
     def run(self, module, per_import_timeout):
@@ -90,8 +94,11 @@ class ImportChild:
             if not ready:
                 if deadline is not None and time.monotonic() >= deadline:
                     self.close(kill=True)
-                    return {"ok": False, "error": "import took longer than %ss" % per_import_timeout,
-                            "seconds": per_import_timeout}, False
+                    return {
+                        "ok": False,
+                        "error": "import took longer than %ss" % per_import_timeout,
+                        "seconds": per_import_timeout,
+                    }, False
                 continue
             chunk = os.read(self.proc.stdout.fileno(), 65536)
             if not chunk:
@@ -102,8 +109,11 @@ class ImportChild:
     def _died(self, module, code, tail, started):
         if not started:
             return {"ok": False, "seconds": None, "error": "import child failed to start: %s" % tail}
-        return {"ok": False, "seconds": None,
-                "error": "interpreter died while importing (exit code %s) %s" % (code, tail)}
+        return {
+            "ok": False,
+            "seconds": None,
+            "error": "interpreter died while importing (exit code %s) %s" % (code, tail),
+        }
 
     def stderr_tail(self):
         try:
@@ -200,8 +210,12 @@ def probe_imports(modules, per_import_timeout, workers=1):
 
 def gather(request, pool):
     # Submitted first (the caller runs this gatherer first): the imports take seconds, the rest fills in.
-    imports = pool.submit(probe_imports, request.get("imports", []),
-                          float(request.get("import_timeout", 120)), import_workers(request))
+    imports = pool.submit(
+        probe_imports,
+        request.get("imports", []),
+        float(request.get("import_timeout", 120)),
+        import_workers(request),
+    )
     # The metadata scan (a second or more on a big image) runs on the pool too, so the shells and binaries
     # gatherers, next in the request, start at once instead of after it.
     return {"dists": pool.submit(probe_dists), "imports": imports}

@@ -40,13 +40,25 @@ SNIFF_BYTES = 128
 NOT_SNIFFED = frozenset(
     "7z a bz2 c cc cfg cmake cpp css csv cu cuh cxx decTest diff f90 gif gz h hh hpp htm html hxx ico in ini "
     "jar java jpeg jpg js json map md mjs mo npy npz o patch pl png po pom pt py pyc pyi pyo pyx rb rs rst "
-    "sh so svg tar tcl toml ts tsv txt typed wav whl xml xz yaml yml zip zst".split())
-PEM_PRIVATE = re.compile(br"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+    "sh so svg tar tcl toml ts tsv txt typed wav whl xml xz yaml yml zip zst".split()
+)
+PEM_PRIVATE = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 # Files that hold credentials by their very name (path suffixes, as under a home directory).
-TOKEN_FILES = (".netrc", ".git-credentials", ".pypirc", ".huggingface/token", ".cache/huggingface/token",
-               ".cache/huggingface/stored_tokens", ".aws/credentials", ".config/gh/hosts.yml",
-               ".config/gcloud/application_default_credentials.json", ".config/gcloud/credentials.db",
-               ".kube/config", ".azure/accessTokens.json", ".azure/msal_token_cache.json")
+TOKEN_FILES = (
+    ".netrc",
+    ".git-credentials",
+    ".pypirc",
+    ".huggingface/token",
+    ".cache/huggingface/token",
+    ".cache/huggingface/stored_tokens",
+    ".aws/credentials",
+    ".config/gh/hosts.yml",
+    ".config/gcloud/application_default_credentials.json",
+    ".config/gcloud/credentials.db",
+    ".kube/config",
+    ".azure/accessTokens.json",
+    ".azure/msal_token_cache.json",
+)
 # File name -> the TOKEN_FILES suffixes with that name: one dict lookup per file, not a test per suffix.
 TOKEN_BY_NAME = {}
 for _token in TOKEN_FILES:
@@ -61,13 +73,27 @@ FIND_TESTS = {
     "setuid": ["-type", "f", "(", "-perm", "-4000", "-o", "-perm", "-2000", ")"],
 }
 CHECKS = ("world_writable", "setuid", "secrets")
-TYPE_NAMES = {"f": "file", "d": "directory", "l": "symlink", "p": "fifo", "s": "socket", "c": "char device",
-              "b": "block device"}
+TYPE_NAMES = {
+    "f": "file",
+    "d": "directory",
+    "l": "symlink",
+    "p": "fifo",
+    "s": "socket",
+    "c": "char device",
+    "b": "block device",
+}
 
 
 def _type_char(mode):
-    for test, char in ((stat.S_ISREG, "f"), (stat.S_ISDIR, "d"), (stat.S_ISLNK, "l"), (stat.S_ISFIFO, "p"),
-                       (stat.S_ISSOCK, "s"), (stat.S_ISCHR, "c"), (stat.S_ISBLK, "b")):
+    for test, char in (
+        (stat.S_ISREG, "f"),
+        (stat.S_ISDIR, "d"),
+        (stat.S_ISLNK, "l"),
+        (stat.S_ISFIFO, "p"),
+        (stat.S_ISSOCK, "s"),
+        (stat.S_ISCHR, "c"),
+        (stat.S_ISBLK, "b"),
+    ):
         if test(mode):
             return char
     return "?"
@@ -86,8 +112,11 @@ def _docker_credentials(path):
         return ["(unparsable config.json)"] if b'"auths"' in raw and b'"auth"' in raw else []
     if not isinstance(auths, dict):
         return []
-    return sorted(reg for reg, entry in auths.items()
-                  if isinstance(entry, dict) and any(entry.get(k) for k in DOCKER_KEYS))
+    return sorted(
+        reg
+        for reg, entry in auths.items()
+        if isinstance(entry, dict) and any(entry.get(k) for k in DOCKER_KEYS)
+    )
 
 
 def _sniff(path):
@@ -106,8 +135,12 @@ def _sniff(path):
 def _named_secret(name):
     """True when a file of this name may be a secret by its name alone (the walk stats only those and the
     small files sniffed)."""
-    return name.startswith("id_") or name.startswith("ssh_host_") or name in TOKEN_BY_NAME \
+    return (
+        name.startswith("id_")
+        or name.startswith("ssh_host_")
+        or name in TOKEN_BY_NAME
         or name == "config.json"
+    )
 
 
 def _sniffed(name):
@@ -163,8 +196,18 @@ class _Result:
         self.prune = list(spec.get("prune") or [])
         self.used = set()
         self.cap = int(spec.get("max_entries") or DEFAULT_MAX_ENTRIES)
-        self.out = {"check": self.check, "visited": 0, "truncated": None, "found": [], "found_count": 0,
-                    "allowed": [], "allowed_count": 0, "missing": [], "errors": [], "error_count": 0}
+        self.out = {
+            "check": self.check,
+            "visited": 0,
+            "truncated": None,
+            "found": [],
+            "found_count": 0,
+            "allowed": [],
+            "allowed_count": 0,
+            "missing": [],
+            "errors": [],
+            "error_count": 0,
+        }
 
     def _allowed(self, path):
         for pattern in self.allow:
@@ -207,14 +250,25 @@ def _find_walk(paths, result):
     for pattern in result.prune:
         pruned += (["-o"] if pruned else []) + ["-path", pattern]
     # A pruned directory is counted (its NUL) and not descended into.
-    prune = (["(", "-type", "d", "("] + pruned + [")", "-prune", "-printf", "\\0", ")", "-o"]
-             if pruned else [])
-    argv = (["find"] + paths + ["-xdev"] + prune + ["("] + FIND_TESTS[result.check]
-            + ["-printf", "R%y %m %s %u %g %p\\0", ")", "-o", "-printf", "\\0"])
+    prune = ["(", "-type", "d", "("] + pruned + [")", "-prune", "-printf", "\\0", ")", "-o"] if pruned else []
+    argv = (
+        ["find"]
+        + paths
+        + ["-xdev"]
+        + prune
+        + ["("]
+        + FIND_TESTS[result.check]
+        + ["-printf", "R%y %m %s %u %g %p\\0", ")", "-o", "-printf", "\\0"]
+    )
     with tempfile.TemporaryFile() as errors:
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
-                                    env=dict(os.environ, LC_ALL="C"))
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env=dict(os.environ, LC_ALL="C"),
+            )
         except OSError:
             return False
         timer = threading.Timer(TIMEOUT_S, proc.kill)
@@ -315,14 +369,18 @@ def _python_walk(paths, result):
                         if secrets and not entry.is_dir(follow_symlinks=False):
                             name = entry.name
                             if not entry.is_file(follow_symlinks=False) or not (
-                                    _named_secret(name) or _sniffed(name)):
+                                _named_secret(name) or _sniffed(name)
+                            ):
                                 continue
                         st = entry.stat(follow_symlinks=False)
                     except OSError as exc:
                         result.error("%s: %s" % (entry.path, exc.strerror or exc))
                         continue
-                    if _judge_stat(result, entry.path, st) == "d" and st.st_dev == dev \
-                            and not result.pruned(entry.path):
+                    if (
+                        _judge_stat(result, entry.path, st) == "d"
+                        and st.st_dev == dev
+                        and not result.pruned(entry.path)
+                    ):
                         stack.append((entry.path, dev))
         except OSError as exc:
             result.error("%s: %s" % (directory, exc.strerror or exc))

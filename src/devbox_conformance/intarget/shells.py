@@ -14,8 +14,10 @@ END = "__DEVBOX_PROBE_END__"
 def _shell_script(aliases):
     lines = ["printf '\\n%s\\n' " + BEGIN, 'printf "PATH=%s\\n" "$PATH"', 'printf "HOME=%s\\n" "$HOME"']
     for name in aliases:
-        lines.append("if alias %s >/dev/null 2>&1; then echo 'ALIAS %s 1'; else echo 'ALIAS %s 0'; fi"
-                     % (name, name, name))
+        lines.append(
+            "if alias %s >/dev/null 2>&1; then echo 'ALIAS %s 1'; else echo 'ALIAS %s 0'; fi"
+            % (name, name, name)
+        )
     lines.append("printf '%s\\n' " + END)
     return "; ".join(lines)
 
@@ -51,9 +53,17 @@ def _run_shell(spec):
         return {"available": True, "error": run["error"]}
     stdout = text(run["stdout"]).replace("\r\n", "\n").replace("\r", "\n")
     before, sep, after = stdout.partition("\n" + BEGIN + "\n")
-    result = {"available": True, "exit_code": run["exit_code"], "timed_out": run["timed_out"],
-              "stdout": before[:OUTPUT_CAP], "stderr": text(run["stderr"])[:OUTPUT_CAP], "path": None,
-              "home": None, "aliases": {}, "completed": bool(sep) and END in after}
+    result = {
+        "available": True,
+        "exit_code": run["exit_code"],
+        "timed_out": run["timed_out"],
+        "stdout": before[:OUTPUT_CAP],
+        "stderr": text(run["stderr"])[:OUTPUT_CAP],
+        "path": None,
+        "home": None,
+        "aliases": {},
+        "completed": bool(sep) and END in after,
+    }
     for line in after.splitlines():
         if line.startswith("PATH="):
             result["path"] = line[5:]

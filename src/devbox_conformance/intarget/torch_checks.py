@@ -21,8 +21,10 @@ import threading
 import traceback
 
 # Names of the libraries that make up CUDA torch's runtime (what /proc/self/maps and ldd are filtered by).
-CUDA_LIB = re.compile(r"lib(cuda|cudart|cublas|cublasLt|cudnn[a-z_]*|nccl|nvrtc|nvJitLink|cufft|curand|"
-                      r"cusparse|cusparseLt|cusolver|nvToolsExt|cupti|c10_cuda|torch_cuda[a-z_]*)\.so")
+CUDA_LIB = re.compile(
+    r"lib(cuda|cudart|cublas|cublasLt|cudnn[a-z_]*|nccl|nvrtc|nvJitLink|cufft|curand|"
+    r"cusparse|cusparseLt|cusolver|nvToolsExt|cupti|c10_cuda|torch_cuda[a-z_]*)\.so"
+)
 MATMUL_N = 64
 BF16_K = 16
 # Seconds the NCCL all-reduce may take (communicator set-up included) before it is called hung: the other
@@ -68,12 +70,19 @@ def unresolved_libraries(torch):
     missing = {}
     for name in names:
         try:
-            proc = subprocess.run(["ldd", os.path.join(libdir, name)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, timeout=60)
+            proc = subprocess.run(
+                ["ldd", os.path.join(libdir, name)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=60,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return missing, "ldd did not run: %s" % exc
-        lost = [ln.split("=>")[0].strip() for ln in proc.stdout.decode("utf-8", "replace").splitlines()
-                if "not found" in ln]
+        lost = [
+            ln.split("=>")[0].strip()
+            for ln in proc.stdout.decode("utf-8", "replace").splitlines()
+            if "not found" in ln
+        ]
         if lost:
             missing[name] = lost
     return missing, "ldd on %s" % (", ".join(names) or "no CUDA library of torch's")
@@ -81,8 +90,13 @@ def unresolved_libraries(torch):
 
 def cuda_facts(torch):
     """torch's CUDA, cuDNN and NCCL versions and whether the CUDA libraries it loads resolve."""
-    out = {"torch": torch.__version__, "cuda": getattr(torch.version, "cuda", None), "cudnn": None,
-           "nccl": None, "errors": {}}
+    out = {
+        "torch": torch.__version__,
+        "cuda": getattr(torch.version, "cuda", None),
+        "cudnn": None,
+        "nccl": None,
+        "errors": {},
+    }
     try:
         out["cudnn"] = version_of_cudnn(torch.backends.cudnn.version())
     except Exception as exc:  # noqa: BLE001 - a missing or broken cuDNN is a fact to report
@@ -163,8 +177,14 @@ def bounded(fn, timeout):
 
 def gpu_facts(torch, nccl_timeout=NCCL_TIMEOUT_S):
     """torch's view of the GPUs and a small computation on each: the facts of the `gpu` items."""
-    out = {"cuda": getattr(torch.version, "cuda", None), "available": False, "count": 0, "devices": [],
-           "driver_cuda": None, "errors": {}}
+    out = {
+        "cuda": getattr(torch.version, "cuda", None),
+        "available": False,
+        "count": 0,
+        "devices": [],
+        "driver_cuda": None,
+        "errors": {},
+    }
     try:
         out["driver_cuda"] = _driver_cuda(torch._C._cuda_getDriverVersion())
     except Exception as exc:  # noqa: BLE001 - older torch or no driver: nvidia-smi's answer is used instead

@@ -42,8 +42,12 @@ def run_child(parts, timeout, nccl_timeout=None):
     if nccl_timeout is not None:
         asked["nccl_timeout"] = nccl_timeout
     try:
-        proc = subprocess.run([sys.executable, "-c", child_source(), json.dumps(asked)],
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-c", child_source(), json.dumps(asked)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return {"error": "torch did not answer within %d s" % timeout}
     except OSError as exc:
@@ -51,8 +55,10 @@ def run_child(parts, timeout, nccl_timeout=None):
     lines = [ln for ln in text(proc.stdout).splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = [ln for ln in text(proc.stderr).strip().splitlines() if ln.strip()]
-        return {"error": "the torch child exited %s: %s" % (proc.returncode, tail[-1][:300] if tail else
-                                                             "no output")}
+        return {
+            "error": "the torch child exited %s: %s"
+            % (proc.returncode, tail[-1][:300] if tail else "no output")
+        }
     try:
         return json.loads(lines[-1])
     except ValueError:
@@ -64,14 +70,23 @@ def run_nvcc():
     if path is None:
         return {"path": None}
     try:
-        proc = subprocess.run([path, "--version"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=60)
+        proc = subprocess.run(
+            [path, "--version"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {"path": path, "error": str(exc)}
     out = text(proc.stdout)
     found = re.search(r"release (\d+\.\d+)", out)
-    return {"path": path, "exit_code": proc.returncode, "version": found.group(1) if found else None,
-            "tail": out.strip().splitlines()[-1][:300] if out.strip() else ""}
+    return {
+        "path": path,
+        "exit_code": proc.returncode,
+        "version": found.group(1) if found else None,
+        "tail": out.strip().splitlines()[-1][:300] if out.strip() else "",
+    }
 
 
 def _smi(args):
@@ -79,14 +94,22 @@ def _smi(args):
     if smi is None:
         return None, "nvidia-smi not found"
     try:
-        proc = subprocess.run([smi] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=60)
+        proc = subprocess.run(
+            [smi] + args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, str(exc)
     if proc.returncode != 0:
         lines = text(proc.stdout).strip().splitlines()
-        return None, "nvidia-smi %s exited %d: %s" % (" ".join(args), proc.returncode,
-                                                     lines[-1][:200] if lines else "")
+        return None, "nvidia-smi %s exited %d: %s" % (
+            " ".join(args),
+            proc.returncode,
+            lines[-1][:200] if lines else "",
+        )
     return text(proc.stdout), None
 
 
@@ -109,8 +132,11 @@ def query_smi():
     if err:
         facts["errors"]["processes"] = err
     else:
-        facts["processes"] = [{"pid": r[0], "name": r[1], "used_mib": r[2] if len(r) > 2 else ""}
-                              for r in _csv(out) if r and r[0]]
+        facts["processes"] = [
+            {"pid": r[0], "name": r[1], "used_mib": r[2] if len(r) > 2 else ""}
+            for r in _csv(out)
+            if r and r[0]
+        ]
     out, err = _smi([])
     if out:
         found = re.search(r"CUDA Version:\s*(\d+\.\d+)", out)
@@ -145,8 +171,10 @@ def gather(request, pool):
         if not torch.get("installed"):
             facts["cuda_facts"] = {"ran": False, "why": "torch is not installed"}
         elif not _cuda_promised(torch):
-            facts["cuda_facts"] = {"ran": False,
-                                   "why": "torch is a CPU build and the image names no CUDA_VERSION"}
+            facts["cuda_facts"] = {
+                "ran": False,
+                "why": "torch is a CPU build and the image names no CUDA_VERSION",
+            }
         else:
             parts.append("cuda")
     if gpu_asked:

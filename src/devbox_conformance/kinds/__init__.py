@@ -21,8 +21,22 @@ from devbox_conformance.kinds.base import Item, Kind, When
 __all__ = ["Item", "Kind", "When", "MODULES", "all_kinds", "get"]
 
 # Kind modules in report order (the order of the results JSON's counts and of the model's fields).
-MODULES = ("binaries", "packages", "python_dists", "labels", "env", "files", "users", "groups", "shells",
-           "image_config", "commands", "cuda", "gpu", "security")
+MODULES = (
+    "binaries",
+    "packages",
+    "python_dists",
+    "labels",
+    "env",
+    "files",
+    "users",
+    "groups",
+    "shells",
+    "image_config",
+    "commands",
+    "cuda",
+    "gpu",
+    "security",
+)
 
 _LOADED: dict[str, Kind] = {}
 

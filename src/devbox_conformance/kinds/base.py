@@ -37,8 +37,9 @@ class When:
         if self.arch is not None and cond.get("arch") not in self.arch:
             return f"when: arch in {list(self.arch)}, but the target is {cond.get('arch')}"
         if self.cuda is not None and bool(cond.get("cuda")) != self.cuda:
-            have = (f"is CUDA {cond.get('cuda')}" if cond.get("cuda")
-                    else "has no CUDA (torch nor CUDA_VERSION)")
+            have = (
+                f"is CUDA {cond.get('cuda')}" if cond.get("cuda") else "has no CUDA (torch nor CUDA_VERSION)"
+            )
             return f"when: cuda is {str(self.cuda).lower()}, but the target {have}"
         if self.gpu is not None and bool(cond.get("gpu")) != self.gpu:
             have = "a GPU visible" if cond.get("gpu") else "no GPU visible"
@@ -47,8 +48,9 @@ class When:
             missing = [s for s in self.sets if s not in cond["sets"]]
             if missing:
                 why = (cond.get("sets_excluded") or {}).get(missing[0])
-                return (f"when: sets {list(self.sets)}, but set {missing[0]} is not in this build"
-                        + (f" ({why})" if why else ""))
+                return f"when: sets {list(self.sets)}, but set {missing[0]} is not in this build" + (
+                    f" ({why})" if why else ""
+                )
         if self.base is not None and cond.get("base") not in self.base:
             return f"when: base in {list(self.base)}, but the target's base is {cond.get('base')}"
         return None

@@ -48,8 +48,9 @@ def evaluate(item: Binary, ctx: Context) -> Outcome:
     raw = extract_version(output, item.version_regex)
     if raw is None:
         args = " ".join(item.version_args)
-        return Outcome.failed(expected, f"{found['path']}, no version in `{item.name} {args}` output: "
-                              f"{output.strip()[:200]!r}")
+        return Outcome.failed(
+            expected, f"{found['path']}, no version in `{item.name} {args}` output: {output.strip()[:200]!r}"
+        )
     try:
         version = Version(raw)
     except InvalidVersion:
@@ -61,8 +62,16 @@ def evaluate(item: Binary, ctx: Context) -> Outcome:
 
 def request(items: Sequence[Binary]) -> dict[str, Any]:
     """which for each; the version command only where a version is checked."""
-    return {"binaries": [{"name": b.name, "version_args": list(b.version_args) if b.version or b.version_regex
-                          else [], "timeout": 30} for b in items]}
+    return {
+        "binaries": [
+            {
+                "name": b.name,
+                "version_args": list(b.version_args) if b.version or b.version_regex else [],
+                "timeout": 30,
+            }
+            for b in items
+        ]
+    }
 
 
 def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,26 +80,44 @@ def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
 # fields every item takes and the group form, and writes schema.json from all kinds).
-SCHEMA_DESCRIPTION = 'Commands that must be on PATH, optionally with a version constraint.'
-SCHEMA_FIELDS: dict[str, Any] = (
-    {'name': {'description': 'Command name looked up on PATH (e.g. rg).', 'type': 'string', 'minLength': 1},
-     'package': {'description': 'Package that provides it (apt name), used to explain a failure from the '
-                                'build manifest.',
-                 'type': 'string'},
-     'version': {'description': "PEP 440 version specifier the version found must satisfy, e.g. '>=2.30'.",
-                 'type': 'string',
-                 'minLength': 1},
-     'version_args': {'description': 'Arguments that make the command print its version (default: '
-                                     '--version).',
-                      'type': 'array',
-                      'items': {'type': 'string'}},
-     'version_regex': {'description': 'Regex whose first group is the version in that output (default: '
-                                      'first dotted number).',
-                       'type': 'string'}}
+SCHEMA_DESCRIPTION = "Commands that must be on PATH, optionally with a version constraint."
+SCHEMA_FIELDS: dict[str, Any] = {
+    "name": {"description": "Command name looked up on PATH (e.g. rg).", "type": "string", "minLength": 1},
+    "package": {
+        "description": "Package that provides it (apt name), used to explain a failure from the "
+        "build manifest.",
+        "type": "string",
+    },
+    "version": {
+        "description": "PEP 440 version specifier the version found must satisfy, e.g. '>=2.30'.",
+        "type": "string",
+        "minLength": 1,
+    },
+    "version_args": {
+        "description": "Arguments that make the command print its version (default: --version).",
+        "type": "array",
+        "items": {"type": "string"},
+    },
+    "version_regex": {
+        "description": "Regex whose first group is the version in that output (default: "
+        "first dotted number).",
+        "type": "string",
+    },
+}
+
+
+KIND = Kind(
+    section="binaries",
+    key="name",
+    argname="binary",
+    test="test_binary",
+    item=Binary,
+    evaluate=evaluate,
+    request=request,
+    gatherer="binaries",
+    patterns={"version": "specifier", "version_regex": "regex"},
+    convert=convert,
+    probe_priority=2,
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
 )
-
-
-KIND = Kind(section="binaries", key="name", argname="binary", test="test_binary", item=Binary,
-            evaluate=evaluate, request=request, gatherer="binaries",
-            patterns={"version": "specifier", "version_regex": "regex"}, convert=convert, probe_priority=2,
-            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)

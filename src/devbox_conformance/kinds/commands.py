@@ -95,8 +95,11 @@ class Command(Item):
 
 def evaluate(item: Command, ctx: Context) -> Outcome:
     found = (ctx.facts.get("commands") or {}).get(item.name)
-    expected_parts = [f"`{item.shown}` exits {item.exit_code}"
-                      + (f" as {item.user}" if item.user else "") + f" within {item.timeout:g} s"]
+    expected_parts = [
+        f"`{item.shown}` exits {item.exit_code}"
+        + (f" as {item.user}" if item.user else "")
+        + f" within {item.timeout:g} s"
+    ]
     for stream, match in (("stdout", item.stdout), ("stderr", item.stderr)):
         if match is not None:
             expected_parts.extend(match.describe(stream))
@@ -104,8 +107,9 @@ def evaluate(item: Command, ctx: Context) -> Outcome:
     if found is None:
         return Outcome.failed(expected, "not probed (the probe was not asked for it)")
     if found.get("error"):
-        return Outcome.failed(expected, f"did not start: {found['error']}",
-                              absent=bool(found.get("not_found")))
+        return Outcome.failed(
+            expected, f"did not start: {found['error']}", absent=bool(found.get("not_found"))
+        )
     problems: list[str] = []
     if found.get("timed_out"):
         problems.append(f"killed after {item.timeout:g} s (still running)")
@@ -127,8 +131,19 @@ def evaluate(item: Command, ctx: Context) -> Outcome:
 
 
 def request(items: Sequence[Command]) -> dict[str, Any]:
-    return {"commands": [{"name": c.name, "argv": c.command_argv, "user": c.user, "env": dict(c.env),
-                          "cwd": c.cwd, "timeout": c.timeout} for c in items]}
+    return {
+        "commands": [
+            {
+                "name": c.name,
+                "argv": c.command_argv,
+                "user": c.user,
+                "env": dict(c.env),
+                "cwd": c.cwd,
+                "timeout": c.timeout,
+            }
+            for c in items
+        ]
+    }
 
 
 def _match(value: Mapping[str, Any] | None) -> OutputMatch | None:
@@ -139,8 +154,11 @@ def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
     """argv or run (exactly one, after merging), env as sorted pairs, the output matchers."""
     if ("run" in raw) == ("argv" in raw):
         raise ValueError("give exactly one of `run` (a shell string) or `argv` (a list)")
-    out: dict[str, Any] = {"env": tuple(sorted((str(k), str(v)) for k, v in (raw.get("env") or {}).items())),
-                           "stdout": _match(raw.get("stdout")), "stderr": _match(raw.get("stderr"))}
+    out: dict[str, Any] = {
+        "env": tuple(sorted((str(k), str(v)) for k, v in (raw.get("env") or {}).items())),
+        "stdout": _match(raw.get("stdout")),
+        "stderr": _match(raw.get("stderr")),
+    }
     if "timeout" in raw:
         out["timeout"] = float(raw["timeout"])
     return out
@@ -149,62 +167,97 @@ def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
 # fields every item takes and the group form, and writes schema.json from all kinds).
 SCHEMA_DESCRIPTION = (
-    'Commands a team writes itself: exit code and output of an argv or a shell string, run in the probe '
-     'as a user, with an environment and a working directory, within a time limit (a hung command is '
-     'killed and fails its item; the others still run).'
+    "Commands a team writes itself: exit code and output of an argv or a shell string, run in the probe "
+    "as a user, with an environment and a working directory, within a time limit (a hung command is "
+    "killed and fails its item; the others still run)."
 )
+
+
 def _stream(description: str) -> dict[str, Any]:
     """The schema of one output stream's expectations (stdout and stderr take the same four tests)."""
-    return {'description': description,
-            'type': 'object',
-            'additionalProperties': False,
-            'minProperties': 1,
-            'properties': {'equals': {'description': 'The whole output, trailing newlines ignored ("": '
-                                                     'nothing printed).',
-                                      'type': 'string'},
-                           'regex': {'description': 'Regex that must match somewhere (multi-line: ^ '
-                                                    'and $ match at each line).',
-                                     'type': 'string'},
-                           'contains': {'description': 'Text that must appear.', 'type': 'string'},
-                           'not_regex': {'description': 'Regex that must match nowhere.',
-                                         'type': 'string'}}}
+    return {
+        "description": description,
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "equals": {
+                "description": 'The whole output, trailing newlines ignored ("": nothing printed).',
+                "type": "string",
+            },
+            "regex": {
+                "description": "Regex that must match somewhere (multi-line: ^ and $ match at each line).",
+                "type": "string",
+            },
+            "contains": {"description": "Text that must appear.", "type": "string"},
+            "not_regex": {"description": "Regex that must match nowhere.", "type": "string"},
+        },
+    }
 
 
-SCHEMA_FIELDS: dict[str, Any] = (
-    {'name': {'description': 'Test id of the command (test_command[<name>]).',
-              'type': 'string',
-              'minLength': 1},
-     'run': {'description': 'Shell string, run by /bin/sh -c. Give `run` or `argv`, not both.',
-             'type': 'string',
-             'minLength': 1},
-     'argv': {'description': 'Argument list, run without a shell (argv[0] looked up on PATH). Give `run` '
-                             'or `argv`, not both.',
-              'type': 'array',
-              'minItems': 1,
-              'items': {'type': 'string'}},
-     'user': {'description': 'Run as this user (HOME, USER and LOGNAME set to theirs); the probe must run '
-                             "as root to switch. Default: the probe's user.",
-              'type': 'string',
-              'minLength': 1},
-     'env': {'description': "Environment variables added to (or replacing in) the probe's environment.",
-             'type': 'object',
-             'additionalProperties': {'type': 'string'}},
-     'cwd': {'description': "Working directory. Default: the probe's (a container's WORKDIR).",
-             'type': 'string',
-             'minLength': 1},
-     'timeout': {'description': 'Seconds before the command and its process group are killed (default 30); '
-                                'a killed command fails its item.',
-                 'type': 'number',
-                 'exclusiveMinimum': 0},
-     'exit_code': {'description': 'Expected exit code (default 0).', 'type': 'integer'},
-     'stdout': _stream('What the standard output must hold.'),
-     'stderr': _stream('What the standard error must hold ({equals: ""}: nothing at all).')}
+SCHEMA_FIELDS: dict[str, Any] = {
+    "name": {
+        "description": "Test id of the command (test_command[<name>]).",
+        "type": "string",
+        "minLength": 1,
+    },
+    "run": {
+        "description": "Shell string, run by /bin/sh -c. Give `run` or `argv`, not both.",
+        "type": "string",
+        "minLength": 1,
+    },
+    "argv": {
+        "description": "Argument list, run without a shell (argv[0] looked up on PATH). Give `run` "
+        "or `argv`, not both.",
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "string"},
+    },
+    "user": {
+        "description": "Run as this user (HOME, USER and LOGNAME set to theirs); the probe must run "
+        "as root to switch. Default: the probe's user.",
+        "type": "string",
+        "minLength": 1,
+    },
+    "env": {
+        "description": "Environment variables added to (or replacing in) the probe's environment.",
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+    },
+    "cwd": {
+        "description": "Working directory. Default: the probe's (a container's WORKDIR).",
+        "type": "string",
+        "minLength": 1,
+    },
+    "timeout": {
+        "description": "Seconds before the command and its process group are killed (default 30); "
+        "a killed command fails its item.",
+        "type": "number",
+        "exclusiveMinimum": 0,
+    },
+    "exit_code": {"description": "Expected exit code (default 0).", "type": "integer"},
+    "stdout": _stream("What the standard output must hold."),
+    "stderr": _stream('What the standard error must hold ({equals: ""}: nothing at all).'),
+}
+
+
+KIND = Kind(
+    section="commands",
+    key="name",
+    argname="command",
+    test="test_command",
+    item=Command,
+    evaluate=evaluate,
+    request=request,
+    gatherer="commands",
+    patterns={
+        "stdout.regex": "regex",
+        "stdout.not_regex": "regex",
+        "stderr.regex": "regex",
+        "stderr.not_regex": "regex",
+    },
+    convert=convert,
+    probe_priority=1,
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
 )
-
-
-KIND = Kind(section="commands", key="name", argname="command", test="test_command", item=Command,
-            evaluate=evaluate, request=request, gatherer="commands",
-            patterns={"stdout.regex": "regex", "stdout.not_regex": "regex", "stderr.regex": "regex",
-                      "stderr.not_regex": "regex"},
-            convert=convert, probe_priority=1,
-            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)

@@ -61,8 +61,11 @@ def evaluate(item: CudaItem, ctx: Context) -> Outcome:
     if item.name == "torch_cuda":
         if not cuda:
             promised = (ctx.facts.get("env") or {}).get("CUDA_VERSION")
-            return Outcome.failed(_expected(item), f"torch {facts.get('torch')} is a CPU build"
-                                  + (f" in an image that names CUDA_VERSION={promised}" if promised else ""))
+            return Outcome.failed(
+                _expected(item),
+                f"torch {facts.get('torch')} is a CPU build"
+                + (f" in an image that names CUDA_VERSION={promised}" if promised else ""),
+            )
         if not at_least(cuda, item.min_version):
             return Outcome.failed(_expected(item), f"torch {facts.get('torch')} built with CUDA {cuda}")
         return Outcome.passed(f"CUDA {cuda}")
@@ -72,8 +75,9 @@ def evaluate(item: CudaItem, ctx: Context) -> Outcome:
         version = facts.get(item.name)
         if not version:
             error = (facts.get("errors") or {}).get(item.name)
-            return Outcome.failed(_expected(item), f"torch reports no {item.name} version"
-                                  + (f": {error}" if error else ""))
+            return Outcome.failed(
+                _expected(item), f"torch reports no {item.name} version" + (f": {error}" if error else "")
+            )
         if not at_least(version, item.min_version):
             return Outcome.failed(_expected(item), f"{item.name} {version}")
         return Outcome.passed(f"{item.name} {version}")
@@ -81,19 +85,22 @@ def evaluate(item: CudaItem, ctx: Context) -> Outcome:
 
 
 def _expected(item: CudaItem) -> str:
-    return {"torch_cuda": f"torch built with CUDA{_minimum(item)}",
-            "cudnn": f"torch reports cuDNN{_minimum(item)}",
-            "nccl": f"torch reports NCCL{_minimum(item)}",
-            "libraries": "every CUDA library torch links resolves",
-            "nvcc": f"`nvcc --version` works{_minimum(item)}"}[item.name]
+    return {
+        "torch_cuda": f"torch built with CUDA{_minimum(item)}",
+        "cudnn": f"torch reports cuDNN{_minimum(item)}",
+        "nccl": f"torch reports NCCL{_minimum(item)}",
+        "libraries": "every CUDA library torch links resolves",
+        "nvcc": f"`nvcc --version` works{_minimum(item)}",
+    }[item.name]
 
 
 def _libraries(item: CudaItem, facts: Mapping[str, Any]) -> Outcome:
     unresolved = facts.get("unresolved") or {}
     how = facts.get("resolved_how") or ""
     if unresolved:
-        shown = "; ".join(f"{lib}: {', '.join(missing)} not found"
-                          for lib, missing in sorted(unresolved.items()))
+        shown = "; ".join(
+            f"{lib}: {', '.join(missing)} not found" for lib, missing in sorted(unresolved.items())
+        )
         return Outcome.failed(_expected(item), f"{shown} ({how})")
     if how.startswith(("ldd did not run", "cannot list")) or "no CUDA library" in how:
         return Outcome.failed(_expected(item), how)
@@ -121,18 +128,37 @@ def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {"min_version": Version(str(raw["min_version"]))} if "min_version" in raw else {}
 
 
-SCHEMA_DESCRIPTION = ("Facts of a CUDA image, asked of torch in a child interpreter: torch's CUDA, cuDNN "
-                      "and NCCL versions, the CUDA libraries torch links, nvcc. Usually under "
-                      "when: {cuda: true}.")
+SCHEMA_DESCRIPTION = (
+    "Facts of a CUDA image, asked of torch in a child interpreter: torch's CUDA, cuDNN "
+    "and NCCL versions, the CUDA libraries torch links, nvcc. Usually under "
+    "when: {cuda: true}."
+)
 SCHEMA_FIELDS: dict[str, Any] = {
-    "name": {"description": "torch_cuda: torch is a CUDA build (fails on a CPU build); cudnn / nccl: the "
-                            "version torch reports; libraries: every CUDA library torch links resolves "
-                            "(ldd); nvcc: `nvcc --version` runs.",
-             "enum": list(NAMES)},
-    "min_version": {"description": "Minimum version (CUDA release, cuDNN or NCCL version, nvcc release).",
-                    "type": "string", "minLength": 1},
+    "name": {
+        "description": "torch_cuda: torch is a CUDA build (fails on a CPU build); cudnn / nccl: the "
+        "version torch reports; libraries: every CUDA library torch links resolves "
+        "(ldd); nvcc: `nvcc --version` runs.",
+        "enum": list(NAMES),
+    },
+    "min_version": {
+        "description": "Minimum version (CUDA release, cuDNN or NCCL version, nvcc release).",
+        "type": "string",
+        "minLength": 1,
+    },
 }
 
-KIND = Kind(section="cuda", key="name", argname="cuda_check", test="test_cuda", item=CudaItem,
-            evaluate=evaluate, request=request, gatherer="torch_facts", patterns={"min_version": "version"},
-            convert=convert, probe_priority=0, description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)
+KIND = Kind(
+    section="cuda",
+    key="name",
+    argname="cuda_check",
+    test="test_cuda",
+    item=CudaItem,
+    evaluate=evaluate,
+    request=request,
+    gatherer="torch_facts",
+    patterns={"min_version": "version"},
+    convert=convert,
+    probe_priority=0,
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
+)

@@ -49,19 +49,30 @@ def evaluate(item: EnvVar, ctx: Context) -> Outcome:
 
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
 # fields every item takes and the group form, and writes schema.json from all kinds).
-SCHEMA_DESCRIPTION = 'Environment variables seen by a process in the target.'
-SCHEMA_FIELDS: dict[str, Any] = (
-    {'name': {'description': 'Variable name.', 'type': 'string', 'minLength': 1},
-     'value': {'description': 'Exact value.', 'type': 'string'},
-     'regex': {'description': 'Regex the whole value must match.', 'type': 'string'},
-     'in_config': {'description': "true: check the image config's Env, what the image gives every process "
-                                  "(image targets only); false (default): the environment a process started "
-                                  "in the target sees.",
-                   'type': 'boolean'}}
-)
+SCHEMA_DESCRIPTION = "Environment variables seen by a process in the target."
+SCHEMA_FIELDS: dict[str, Any] = {
+    "name": {"description": "Variable name.", "type": "string", "minLength": 1},
+    "value": {"description": "Exact value.", "type": "string"},
+    "regex": {"description": "Regex the whole value must match.", "type": "string"},
+    "in_config": {
+        "description": "true: check the image config's Env, what the image gives every process "
+        "(image targets only); false (default): the environment a process started "
+        "in the target sees.",
+        "type": "boolean",
+    },
+}
 
 
 # The gatherer reports the probe's whole environment: the request names nothing.
-KIND = Kind(section="env", key="name", argname="env_var", test="test_env", item=EnvVar, evaluate=evaluate,
-            gatherer="env", patterns={"regex": "regex"},
-            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)
+KIND = Kind(
+    section="env",
+    key="name",
+    argname="env_var",
+    test="test_env",
+    item=EnvVar,
+    evaluate=evaluate,
+    gatherer="env",
+    patterns={"regex": "regex"},
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
+)

@@ -132,37 +132,64 @@ def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
 # fields every item takes and the group form, and writes schema.json from all kinds).
-SCHEMA_DESCRIPTION = 'Files and directories.'
-SCHEMA_FIELDS: dict[str, Any] = (
-    {'path': {'description': 'Absolute path.', 'type': 'string', 'minLength': 1},
-     'type': {'description': "Expected type (a symlink counts as the type it points to unless 'symlink' is "
-                             'asked).',
-              'enum': ['file', 'directory', 'symlink']},
-     'mode': {'description': "Permission bits in octal, e.g. '0755'.",
-              'type': 'string',
-              'pattern': '^0?[0-7]{3,4}$'},
-     'owner': {'description': 'Owning user name.', 'type': 'string'},
-     'content': {'description': 'Regex searched in the content (first 64 KiB).', 'type': 'string'},
-     'exists': {'description': 'false: the path must not exist (lstat fails); nothing else is checked.',
-                'type': 'boolean'},
-     'group': {'description': 'Group name of the file.', 'type': 'string', 'minLength': 1},
-     'sha256': {'description': 'SHA-256 of the whole file (hex).',
-                'type': 'string',
-                'pattern': '^[0-9a-fA-F]{64}$'},
-     'target': {'description': 'What the symlink points to (its readlink text), exactly.',
-                'type': 'string',
-                'minLength': 1},
-     'contains': {'description': "Text (or list of texts) the file's first 64 KiB must hold.",
-                  'oneOf': [{'type': 'string', 'minLength': 1},
-                            {'type': 'array', 'minItems': 1, 'items': {'type': 'string', 'minLength': 1}}]},
-     'not_contains': {'description': "Text (or list of texts) the file's first 64 KiB must not hold.",
-                      'oneOf': [{'type': 'string', 'minLength': 1},
-                                {'type': 'array',
-                                 'minItems': 1,
-                                 'items': {'type': 'string', 'minLength': 1}}]}}
+SCHEMA_DESCRIPTION = "Files and directories."
+SCHEMA_FIELDS: dict[str, Any] = {
+    "path": {"description": "Absolute path.", "type": "string", "minLength": 1},
+    "type": {
+        "description": "Expected type (a symlink counts as the type it points to unless 'symlink' is asked).",
+        "enum": ["file", "directory", "symlink"],
+    },
+    "mode": {
+        "description": "Permission bits in octal, e.g. '0755'.",
+        "type": "string",
+        "pattern": "^0?[0-7]{3,4}$",
+    },
+    "owner": {"description": "Owning user name.", "type": "string"},
+    "content": {"description": "Regex searched in the content (first 64 KiB).", "type": "string"},
+    "exists": {
+        "description": "false: the path must not exist (lstat fails); nothing else is checked.",
+        "type": "boolean",
+    },
+    "group": {"description": "Group name of the file.", "type": "string", "minLength": 1},
+    "sha256": {
+        "description": "SHA-256 of the whole file (hex).",
+        "type": "string",
+        "pattern": "^[0-9a-fA-F]{64}$",
+    },
+    "target": {
+        "description": "What the symlink points to (its readlink text), exactly.",
+        "type": "string",
+        "minLength": 1,
+    },
+    "contains": {
+        "description": "Text (or list of texts) the file's first 64 KiB must hold.",
+        "oneOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+        ],
+    },
+    "not_contains": {
+        "description": "Text (or list of texts) the file's first 64 KiB must not hold.",
+        "oneOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+        ],
+    },
+}
+
+
+KIND = Kind(
+    section="files",
+    key="path",
+    argname="file",
+    test="test_file",
+    item=File,
+    evaluate=evaluate,
+    request=request,
+    gatherer="files",
+    patterns={"content": "regex"},
+    convert=convert,
+    attr="files_",
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
 )
-
-
-KIND = Kind(section="files", key="path", argname="file", test="test_file", item=File, evaluate=evaluate,
-            request=request, gatherer="files", patterns={"content": "regex"}, convert=convert, attr="files_",
-            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)

@@ -70,8 +70,7 @@ def evaluate(item: GpuItem, ctx: Context) -> Outcome:
     if item.name == "driver":
         return _driver(item, facts, smi)
     if not facts.get("available"):
-        return Outcome.failed(_expected(item), "torch.cuda.is_available() is False"
-                              + _first_error(facts))
+        return Outcome.failed(_expected(item), "torch.cuda.is_available() is False" + _first_error(facts))
     if item.name == "nccl_all_reduce":
         return _nccl(item, facts.get("nccl_all_reduce") or {})
     return _per_device(item, facts.get("devices") or [])
@@ -108,8 +107,10 @@ def _idle(item: GpuItem, smi: Mapping[str, Any]) -> Outcome:
 def _torch_devices(item: GpuItem, facts: Mapping[str, Any], smi: Mapping[str, Any]) -> Outcome:
     listed = len(smi.get("gpus") or [])
     if not facts.get("available"):
-        return Outcome.failed(_expected(item), f"torch.cuda.is_available() is False ({listed} GPU(s) listed)"
-                              + _first_error(facts))
+        return Outcome.failed(
+            _expected(item),
+            f"torch.cuda.is_available() is False ({listed} GPU(s) listed)" + _first_error(facts),
+        )
     if facts.get("count") != listed:
         return Outcome.failed(_expected(item), f"torch sees {facts.get('count')}, nvidia-smi lists {listed}")
     return Outcome.passed(f"{listed} GPU(s)")
@@ -127,8 +128,10 @@ def _driver(item: GpuItem, facts: Mapping[str, Any], smi: Mapping[str, Any]) -> 
     except InvalidVersion:
         return Outcome.failed(_expected(item), f"driver CUDA {driver_cuda!r}, torch CUDA {torch_cuda!r}")
     ok = have.major >= need.major if item.minor_compat else have.release[:2] >= need.release[:2]
-    found = (f"driver {smi.get('driver') or '?'} supports CUDA {driver_cuda}; "
-             f"torch is built with CUDA {torch_cuda}")
+    found = (
+        f"driver {smi.get('driver') or '?'} supports CUDA {driver_cuda}; "
+        f"torch is built with CUDA {torch_cuda}"
+    )
     return Outcome.passed(found) if ok else Outcome.failed(_expected(item), found)
 
 
@@ -138,8 +141,10 @@ def _nccl(item: GpuItem, result: Mapping[str, Any]) -> Outcome:
     if result.get("error"):
         return Outcome.failed(_expected(item), result["error"])
     if not result.get("ok"):
-        return Outcome.failed(_expected(item), f"{result.get('gpus')} GPUs, expected {result.get('expected')}"
-                              f" on each, got {result.get('got')}")
+        return Outcome.failed(
+            _expected(item),
+            f"{result.get('gpus')} GPUs, expected {result.get('expected')} on each, got {result.get('got')}",
+        )
     return Outcome.passed(f"{result.get('gpus')} GPUs, sum {result.get('expected')} on each")
 
 
@@ -171,20 +176,39 @@ def request(items: Sequence[GpuItem]) -> dict[str, Any]:
     return {"gpu": {"timeout": TIMEOUT_S, "nccl_timeout": NCCL_TIMEOUT_S}} if items else {}
 
 
-SCHEMA_DESCRIPTION = ("Facts of a running target's GPUs (nvidia-smi, and torch in a child interpreter). "
-                      "Usually under when: {gpu: true}; they skip with their reason where no GPU is visible.")
+SCHEMA_DESCRIPTION = (
+    "Facts of a running target's GPUs (nvidia-smi, and torch in a child interpreter). "
+    "Usually under when: {gpu: true}; they skip with their reason where no GPU is visible."
+)
 SCHEMA_FIELDS: dict[str, Any] = {
-    "name": {"description": "count: nvidia-smi lists the GPUs; torch_devices: torch sees as many; matmul: "
-                            "exact on every GPU; bf16: exact on every GPU of capability >= 8.0; "
-                            "nccl_all_reduce: across all GPUs (skips on one); driver: new enough for "
-                            "torch's CUDA; idle: no process holds GPU memory at start.",
-             "enum": list(NAMES)},
-    "count": {"description": "count: exactly this many GPUs (default: at least one).", "type": "integer",
-              "minimum": 0},
-    "minor_compat": {"description": "driver: a driver of the same CUDA major release as torch's is enough.",
-                     "type": "boolean"},
+    "name": {
+        "description": "count: nvidia-smi lists the GPUs; torch_devices: torch sees as many; matmul: "
+        "exact on every GPU; bf16: exact on every GPU of capability >= 8.0; "
+        "nccl_all_reduce: across all GPUs (skips on one); driver: new enough for "
+        "torch's CUDA; idle: no process holds GPU memory at start.",
+        "enum": list(NAMES),
+    },
+    "count": {
+        "description": "count: exactly this many GPUs (default: at least one).",
+        "type": "integer",
+        "minimum": 0,
+    },
+    "minor_compat": {
+        "description": "driver: a driver of the same CUDA major release as torch's is enough.",
+        "type": "boolean",
+    },
 }
 
-KIND = Kind(section="gpu", key="name", argname="gpu_check", test="test_gpu", item=GpuItem, evaluate=evaluate,
-            request=request, gatherer="torch_facts", probe_priority=0, description=SCHEMA_DESCRIPTION,
-            schema_fields=SCHEMA_FIELDS)
+KIND = Kind(
+    section="gpu",
+    key="name",
+    argname="gpu_check",
+    test="test_gpu",
+    item=GpuItem,
+    evaluate=evaluate,
+    request=request,
+    gatherer="torch_facts",
+    probe_priority=0,
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
+)

@@ -32,14 +32,23 @@ def request(items: Sequence[Group]) -> dict[str, Any]:
 
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
 # fields every item takes and the group form, and writes schema.json from all kinds).
-SCHEMA_DESCRIPTION = 'Groups that must exist (grp).'
-SCHEMA_FIELDS: dict[str, Any] = (
-    {'name': {'description': 'Group name.', 'type': 'string', 'minLength': 1},
-     'gid': {'description': 'Numeric group id.', 'type': 'integer'}}
-)
+SCHEMA_DESCRIPTION = "Groups that must exist (grp)."
+SCHEMA_FIELDS: dict[str, Any] = {
+    "name": {"description": "Group name.", "type": "string", "minLength": 1},
+    "gid": {"description": "Numeric group id.", "type": "integer"},
+}
 
 
 # One in-target gatherer reads both account databases (users and groups).
-KIND = Kind(section="groups", key="name", argname="group", test="test_group", item=Group, evaluate=evaluate,
-            request=request, gatherer="accounts",
-            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)
+KIND = Kind(
+    section="groups",
+    key="name",
+    argname="group",
+    test="test_group",
+    item=Group,
+    evaluate=evaluate,
+    request=request,
+    gatherer="accounts",
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
+)

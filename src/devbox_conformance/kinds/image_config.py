@@ -18,6 +18,7 @@ class ImageConfig(Item):
     regex: str | None = None
     healthy: bool = False
 
+
 _FIELDS = {"cmd": "Cmd", "entrypoint": "Entrypoint", "workdir": "WorkingDir", "user": "User"}
 # Sets in the config (keys of a mapping): the item lists them all, `[]` for none - an EXPOSE or VOLUME a
 # later layer or base added is a change of what the image offers, so the comparison is exact.
@@ -91,24 +92,38 @@ def _healthcheck(item: ImageConfig, config: dict[str, Any], ctx: Context) -> Out
 
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
 # fields every item takes and the group form, and writes schema.json from all kinds).
-SCHEMA_DESCRIPTION = 'Image configuration from the engine (image target only).'
-SCHEMA_FIELDS: dict[str, Any] = (
-    {'name': {'description': 'cmd, workdir, entrypoint, user, exposed_ports, volumes or healthcheck.',
-              'type': 'string',
-              'minLength': 1,
-              'enum': ['cmd', 'workdir', 'entrypoint', 'user', 'exposed_ports', 'volumes', 'healthcheck']},
-     'value': {'description': 'Exact value: a string, or a list for cmd/entrypoint; for exposed_ports '
-                              '(e.g. 22/tcp) and volumes every one the image has, [] for none.',
-               'type': ['string', 'array'],
-               'items': {'type': 'string'}},
-     'regex': {'description': 'Regex the value (list joined with spaces) must match.', 'type': 'string'},
-     'healthy': {'description': 'healthcheck only: the container started for the run must reach `healthy` '
-                                "within the image's own HEALTHCHECK timing.",
-                 'type': 'boolean'}}
-)
+SCHEMA_DESCRIPTION = "Image configuration from the engine (image target only)."
+SCHEMA_FIELDS: dict[str, Any] = {
+    "name": {
+        "description": "cmd, workdir, entrypoint, user, exposed_ports, volumes or healthcheck.",
+        "type": "string",
+        "minLength": 1,
+        "enum": ["cmd", "workdir", "entrypoint", "user", "exposed_ports", "volumes", "healthcheck"],
+    },
+    "value": {
+        "description": "Exact value: a string, or a list for cmd/entrypoint; for exposed_ports "
+        "(e.g. 22/tcp) and volumes every one the image has, [] for none.",
+        "type": ["string", "array"],
+        "items": {"type": "string"},
+    },
+    "regex": {"description": "Regex the value (list joined with spaces) must match.", "type": "string"},
+    "healthy": {
+        "description": "healthcheck only: the container started for the run must reach `healthy` "
+        "within the image's own HEALTHCHECK timing.",
+        "type": "boolean",
+    },
+}
 
 
 # No gatherer: the image config comes from the engine's inspect; only `healthy` waits on the container.
-KIND = Kind(section="image_config", key="name", argname="image_config", test="test_image_config",
-            item=ImageConfig, evaluate=evaluate, patterns={"regex": "regex"},
-            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)
+KIND = Kind(
+    section="image_config",
+    key="name",
+    argname="image_config",
+    test="test_image_config",
+    item=ImageConfig,
+    evaluate=evaluate,
+    patterns={"regex": "regex"},
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
+)

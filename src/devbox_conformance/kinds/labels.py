@@ -32,15 +32,23 @@ def evaluate(item: Label, ctx: Context) -> Outcome:
 
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
 # fields every item takes and the group form, and writes schema.json from all kinds).
-SCHEMA_DESCRIPTION = 'Image labels (image target only).'
-SCHEMA_FIELDS: dict[str, Any] = (
-    {'name': {'description': 'Label key.', 'type': 'string', 'minLength': 1},
-     'value': {'description': 'Exact value.', 'type': 'string'},
-     'regex': {'description': 'Regex the whole value must match.', 'type': 'string'}}
-)
+SCHEMA_DESCRIPTION = "Image labels (image target only)."
+SCHEMA_FIELDS: dict[str, Any] = {
+    "name": {"description": "Label key.", "type": "string", "minLength": 1},
+    "value": {"description": "Exact value.", "type": "string"},
+    "regex": {"description": "Regex the whole value must match.", "type": "string"},
+}
 
 
 # No gatherer: labels come from the engine's inspect of the image, not from the probe.
-KIND = Kind(section="labels", key="name", argname="label", test="test_label", item=Label, evaluate=evaluate,
-            patterns={"regex": "regex"},
-            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)
+KIND = Kind(
+    section="labels",
+    key="name",
+    argname="label",
+    test="test_label",
+    item=Label,
+    evaluate=evaluate,
+    patterns={"regex": "regex"},
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
+)

@@ -82,18 +82,29 @@ def request(items: Sequence[Package]) -> dict[str, Any]:
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
 # fields every item takes and the group form, and writes schema.json from all kinds).
 SCHEMA_DESCRIPTION = (
-    'Distro packages that must be installed: the dpkg database (/var/lib/dpkg/status) records them with '
-     "Status 'install ok installed' (or 'hold ok installed')."
+    "Distro packages that must be installed: the dpkg database (/var/lib/dpkg/status) records them with "
+    "Status 'install ok installed' (or 'hold ok installed')."
 )
-SCHEMA_FIELDS: dict[str, Any] = (
-    {'name': {'description': 'dpkg package name as in packages/apt/*.txt (e.g. libx11-dev); `name:arch` '
-                             '(e.g. libc6:amd64) asks for that architecture of a multi-arch package. No '
-                             'version: the sets pin none.',
-              'type': 'string',
-              'pattern': '^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$'}}
-)
+SCHEMA_FIELDS: dict[str, Any] = {
+    "name": {
+        "description": "dpkg package name as in packages/apt/*.txt (e.g. libx11-dev); `name:arch` "
+        "(e.g. libc6:amd64) asks for that architecture of a multi-arch package. No "
+        "version: the sets pin none.",
+        "type": "string",
+        "pattern": "^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$",
+    }
+}
 
 
-KIND = Kind(section="packages", key="name", argname="package", test="test_package", item=Package,
-            evaluate=evaluate, request=request, gatherer="packages",
-            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)
+KIND = Kind(
+    section="packages",
+    key="name",
+    argname="package",
+    test="test_package",
+    item=Package,
+    evaluate=evaluate,
+    request=request,
+    gatherer="packages",
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
+)

@@ -58,8 +58,9 @@ def evaluate(item: PythonDist, ctx: Context) -> Outcome:
         if result is None:
             return Outcome.failed(expected, f"version {version}; import {item.import_name} was not probed")
         if not result.get("ok"):
-            return Outcome.failed(expected, f"version {version}; import {item.import_name} failed: "
-                                  f"{result.get('error')}")
+            return Outcome.failed(
+                expected, f"version {version}; import {item.import_name} failed: {result.get('error')}"
+            )
     return Outcome.passed(version)
 
 
@@ -86,35 +87,56 @@ def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
     if "version" in raw:
         out["version"] = SpecifierSet(raw["version"])
     value = raw.get("import", True)
-    out["import_name"] = None if value is False else (
-        raw["name"].replace("-", "_").lower() if value is True else value)
+    out["import_name"] = (
+        None if value is False else (raw["name"].replace("-", "_").lower() if value is True else value)
+    )
     return out
 
 
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
 # fields every item takes and the group form, and writes schema.json from all kinds).
-SCHEMA_DESCRIPTION = 'Python distributions that must be installed (importlib.metadata) and importable.'
-SCHEMA_FIELDS: dict[str, Any] = (
-    {'name': {'description': 'Distribution name as on PyPI (e.g. transformers).',
-              'type': 'string',
-              'minLength': 1},
-     'min_version': {'description': 'Minimum version (the installed one must be >= this).',
-                     'type': 'string',
-                     'minLength': 1},
-     'version': {'description': 'PEP 440 version specifier the installed version must satisfy (e.g. '
-                                "'~=2.5', '>=1.0,<2', '!=1.3.0'), beside min_version.",
-                 'type': 'string',
-                 'minLength': 1},
-     'import': {'description': 'Module to import (default: the name with - replaced by _); false: do not '
-                               'import.',
-                'type': ['string', 'boolean']},
-     'import_timeout': {'description': 'Seconds the import may take in a fresh interpreter (default 120).',
-                        'type': 'number',
-                        'exclusiveMinimum': 0}}
+SCHEMA_DESCRIPTION = "Python distributions that must be installed (importlib.metadata) and importable."
+SCHEMA_FIELDS: dict[str, Any] = {
+    "name": {
+        "description": "Distribution name as on PyPI (e.g. transformers).",
+        "type": "string",
+        "minLength": 1,
+    },
+    "min_version": {
+        "description": "Minimum version (the installed one must be >= this).",
+        "type": "string",
+        "minLength": 1,
+    },
+    "version": {
+        "description": "PEP 440 version specifier the installed version must satisfy (e.g. "
+        "'~=2.5', '>=1.0,<2', '!=1.3.0'), beside min_version.",
+        "type": "string",
+        "minLength": 1,
+    },
+    "import": {
+        "description": "Module to import (default: the name with - replaced by _); false: do not import.",
+        "type": ["string", "boolean"],
+    },
+    "import_timeout": {
+        "description": "Seconds the import may take in a fresh interpreter (default 120).",
+        "type": "number",
+        "exclusiveMinimum": 0,
+    },
+}
+
+
+KIND = Kind(
+    section="python_dists",
+    key="name",
+    argname="python_dist",
+    test="test_python_dist",
+    item=PythonDist,
+    evaluate=evaluate,
+    request=request,
+    gatherer="python_dists",
+    patterns={"version": "specifier", "min_version": "version"},
+    convert=convert,
+    probe_priority=0,
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
 )
-
-
-KIND = Kind(section="python_dists", key="name", argname="python_dist", test="test_python_dist",
-            item=PythonDist, evaluate=evaluate, request=request, gatherer="python_dists",
-            patterns={"version": "specifier", "min_version": "version"}, convert=convert, probe_priority=0,
-            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)

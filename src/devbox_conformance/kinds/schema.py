@@ -22,70 +22,88 @@ from devbox_conformance.kinds.base import Kind
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.json"
 
-TOP: dict[str, Any] = (
-    {'$schema': 'https://json-schema.org/draft/2020-12/schema',
-     '$id': 'https://github.com/gpu-devbox/expectations.schema.json',
-     'title': 'gpu-devbox expectations',
-     'description': 'The contract a gpu-devbox image must meet. Files: common.yaml, <arch>.yaml overlays, '
-                    'bases/<kind>.yaml. Items merge by kind and key (`name`, or `path` for files): a later '
-                    "file replaces the fields it gives, `remove: true` drops the item. Inside a kind's "
-                    "list, `{when: {...}, items: [...]}` is a group: its items inherit the group's `when`.",
-     'type': 'object',
-     'additionalProperties': False}
-)
+TOP: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://github.com/gpu-devbox/expectations.schema.json",
+    "title": "gpu-devbox expectations",
+    "description": "The contract a gpu-devbox image must meet. Files: common.yaml, <arch>.yaml overlays, "
+    "bases/<kind>.yaml. Items merge by kind and key (`name`, or `path` for files): a later "
+    "file replaces the fields it gives, `remove: true` drops the item. Inside a kind's "
+    "list, `{when: {...}, items: [...]}` is a group: its items inherit the group's `when`.",
+    "type": "object",
+    "additionalProperties": False,
+}
 
-EXTENDS: dict[str, Any] = (
-    {'type': 'string',
-     'minLength': 1,
-     'description': "Contract this one builds on: 'gpu-devbox' (the one shipped with the suite) or a "
-                    'directory path relative to this file. Only read in common.yaml; its files are merged '
-                    "first, then this directory's."}
-)
+EXTENDS: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "description": "Contract this one builds on: 'gpu-devbox' (the one shipped with the suite) or a "
+    "directory path relative to this file. Only read in common.yaml; its files are merged "
+    "first, then this directory's.",
+}
 
-WHEN: dict[str, Any] = (
-    {'description': 'Check this item only when every condition holds for the TARGET (never the machine '
-                    'running pytest); otherwise the test is skipped naming the unmet fact. In a group, an '
-                    "item's own `when` keys are added to the group's, and a key both give takes the item's "
-                    'value.',
-     'type': 'object',
-     'additionalProperties': False,
-     'properties': {'arch': {'description': 'Target architectures this item applies to.',
-                             'type': 'array',
-                             'minItems': 1,
-                             'items': {'enum': ['amd64', 'arm64']}},
-                    'cuda': {'description': "true: only when the target's torch is built with CUDA (read "
-                                            'from torch/version.py); false: only without.',
-                             'type': 'boolean'},
-                    'gpu': {'description': 'true: only when a GPU is visible in the target (/dev/nvidia0 '
-                                           'or nvidia-smi -L); false: only without.',
-                            'type': 'boolean'},
-                    'sets': {'description': 'Package sets that must be included in the build (from the '
-                                            'build manifest). Unknown when the target has no manifest: '
-                                            'then the item is checked.',
-                             'type': 'array',
-                             'minItems': 1,
-                             'items': {'type': 'string', 'pattern': '^[a-z0-9-]+$'}},
-                    'base': {'description': 'Base kinds this item applies to.',
-                             'type': 'array',
-                             'minItems': 1,
-                             'items': {'enum': ['ngc', 'standin', 'other']}}}}
-)
+WHEN: dict[str, Any] = {
+    "description": "Check this item only when every condition holds for the TARGET (never the machine "
+    "running pytest); otherwise the test is skipped naming the unmet fact. In a group, an "
+    "item's own `when` keys are added to the group's, and a key both give takes the item's "
+    "value.",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "arch": {
+            "description": "Target architectures this item applies to.",
+            "type": "array",
+            "minItems": 1,
+            "items": {"enum": ["amd64", "arm64"]},
+        },
+        "cuda": {
+            "description": "true: only when the target's torch is built with CUDA (read "
+            "from torch/version.py); false: only without.",
+            "type": "boolean",
+        },
+        "gpu": {
+            "description": "true: only when a GPU is visible in the target (/dev/nvidia0 "
+            "or nvidia-smi -L); false: only without.",
+            "type": "boolean",
+        },
+        "sets": {
+            "description": "Package sets that must be included in the build (from the "
+            "build manifest). Unknown when the target has no manifest: "
+            "then the item is checked.",
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "pattern": "^[a-z0-9-]+$"},
+        },
+        "base": {
+            "description": "Base kinds this item applies to.",
+            "type": "array",
+            "minItems": 1,
+            "items": {"enum": ["ngc", "standin", "other"]},
+        },
+    },
+}
 
 # Fields every item takes, after the kind's own.
-COMMON_FIELDS: dict[str, Any] = (
-    {'optional': {'description': 'true: when the item is absent the test is skipped with `reason` (never '
-                                 'passed).',
-                  'type': 'boolean'},
-     'reason': {'description': 'Why the item may be absent (shown in the skip message).',
-                'type': 'string',
-                'minLength': 1},
-     'when': {'$ref': '#/$defs/when'},
-     'remove': {'description': 'In an overlay: drop the item with this key that an earlier file defined.',
-                'type': 'boolean'},
-     'note': {'description': 'Free text for humans; ignored by the checks.', 'type': 'string'}}
+COMMON_FIELDS: dict[str, Any] = {
+    "optional": {
+        "description": "true: when the item is absent the test is skipped with `reason` (never passed).",
+        "type": "boolean",
+    },
+    "reason": {
+        "description": "Why the item may be absent (shown in the skip message).",
+        "type": "string",
+        "minLength": 1,
+    },
+    "when": {"$ref": "#/$defs/when"},
+    "remove": {
+        "description": "In an overlay: drop the item with this key that an earlier file defined.",
+        "type": "boolean",
+    },
+    "note": {"description": "Free text for humans; ignored by the checks.", "type": "string"},
+}
+GROUP_TEXT = (
+    "A group: its `items` share one `when:` (each item may add or override keys of it). Groups do not nest."
 )
-GROUP_TEXT = ("A group: its `items` share one `when:` (each item may add or override keys of it). Groups do "
-              "not nest.")
 
 
 def group_form(kind: Kind) -> dict[str, Any]:
@@ -104,8 +122,12 @@ def group_form(kind: Kind) -> dict[str, Any]:
                 "required": ["when", "items"],
                 "properties": {
                     "when": {"$ref": "#/$defs/when"},
-                    "items": {"description": f"Items of {kind.section}, each as it would be outside the "
-                                             "group.", "type": "array", "minItems": 1, "items": ref},
+                    "items": {
+                        "description": f"Items of {kind.section}, each as it would be outside the group.",
+                        "type": "array",
+                        "minItems": 1,
+                        "items": ref,
+                    },
                     "note": COMMON_FIELDS["note"],
                 },
             },
@@ -116,16 +138,22 @@ def group_form(kind: Kind) -> dict[str, Any]:
 
 def definition(kind: Kind) -> dict[str, Any]:
     """One item of the kind: its own fields, then the common ones; no other key."""
-    return {"type": "object", "additionalProperties": False, "required": [kind.key, *kind.schema_required],
-            "properties": {**kind.schema_fields, **COMMON_FIELDS}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [kind.key, *kind.schema_required],
+        "properties": {**kind.schema_fields, **COMMON_FIELDS},
+    }
 
 
 def build() -> dict[str, Any]:
     """The whole schema, kinds in report order."""
     kinds = all_kinds()
-    return {**TOP,
-            "properties": {"extends": EXTENDS, **{k.section: group_form(k) for k in kinds}},
-            "$defs": {"when": WHEN, **{k.section: definition(k) for k in kinds}}}
+    return {
+        **TOP,
+        "properties": {"extends": EXTENDS, **{k.section: group_form(k) for k in kinds}},
+        "$defs": {"when": WHEN, **{k.section: definition(k) for k in kinds}},
+    }
 
 
 def render() -> str:

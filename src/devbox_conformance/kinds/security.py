@@ -33,10 +33,11 @@ DEFAULT_MAX_ENTRIES = 1_000_000
 # Paths shown in a failure (the gatherer keeps up to 50; the count is exact).
 SHOWN = 10
 # What each check forbids, for the message's "expected:" and "found:" lines.
-WHAT = {"world_writable": ("no world-writable entry (directories with the sticky bit aside)",
-                           "world-writable"),
-        "setuid": ("no setuid or setgid file", "setuid/setgid"),
-        "secrets": ("no private key or credentials file", "secret")}
+WHAT = {
+    "world_writable": ("no world-writable entry (directories with the sticky bit aside)", "world-writable"),
+    "setuid": ("no setuid or setgid file", "setuid/setgid"),
+    "secrets": ("no private key or credentials file", "secret"),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,8 +58,10 @@ class SecurityCheck(Item):
 def _expected(item: SecurityCheck) -> str:
     allow = f", except {len(item.allow)} allowed" if item.allow else ""
     allow += f", not under {', '.join(item.prune)}" if item.prune else ""
-    return (f"{WHAT[item.check][0]} under {', '.join(item.paths)}{allow} "
-            f"(symlinks not followed, one file system each, at most {item.max_entries} entries)")
+    return (
+        f"{WHAT[item.check][0]} under {', '.join(item.paths)}{allow} "
+        f"(symlinks not followed, one file system each, at most {item.max_entries} entries)"
+    )
 
 
 def _listing(found: Mapping[str, Any]) -> str:
@@ -82,11 +85,17 @@ def evaluate(item: SecurityCheck, ctx: Context) -> Outcome:
     count = int(found.get("found_count") or 0)
     if count:
         noun = WHAT[item.check][1]
-        problems.append(f"{count} {noun} {'entry' if count == 1 else 'entries'}"
-                        + (" outside the allow-list" if item.allow else "") + ":" + _listing(found))
+        problems.append(
+            f"{count} {noun} {'entry' if count == 1 else 'entries'}"
+            + (" outside the allow-list" if item.allow else "")
+            + ":"
+            + _listing(found)
+        )
     if found.get("truncated"):
-        problems.append(f"the walk was truncated ({found['truncated']}, {found.get('visited')} entries "
-                        "visited): the rest was not checked; raise max_entries or narrow paths")
+        problems.append(
+            f"the walk was truncated ({found['truncated']}, {found.get('visited')} entries "
+            "visited): the rest was not checked; raise max_entries or narrow paths"
+        )
     if found.get("error_count"):
         errors = "; ".join(found.get("errors") or [])
         problems.append(f"{found['error_count']} entries could not be read (is the probe root?): {errors}")
@@ -101,45 +110,84 @@ def evaluate(item: SecurityCheck, ctx: Context) -> Outcome:
 
 
 def request(items: Sequence[SecurityCheck]) -> dict[str, Any]:
-    return {"security": [{"name": s.name, "check": s.check, "paths": list(s.paths), "allow": list(s.allow),
-                          "prune": list(s.prune), "max_entries": s.max_entries} for s in items]}
+    return {
+        "security": [
+            {
+                "name": s.name,
+                "check": s.check,
+                "paths": list(s.paths),
+                "allow": list(s.allow),
+                "prune": list(s.prune),
+                "max_entries": s.max_entries,
+            }
+            for s in items
+        ]
+    }
 
 
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
 # fields every item takes and the group form, and writes schema.json from all kinds).
 SCHEMA_DESCRIPTION = (
-    'Security checks, each a bounded walk of paths in the target (symlinks not followed, one file system '
-    'per path): world-writable entries, setuid/setgid files outside an allow-list, private keys and '
-    'credentials files.'
+    "Security checks, each a bounded walk of paths in the target (symlinks not followed, one file system "
+    "per path): world-writable entries, setuid/setgid files outside an allow-list, private keys and "
+    "credentials files."
 )
-_ABSOLUTE = {'type': 'string', 'pattern': '^/'}
-SCHEMA_FIELDS: dict[str, Any] = (
-    {'name': {'description': 'Test id of the check (test_security[<name>]).',
-              'type': 'string',
-              'minLength': 1},
-     'check': {'description': 'world_writable: no world-writable entry (a directory with the sticky bit '
-                              'aside); setuid: no setuid or setgid regular file; secrets: no ssh private '
-                              'key (.ssh/id_* but *.pub), ssh host key (ssh_host_*_key), credentials file '
-                              '(.netrc, .git-credentials, .pypirc, .aws/credentials, .config/gh/hosts.yml, '
-                              'Hugging Face tokens, a Docker config.json with "auths" credentials, ...) and '
-                              'no small file that starts with a PEM private key (files with a source, '
-                              'document or archive extension are not read).',
-               'enum': list(CHECKS)},
-     'paths': {'description': 'Absolute paths walked; each stays on its own file system. A path that does '
-                              'not exist holds nothing wrong.',
-               'type': 'array', 'minItems': 1, 'items': _ABSOLUTE},
-     'allow': {'description': 'Exceptions: exact paths or fnmatch globs (`*` also matches `/`). Say why '
-                              'in a comment.',
-               'type': 'array', 'items': {'type': 'string', 'minLength': 1}},
-     'prune': {'description': 'Directories not walked: fnmatch globs on the path (`*/dist-packages`). For '
-                              'trees that cannot hold what the check looks for; say why in a comment.',
-               'type': 'array', 'items': {'type': 'string', 'minLength': 1}},
-     'max_entries': {'description': f'Entries one walk visits at most (default {DEFAULT_MAX_ENTRIES}); a '
-                                    'walk stopped there fails its item as truncated.',
-                     'type': 'integer', 'minimum': 1}}
-)
+_ABSOLUTE = {"type": "string", "pattern": "^/"}
+SCHEMA_FIELDS: dict[str, Any] = {
+    "name": {
+        "description": "Test id of the check (test_security[<name>]).",
+        "type": "string",
+        "minLength": 1,
+    },
+    "check": {
+        "description": "world_writable: no world-writable entry (a directory with the sticky bit "
+        "aside); setuid: no setuid or setgid regular file; secrets: no ssh private "
+        "key (.ssh/id_* but *.pub), ssh host key (ssh_host_*_key), credentials file "
+        "(.netrc, .git-credentials, .pypirc, .aws/credentials, .config/gh/hosts.yml, "
+        'Hugging Face tokens, a Docker config.json with "auths" credentials, ...) and '
+        "no small file that starts with a PEM private key (files with a source, "
+        "document or archive extension are not read).",
+        "enum": list(CHECKS),
+    },
+    "paths": {
+        "description": "Absolute paths walked; each stays on its own file system. A path that does "
+        "not exist holds nothing wrong.",
+        "type": "array",
+        "minItems": 1,
+        "items": _ABSOLUTE,
+    },
+    "allow": {
+        "description": "Exceptions: exact paths or fnmatch globs (`*` also matches `/`). Say why "
+        "in a comment.",
+        "type": "array",
+        "items": {"type": "string", "minLength": 1},
+    },
+    "prune": {
+        "description": "Directories not walked: fnmatch globs on the path (`*/dist-packages`). For "
+        "trees that cannot hold what the check looks for; say why in a comment.",
+        "type": "array",
+        "items": {"type": "string", "minLength": 1},
+    },
+    "max_entries": {
+        "description": f"Entries one walk visits at most (default {DEFAULT_MAX_ENTRIES}); a "
+        "walk stopped there fails its item as truncated.",
+        "type": "integer",
+        "minimum": 1,
+    },
+}
 
 
-KIND = Kind(section="security", key="name", argname="security_check", test="test_security",
-            item=SecurityCheck, evaluate=evaluate, request=request, gatherer="security", probe_priority=1,
-            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS, schema_required=("check", "paths"))
+KIND = Kind(
+    section="security",
+    key="name",
+    argname="security_check",
+    test="test_security",
+    item=SecurityCheck,
+    evaluate=evaluate,
+    request=request,
+    gatherer="security",
+    probe_priority=1,
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
+    schema_required=("check", "paths"),
+)

@@ -25,6 +25,7 @@ class Shell(Item):
     aliases: tuple[str, ...] = ()
     stderr_empty: bool = True
 
+
 def _mode(item: Shell) -> str:
     flags = [f for f, on in (("-l", item.login), ("-i", item.interactive)) if on]
     return f"{item.shell} {' '.join(flags)}".strip()
@@ -77,14 +78,27 @@ def evaluate(item: Shell, ctx: Context) -> Outcome:
             expected.append(f"aliases {', '.join(item.aliases)}")
         if item.stderr_empty:
             expected.append("nothing on stderr")
-        return Outcome.failed(", ".join(expected), "; ".join(problems)
-                              + (f"\nstdout:   {(run.get('stdout') or '')[:500]!r}" if lines else ""))
+        return Outcome.failed(
+            ", ".join(expected),
+            "; ".join(problems) + (f"\nstdout:   {(run.get('stdout') or '')[:500]!r}" if lines else ""),
+        )
     return Outcome.passed()
 
 
 def request(items: Sequence[Shell]) -> dict[str, Any]:
-    return {"shells": [{"name": s.name, "shell": s.shell, "login": s.login, "interactive": s.interactive,
-                        "aliases": list(s.aliases), "timeout": 60} for s in items]}
+    return {
+        "shells": [
+            {
+                "name": s.name,
+                "shell": s.shell,
+                "login": s.login,
+                "interactive": s.interactive,
+                "aliases": list(s.aliases),
+                "timeout": 60,
+            }
+            for s in items
+        ]
+    }
 
 
 def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,26 +111,41 @@ def convert(raw: Mapping[str, Any]) -> dict[str, Any]:
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
 # fields every item takes and the group form, and writes schema.json from all kinds).
 SCHEMA_DESCRIPTION = "Shell behaviour, run under a pseudo-terminal as the target's default user."
-SCHEMA_FIELDS: dict[str, Any] = (
-    {'name': {'description': 'Name of this shell run (test id), e.g. bash-login.',
-              'type': 'string',
-              'minLength': 1},
-     'shell': {'description': 'Shell command.', 'enum': ['bash', 'zsh', 'sh']},
-     'login': {'description': 'Run as a login shell (-l).', 'type': 'boolean'},
-     'interactive': {'description': 'Run as an interactive shell (-i).', 'type': 'boolean'},
-     'greeting': {'description': 'First line the shell must print, exactly once; false: no greeting line '
-                                 'may appear.',
-                  'type': ['string', 'boolean']},
-     'path_contains': {'description': "Entries PATH must hold (~ means the shell's $HOME).",
-                       'type': 'array',
-                       'items': {'type': 'string'}},
-     'aliases': {'description': 'Aliases that must be defined.',
-                 'type': 'array',
-                 'items': {'type': 'string'}},
-     'stderr_empty': {'description': 'Nothing may be written on stderr (default true).', 'type': 'boolean'}}
+SCHEMA_FIELDS: dict[str, Any] = {
+    "name": {
+        "description": "Name of this shell run (test id), e.g. bash-login.",
+        "type": "string",
+        "minLength": 1,
+    },
+    "shell": {"description": "Shell command.", "enum": ["bash", "zsh", "sh"]},
+    "login": {"description": "Run as a login shell (-l).", "type": "boolean"},
+    "interactive": {"description": "Run as an interactive shell (-i).", "type": "boolean"},
+    "greeting": {
+        "description": "First line the shell must print, exactly once; false: no greeting line may appear.",
+        "type": ["string", "boolean"],
+    },
+    "path_contains": {
+        "description": "Entries PATH must hold (~ means the shell's $HOME).",
+        "type": "array",
+        "items": {"type": "string"},
+    },
+    "aliases": {"description": "Aliases that must be defined.", "type": "array", "items": {"type": "string"}},
+    "stderr_empty": {"description": "Nothing may be written on stderr (default true).", "type": "boolean"},
+}
+
+
+KIND = Kind(
+    section="shells",
+    key="name",
+    argname="shell",
+    test="test_shell",
+    item=Shell,
+    evaluate=evaluate,
+    request=request,
+    gatherer="shells",
+    convert=convert,
+    probe_priority=1,
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
+    schema_required=("shell",),
 )
-
-
-KIND = Kind(section="shells", key="name", argname="shell", test="test_shell", item=Shell, evaluate=evaluate,
-            request=request, gatherer="shells", convert=convert, probe_priority=1,
-            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS, schema_required=('shell',))

@@ -36,15 +36,24 @@ def request(items: Sequence[User]) -> dict[str, Any]:
 
 # The kind in the JSON Schema: its section's description and its own fields (kinds/schema.py adds the
 # fields every item takes and the group form, and writes schema.json from all kinds).
-SCHEMA_DESCRIPTION = 'Users that must exist (pwd).'
-SCHEMA_FIELDS: dict[str, Any] = (
-    {'name': {'description': 'User name.', 'type': 'string', 'minLength': 1},
-     'uid': {'description': 'Numeric user id.', 'type': 'integer'},
-     'home': {'description': 'Home directory.', 'type': 'string'},
-     'shell': {'description': 'Login shell.', 'type': 'string'}}
+SCHEMA_DESCRIPTION = "Users that must exist (pwd)."
+SCHEMA_FIELDS: dict[str, Any] = {
+    "name": {"description": "User name.", "type": "string", "minLength": 1},
+    "uid": {"description": "Numeric user id.", "type": "integer"},
+    "home": {"description": "Home directory.", "type": "string"},
+    "shell": {"description": "Login shell.", "type": "string"},
+}
+
+
+KIND = Kind(
+    section="users",
+    key="name",
+    argname="user",
+    test="test_user",
+    item=User,
+    evaluate=evaluate,
+    request=request,
+    gatherer="accounts",
+    description=SCHEMA_DESCRIPTION,
+    schema_fields=SCHEMA_FIELDS,
 )
-
-
-KIND = Kind(section="users", key="name", argname="user", test="test_user", item=User, evaluate=evaluate,
-            request=request, gatherer="accounts",
-            description=SCHEMA_DESCRIPTION, schema_fields=SCHEMA_FIELDS)
