@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devbox_conformance import checks, probe
 from devbox_conformance import expectations as exp
 from devbox_conformance.intarget import commands as gatherer
-from devbox_conformance.kinds.commands import Command, OutputMatch
+from devbox_conformance.kinds.commands import DEFAULT_MAX_OUTPUT, Command, OutputMatch
 
 
 def _load(tmp_path: Path, commands_yaml: str) -> exp.Expectations:
@@ -54,6 +56,7 @@ def test_a_command_loads_with_its_defaults_and_matchers(tmp_path: Path) -> None:
         "env": {"A": "1", "B": "2"},
         "cwd": None,
         "timeout": 5.0,
+        "max_output": 1 << 20,
     }
     assert "commands" in request["gatherers"]
 
@@ -77,6 +80,18 @@ ONE_OF = "give exactly one of `run` (a shell string) or `argv` (a list)"
         (
             "  - name: x\n    run: 'true'\n    timeout: 0\n",
             "common.yaml:4: commands[0].timeout: 0 is less than or equal",
+        ),
+        (
+            "  - name: x\n    run: 'true'\n    max_output: 0\n",
+            "common.yaml:4: commands[0].max_output: 0 is less than the minimum of 1",
+        ),
+        (
+            "  - name: x\n    run: 'true'\n    max_output: 268435457\n",
+            "common.yaml:4: commands[0].max_output: 268435457 is greater than the maximum of 268435456",
+        ),
+        (
+            "  - name: x\n    run: 'true'\n    max_output: 1.5\n",
+            "common.yaml:4: commands[0].max_output: wrong type: expected integer, got number (1.5)",
         ),
     ],
 )
@@ -185,3 +200,167 @@ def test_output_matchers() -> None:
         "stdout has no match for /^a$/",
         "stdout matches /b/: 'b'",
     ]
+
+
+# --- Output past what is kept: never judged as if it were the whole stream --------------------------------
+
+# 204800 bytes on stdout: 204793 'x', then the line "FATAL".
+FATAL_AT_END = "head -c 204793 /dev/zero | tr '\\0' x; echo; echo FATAL"
+
+
+def _run_and_verify(run: str, **kw: object) -> tuple[dict[str, object], checks.Outcome]:
+    item = _cmd(name="x", run=run, **kw)
+    found = gatherer.run_command({"argv": item.command_argv, "timeout": 30, "max_output": item.max_output})
+    return found, _verify(item, found)
+
+
+def test_output_past_max_output_fails_with_the_reason_not_a_pass() -> None:
+    found, outcome = _run_and_verify(FATAL_AT_END, stdout=OutputMatch(not_regex="FATAL"), max_output=65536)
+    assert found["stdout_bytes"] == 204800 and found["stdout_kept"] == 65536 and found["exit_code"] == 0
+    assert found["truncated"] and len(str(found["stdout"])) == 65536
+    assert outcome.status == "failed"
+    assert outcome.message.splitlines()[2] == (
+        "found:    stdout was 204800 bytes; only the first 65536 were judged (raise max_output)"
+    )
+
+
+def test_output_within_max_output_is_judged_to_its_end() -> None:
+    found, outcome = _run_and_verify(FATAL_AT_END, stdout=OutputMatch(not_regex="FATAL"))
+    assert found["stdout_bytes"] == found["stdout_kept"] == 204800 and not found["truncated"]
+    assert outcome.status == "failed"
+    assert outcome.message.splitlines()[2] == "found:    stdout matches /FATAL/: 'FATAL'"
+    assert _run_and_verify(FATAL_AT_END, stdout=OutputMatch(regex="^FATAL$"))[1].status == "passed"
+
+
+@pytest.mark.parametrize(
+    ("match", "status"),
+    [
+        (OutputMatch(contains="xxx"), "passed"),  # found in the kept part: the whole stream holds it
+        (OutputMatch(contains="FATAL"), "failed"),  # not in the kept part: it may lie past it
+        (OutputMatch(regex="x"), "failed"),  # a regex over a part is never decided (`$` at the cut)
+        (OutputMatch(equals="x" * 100), "failed"),
+        (OutputMatch(not_regex="nothing-like-this"), "failed"),
+    ],
+)
+def test_only_a_found_contains_is_decided_on_a_part(match: OutputMatch, status: str) -> None:
+    outcome = _run_and_verify(FATAL_AT_END, stdout=match, max_output=1000)[1]
+    assert outcome.status == status, outcome.message
+    if status == "failed":
+        assert "found:    stdout was 204800 bytes; only the first 1000 were judged (raise max_output)" in (
+            outcome.message.splitlines()
+        )
+
+
+def test_a_stream_without_matcher_may_be_longer_and_the_command_is_never_blocked() -> None:
+    # 3 MiB on stdout, then a line on stderr: the probe keeps draining stdout past its limit.
+    found, outcome = _run_and_verify(
+        "head -c 3145728 /dev/zero; echo done >&2", stderr=OutputMatch(equals="done"), max_output=4096
+    )
+    assert outcome.status == "passed", outcome.message
+    assert found["stdout_bytes"] == 3145728 and found["stdout_kept"] == 4096 and found["stderr"] == "done\n"
+    assert not found["timed_out"] and found["exit_code"] == 0
+
+
+def test_both_streams_are_drained_together() -> None:
+    # stderr fills while nothing is written to stdout (a reader of one stream at a time would deadlock).
+    found = gatherer.run_command(
+        {
+            "argv": ["/bin/sh", "-c", "head -c 5000000 /dev/zero >&2; head -c 5000000 /dev/zero"],
+            "timeout": 30,
+            "max_output": 10,
+        }
+    )
+    assert not found["timed_out"] and found["exit_code"] == 0
+    assert (found["stdout_bytes"], found["stderr_bytes"], found["stdout_kept"]) == (5000000, 5000000, 10)
+
+
+def test_a_chatty_command_past_its_time_limit_is_still_killed() -> None:
+    started = time.monotonic()
+    found = gatherer.run_command({"argv": ["yes"], "timeout": 1, "max_output": 100})
+    assert time.monotonic() - started < 10
+    assert found["timed_out"] and found["exit_code"] is None and found["stdout"] == "y\n" * 50
+    assert int(found["stdout_bytes"]) > 100  # type: ignore[call-overload]
+    outcome = _verify(_cmd(name="x", argv=("yes",), timeout=1.0, stdout=OutputMatch(contains="y")), found)
+    assert outcome.status == "failed" and "killed after 1 s (still running)" in outcome.message
+
+
+def test_a_split_character_at_the_cut_is_left_out() -> None:
+    found = gatherer.run_command({"argv": ["/bin/sh", "-c", "printf 'a\\303\\251b'"], "max_output": 2})
+    assert found["stdout"] == "a" and found["stdout_kept"] == 2 and found["stdout_bytes"] == 4
+
+
+PEAK = """
+import json, resource, sys
+from devbox_conformance.intarget.commands import run_command
+found = run_command({"argv": ["head", "-c", "400000000", "/dev/zero"], "timeout": 120})
+print(json.dumps({"bytes": found["stdout_bytes"], "kept": found["stdout_kept"],
+                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def test_400_mb_of_output_is_read_in_bounded_memory() -> None:
+    """The probe's own peak RSS (its child's not counted) stays far below the output's size."""
+    env = {**os.environ, "PYTHONPATH": str(Path(gatherer.__file__).parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK], capture_output=True, text=True, timeout=180, env=env, check=True
+    )
+    got = json.loads(done.stdout)
+    assert got["bytes"] == 400_000_000 and got["kept"] == DEFAULT_MAX_OUTPUT
+    assert got["peak_kib"] < 100 * 1024, got  # buffering it all took ~800 MB
+
+
+def test_facts_without_byte_counts_but_marked_truncated_are_not_whole() -> None:
+    item = _cmd(name="x", run="true", stdout=OutputMatch(not_regex="FATAL"))
+    found = {"exit_code": 0, "timed_out": False, "stdout": "ok\n", "stderr": "", "truncated": True}
+    outcome = _verify(item, found)
+    assert outcome.status == "failed" and "stdout was cut by the probe" in outcome.message
+    assert _verify(item, {**found, "truncated": False}).status == "passed"
+
+
+MATCHES = st.builds(
+    OutputMatch,
+    equals=st.none() | st.sampled_from(["", "ab", "ab\nab"]),
+    regex=st.none() | st.sampled_from(["b$", "^a", "F"]),
+    contains=st.none() | st.sampled_from(["a", "ba", "F", "\n"]),
+    not_regex=st.none() | st.sampled_from(["F", "b$", "^$"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.binary(max_size=60).map(lambda b: b.replace(b"\x00", b"a"))
+    | st.text(alphabet="abF\né", max_size=40).map(str.encode),
+    chunks=st.lists(st.integers(min_value=1, max_value=7), max_size=30),
+    limit=st.integers(min_value=1, max_value=70),
+    match=MATCHES,
+)
+def test_a_cut_stream_never_passes_what_the_whole_stream_fails(
+    data: bytes, chunks: list[int], limit: int, match: OutputMatch
+) -> None:
+    """However the stream is chunked and cut: what is kept is its start; a verdict on the kept part is a pass
+    only when the verdict on the whole stream is a pass, and it is the same verdict when nothing was cut."""
+    capped, rest = gatherer.Capped(limit), data
+    for size in chunks:
+        capped.add(rest[:size])
+        rest = rest[size:]
+    capped.add(rest)
+    assert bytes(capped.kept) == data[:limit] and capped.total == len(data)
+    item = _cmd(name="x", run="true", stdout=match, max_output=limit)
+    base = {"exit_code": 0, "timed_out": False, "stderr": "", "stderr_bytes": 0, "stderr_kept": 0}
+    on_kept = _verify(item, {**base, **capped.facts("stdout")})
+    on_whole = _verify(
+        item,
+        {
+            **base,
+            **gatherer.Capped(len(data) + 1).facts("stdout"),
+            "stdout": data.decode("utf-8", "replace"),
+            "stdout_bytes": len(data),
+            "stdout_kept": len(data),
+        },
+    )
+    if on_kept.status == "passed":
+        assert on_whole.status == "passed", (on_kept.message, on_whole.message)
+    if len(data) <= limit:
+        assert on_kept.status == on_whole.status
+    else:
+        assert on_kept.status == "passed" or "only the first" in on_kept.message

@@ -14,6 +14,7 @@ from devbox_conformance import checks, probe
 from devbox_conformance import expectations as exp
 from devbox_conformance.intarget.files import probe_file
 from devbox_conformance.kinds.files import File
+from devbox_conformance.kinds.files import request as files_request
 from devbox_conformance.kinds.python_dists import PythonDist
 
 
@@ -55,7 +56,12 @@ python_dists:
     assert not gone.exists and link.target == "/usr/bin/real"
     assert model.python_dists[0].version == SpecifierSet(">=1.0,<2")
     files = {f["path"]: f for f in probe.build_request(model)["files"]}
-    assert files["/etc/conf"] == {"path": "/etc/conf", "content": True, "sha256": True}
+    assert files["/etc/conf"] == {
+        "path": "/etc/conf",
+        "content": True,
+        "sha256": True,
+        "max_content": 1 << 20,
+    }
     assert files["/gone"] == {"path": "/gone", "content": False}
 
 
@@ -71,6 +77,14 @@ python_dists:
             "common.yaml:3: python_dists[0].version: invalid version spec '>>1' (PEP 440, e.g. '>=2.30')",
         ),
         ("files:\n  - path: /x\n    contains: []\n", "common.yaml:3: files[0].contains:"),
+        (
+            "files:\n  - path: /x\n    max_content: 0\n",
+            "common.yaml:3: files[0].max_content: 0 is less than the minimum of 1",
+        ),
+        (
+            "files:\n  - path: /x\n    max_content: 268435457\n",
+            "common.yaml:3: files[0].max_content: 268435457 is greater than the maximum of 268435456",
+        ),
     ],
 )
 def test_bad_new_fields_are_one_line(tmp_path: Path, body: str, message: str) -> None:
@@ -140,6 +154,72 @@ def test_file_checks(item: File, found: dict[str, object], status: str, line: st
 def test_a_file_that_must_be_absent_says_so() -> None:
     outcome = _verify("files", _file(path="/gone", exists=False), {"files": {"/gone": FOUND}})
     assert outcome.message.splitlines()[1] == "expected: absent"
+
+
+# --- Content past what is read: never judged as if it were the whole file ---------------------------------
+
+BIG = b"a" * 200_000 + b"\nFORBIDDEN\n"  # the forbidden text lies far past 64 KiB
+
+
+@pytest.fixture
+def big(tmp_path: Path) -> str:
+    (tmp_path / "big").write_bytes(BIG)
+    return str(tmp_path / "big")
+
+
+def _probe_and_verify(path: str, **kw: object) -> checks.Outcome:
+    item = _file(path=path, **kw)
+    spec = files_request([item])["files"][0]
+    return _verify("files", item, {"files": {path: probe_file(spec)}})
+
+
+CUT = f"found:    the file is {len(BIG)} bytes; only the first 65536 were judged (raise max_content)"
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "line"),
+    [
+        ({"not_contains": ("FORBIDDEN",), "max_content": 65536}, "failed", CUT),
+        ({"not_contains": ("FORBIDDEN",)}, "failed", "found:    holds 'FORBIDDEN'"),  # 1 MiB: all of it
+        ({"contains": ("FORBIDDEN",), "max_content": 65536}, "failed", CUT),
+        ({"contains": ("aaaa",), "max_content": 65536}, "passed", ""),  # found in the part: in the whole
+        ({"content": "^a+$", "max_content": 65536}, "failed", CUT),
+        ({"content": r"\A[a\n]*\Z", "max_content": 65536}, "failed", CUT),
+        ({"content": r"\A[a\n]*\Z"}, "failed", "found:    content without a match (first 200 chars: "),
+        ({"content": "^FORBIDDEN$"}, "passed", ""),
+        (
+            {"contains": ("aaaa",), "not_contains": ("FORBIDDEN", "aaaa"), "max_content": 65536},
+            "failed",
+            "found:    holds 'aaaa'; " + CUT.removeprefix("found:    "),
+        ),
+    ],
+)
+def test_a_content_check_on_a_part_of_a_file_never_passes(
+    big: str, fields: dict[str, object], status: str, line: str
+) -> None:
+    outcome = _probe_and_verify(big, **fields)
+    assert outcome.status == status, outcome.message
+    if line:
+        assert any(got.startswith(line) for got in outcome.message.splitlines()), outcome.message
+
+
+def test_the_gatherer_reads_max_content_and_says_what_it_kept(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes("aé".encode() * 10)  # 30 bytes, a 2-byte character at every third
+    got = probe_file({"path": str(tmp_path / "f"), "content": True, "max_content": 5})
+    assert got["content"] == "aéa" and got["content_read"] == 5 and got["content_truncated"]
+    got = probe_file({"path": str(tmp_path / "f"), "content": True, "max_content": 30})
+    assert got["content"] == "aé" * 10 and got["content_read"] == 30 and not got["content_truncated"]
+    # /proc files say size 0: the cut is known from reading one byte more, and the message says so.
+    found = {**FOUND, "size": 0, "content": "x", "content_read": 1, "content_truncated": True}
+    outcome = _verify("files", _file(path="/p", not_contains=("y",)), {"files": {"/p": found}})
+    assert "found:    the file holds more than 1 bytes; only the first 1 were judged (raise max_content)" in (
+        outcome.message.splitlines()
+    )
+
+
+def test_one_path_read_by_several_items_is_read_as_far_as_the_largest_asks() -> None:
+    items = [_file(path="/c", contains=("a",), max_content=10), _file(path="/c", content="b", max_content=99)]
+    assert files_request(items)["files"] == [{"path": "/c", "content": True, "max_content": 99}]
 
 
 @pytest.mark.parametrize(

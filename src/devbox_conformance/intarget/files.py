@@ -1,5 +1,9 @@
 # ruff: noqa: UP031 - in-target code (any python3 >= 3.8): plain %-formatting
-"""files: lstat/stat of each path (type, mode, owner, group), the content where a check reads it."""
+"""files: lstat/stat of each path (type, mode, owner, group), the content where a check reads it.
+
+The content is the first `max_content` bytes (a check that needs more fails its item, never judges a part as
+the whole): `content_read` says how many were kept, `content_truncated` whether the file held more.
+"""
 
 import grp
 import hashlib
@@ -7,7 +11,7 @@ import os
 import pwd
 import stat
 
-from .text import CONTENT_CAP, text
+from .text import KEEP_DEFAULT, text_prefix
 
 
 def probe_file(spec):
@@ -42,16 +46,23 @@ def probe_file(spec):
     except KeyError:
         out["group"] = str(st.st_gid)
     if spec.get("content") and kind == "file":
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(CONTENT_CAP + 1)
-            out["content"] = text(data[:CONTENT_CAP])
-            out["content_truncated"] = len(data) > CONTENT_CAP
-        except OSError as exc:
-            out["content_error"] = str(exc)
+        out.update(_content(path, int(spec.get("max_content") or KEEP_DEFAULT)))
     if spec.get("sha256") and kind == "file":
         out.update(_sha256(path))
     return out
+
+
+def _content(path, limit):
+    """{content, content_read, content_truncated} of the first `limit` bytes (one more is read to know
+    whether the file goes on: st_size is 0 for /proc files), or {"content_error": why}."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        return {"content_error": str(exc)}
+    cut = len(data) > limit
+    data = data[:limit]
+    return {"content": text_prefix(data, cut), "content_read": len(data), "content_truncated": cut}
 
 
 def _sha256(path):

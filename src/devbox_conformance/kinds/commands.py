@@ -10,6 +10,10 @@ directory, within a time limit) exits with the expected code and prints what it 
 
 Each command runs in the one probe, side by side with the other gatherers, under its own time limit: a
 command that hangs is killed (with its process group) and reported, and the others still run.
+
+A verdict is about the whole stream: the probe keeps the first `max_output` bytes of each (1 MiB unless the
+item says) and counts all of them; a matcher that did not see a whole stream fails the item with that
+reason, except a `contains` found in what was kept (then it is in the whole stream too).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from devbox_conformance.kinds.base import Item, Kind
 
 SHELL = "/bin/sh"
 DEFAULT_TIMEOUT = 30.0
+# Bytes of each stream the probe keeps and the matchers judge, unless the item sets `max_output`.
+DEFAULT_MAX_OUTPUT = 1 << 20
+MAX_MAX_OUTPUT = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,19 @@ class OutputMatch:
             out.append(f"{stream} does not match /{self.not_regex}/")
         return out
 
-    def problems(self, stream: str, text: str) -> list[str]:
+    def problems(self, stream: str, text: str, cut: str | None = None) -> list[str]:
+        """What the text breaks; `cut` says why the text is only the start of the stream (None: all of it).
+
+        Over a start only a `contains` that is found is decided (the whole stream holds it too): any other
+        matcher given makes the one line `cut`, never a pass.
+        """
+        if cut is not None:
+            undecided = (self.equals, self.regex, self.not_regex)
+            if any(m is not None for m in undecided) or (
+                self.contains is not None and self.contains not in text
+            ):
+                return [cut]
+            return []
         out = []
         if self.equals is not None and text.rstrip("\n") != self.equals.rstrip("\n"):
             out.append(f"{stream} is {text[:300]!r}")
@@ -83,6 +102,8 @@ class Command(Item):
     exit_code: int = 0
     stdout: OutputMatch | None = None
     stderr: OutputMatch | None = None
+    # Bytes of each stream kept and judged; past it a matcher fails the item (it saw only a part).
+    max_output: int = DEFAULT_MAX_OUTPUT
 
     @property
     def command_argv(self) -> list[str]:
@@ -115,11 +136,13 @@ def evaluate(item: Command, ctx: Context) -> Outcome:
         problems.append(f"killed after {item.timeout:g} s (still running)")
     elif found.get("exit_code") != item.exit_code:
         problems.append(f"exit code {found.get('exit_code')}")
+    if found.get("output_lost"):
+        problems.append(f"output lost: {found['output_lost']}")
     out, err = found.get("stdout") or "", found.get("stderr") or ""
     if item.stdout is not None:
-        problems.extend(item.stdout.problems("stdout", out))
+        problems.extend(item.stdout.problems("stdout", out, cut_reason(found, "stdout")))
     if item.stderr is not None:
-        problems.extend(item.stderr.problems("stderr", err))
+        problems.extend(item.stderr.problems("stderr", err, cut_reason(found, "stderr")))
     if problems:
         shown = ""
         if out.strip():
@@ -128,6 +151,24 @@ def evaluate(item: Command, ctx: Context) -> Outcome:
             shown += f"\nstderr:   {err[-500:]!r}"
         return Outcome.failed(expected, "; ".join(problems) + shown)
     return Outcome.passed(f"exit {found.get('exit_code')} in {found.get('seconds')} s")
+
+
+def cut_reason(found: Mapping[str, Any], stream: str) -> str | None:
+    """Why the probe's text of `stream` is not the whole stream, or None when it is.
+
+    From the stream's byte counts; a probe that gave none but said `truncated` (or lost the output) is taken
+    at its word for both streams: unknown is not whole.
+    """
+    total, kept = found.get(f"{stream}_bytes"), found.get(f"{stream}_kept")
+    if found.get("output_lost"):
+        return f"{stream} was not read to its end; only its start was judged"
+    if isinstance(total, int) and isinstance(kept, int):
+        if total <= kept:
+            return None
+        return f"{stream} was {total} bytes; only the first {kept} were judged (raise max_output)"
+    if found.get("truncated"):
+        return f"{stream} was cut by the probe; only its start was judged (raise max_output)"
+    return None
 
 
 def request(items: Sequence[Command]) -> dict[str, Any]:
@@ -140,6 +181,7 @@ def request(items: Sequence[Command]) -> dict[str, Any]:
                 "env": dict(c.env),
                 "cwd": c.cwd,
                 "timeout": c.timeout,
+                "max_output": c.max_output,
             }
             for c in items
         ]
@@ -238,6 +280,14 @@ SCHEMA_FIELDS: dict[str, Any] = {
     "exit_code": {"description": "Expected exit code (default 0).", "type": "integer"},
     "stdout": _stream("What the standard output must hold."),
     "stderr": _stream('What the standard error must hold ({equals: ""}: nothing at all).'),
+    "max_output": {
+        "description": "Bytes of each stream (stdout, stderr) kept and judged (default 1048576: 1 MiB). "
+        "The probe reads all of the output and counts it; a stream with a matcher that printed more "
+        "fails the item (only a `contains` found in the kept part passes).",
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_MAX_OUTPUT,
+    },
 }
 
 

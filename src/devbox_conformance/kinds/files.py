@@ -1,5 +1,10 @@
 """files: exists (or must not), type, permission bits, owner and group, symlink target, content (regex,
-substrings that must or must not appear: the first 64 KiB), SHA-256 of the whole file."""
+substrings that must or must not appear), SHA-256 of the whole file.
+
+The probe reads the first `max_content` bytes (1 MiB unless the item says). A content check on a file that
+holds more fails its item with that reason, unless what was read decides it soundly: a `contains` text that
+is found there is in the whole file too; a regex or a `not_contains` over a part never passes.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,10 @@ from typing import Any
 
 from devbox_conformance.checks import Context, Outcome
 from devbox_conformance.kinds.base import Item, Kind
+
+# Bytes of content the probe reads and the checks judge, unless the item sets `max_content`.
+DEFAULT_MAX_CONTENT = 1 << 20
+MAX_MAX_CONTENT = 256 << 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +37,8 @@ class File(Item):
     target: str | None = None
     contains: tuple[str, ...] = ()
     not_contains: tuple[str, ...] = ()
+    # Bytes of content read and judged; a content check on a longer file fails (it would judge a part).
+    max_content: int = DEFAULT_MAX_CONTENT
 
     @property
     def reads_content(self) -> bool:
@@ -75,6 +86,9 @@ def evaluate(item: File, ctx: Context) -> Outcome:
         content = found.get("content")
         if content is None:
             return Outcome.failed(expected, f"content unreadable: {found.get('content_error', 'not a file')}")
+        cut = cut_reason(found)
+        if cut:
+            return Outcome.failed(expected, cut)
         if not re.search(item.content, content, re.M):
             return Outcome.failed(expected, f"content without a match (first 200 chars: {content[:200]!r})")
     return _more(item, found, expected)
@@ -95,9 +109,13 @@ def _more(item: File, found: Mapping[str, Any], expected: str) -> Outcome:
             return Outcome.failed(expected, f"content unreadable: {found.get('content_error', 'not a file')}")
         missing = [c for c in item.contains if c not in content]
         present = [c for c in item.not_contains if c in content]
-        if missing or present:
-            found_text = "; ".join([f"lacks {c!r}" for c in missing] + [f"holds {c!r}" for c in present])
-            return Outcome.failed(expected, found_text)
+        problems = [f"lacks {c!r}" for c in missing] + [f"holds {c!r}" for c in present]
+        cut = cut_reason(found)
+        # Over a part, a text found is found in the whole; a text not found may lie past what was read.
+        if cut and (missing or item.not_contains):
+            problems = [f"holds {c!r}" for c in present] + [cut]
+        if problems:
+            return Outcome.failed(expected, "; ".join(problems))
     if item.sha256:
         actual = found.get("sha256")
         if actual is None:
@@ -107,12 +125,27 @@ def _more(item: File, found: Mapping[str, Any], expected: str) -> Outcome:
     return Outcome.passed()
 
 
+def cut_reason(found: Mapping[str, Any]) -> str | None:
+    """Why the content the probe read is not the whole file, or None when it is."""
+    if not found.get("content_truncated"):
+        return None
+    read = found.get("content_read")
+    if not isinstance(read, int):
+        return "the content was cut by the probe; only its start was read (raise max_content)"
+    size = found.get("size")
+    whole = f"is {size} bytes" if isinstance(size, int) and size > read else f"holds more than {read} bytes"
+    return f"the file {whole}; only the first {read} were judged (raise max_content)"
+
+
 def request(items: Sequence[File]) -> dict[str, Any]:
-    """One stat per path; the content and the checksum only where a check needs them."""
+    """One stat per path; the content (as much as the largest `max_content` of its items asks) and the
+    checksum only where a check needs them."""
     files: dict[str, dict[str, Any]] = {}
     for f in items:
         spec = files.setdefault(f.path, {"path": f.path, "content": False})
         spec["content"] = spec["content"] or f.reads_content
+        if f.reads_content:
+            spec["max_content"] = max(spec.get("max_content", 0), f.max_content)
         if f.sha256:
             spec["sha256"] = True
     return {"files": list(files.values())}
@@ -145,7 +178,10 @@ SCHEMA_FIELDS: dict[str, Any] = {
         "pattern": "^0?[0-7]{3,4}$",
     },
     "owner": {"description": "Owning user name.", "type": "string"},
-    "content": {"description": "Regex searched in the content (first 64 KiB).", "type": "string"},
+    "content": {
+        "description": "Regex searched in the content (a file longer than max_content fails).",
+        "type": "string",
+    },
     "exists": {
         "description": "false: the path must not exist (lstat fails); nothing else is checked.",
         "type": "boolean",
@@ -162,18 +198,26 @@ SCHEMA_FIELDS: dict[str, Any] = {
         "minLength": 1,
     },
     "contains": {
-        "description": "Text (or list of texts) the file's first 64 KiB must hold.",
+        "description": "Text (or list of texts) the file must hold (found within max_content).",
         "oneOf": [
             {"type": "string", "minLength": 1},
             {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
         ],
     },
     "not_contains": {
-        "description": "Text (or list of texts) the file's first 64 KiB must not hold.",
+        "description": "Text (or list of texts) the file must not hold (a file longer than max_content "
+        "fails).",
         "oneOf": [
             {"type": "string", "minLength": 1},
             {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
         ],
+    },
+    "max_content": {
+        "description": "Bytes of the file read and judged by content, contains and not_contains (default "
+        "1048576: 1 MiB). A longer file fails them, except a `contains` text found in what was read.",
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_MAX_CONTENT,
     },
 }
 
