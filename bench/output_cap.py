@@ -11,7 +11,7 @@ costs against the least any reader can do:
 
   probe     run_command() of the in-target gatherer on `head -c BYTES /dev/zero`, then json.dumps of its
             facts (what the probe prints), in a fresh python process. Peak RSS is that process's own
-            (RUSAGE_SELF), the command's child not counted.
+            (VmHWM), the command's child not counted.
   floor     `sh -c 'head -c BYTES /dev/zero > /dev/null'`: no reader at all. Peak RSS is the largest of
             the shell's and its child's (RUSAGE_CHILDREN of a fresh measuring process); Linux counts in it
             the measuring interpreter's pages the child had between fork and exec (~10 MB).
@@ -35,9 +35,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Each runs in a fresh interpreter and prints {"wall_s", "peak_kib", ...} as JSON on its last line.
+# Each runs in a fresh interpreter and prints {"wall_s", "peak_kib", ...} as JSON on its last line. A row's
+# own peak is VmHWM, which starts afresh at exec (ru_maxrss would keep the parent's pages from the fork).
+HWM = """
+def hwm():
+    with open("/proc/self/status") as fh:
+        return [int(line.split()[1]) for line in fh if line.startswith("VmHWM:")][0]
+"""
 PROBE = """
-import json, resource, sys, time
+import json, sys, time
 from devbox_conformance.intarget.commands import run_command
 n, keep = int(sys.argv[1]), int(sys.argv[2])
 started = time.monotonic()
@@ -45,8 +51,7 @@ found = run_command({"argv": ["head", "-c", str(n), "/dev/zero"], "timeout": 600
 printed = len(json.dumps(found))
 wall = time.monotonic() - started
 assert found["stdout_bytes"] == n and not found["timed_out"], found["stdout_bytes"]
-print(json.dumps({"wall_s": wall, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "kept": found["stdout_kept"], "facts_bytes": printed}))
+print(json.dumps({"wall_s": wall, "peak_kib": hwm(), "kept": found["stdout_kept"], "facts_bytes": printed}))
 """
 FLOOR = """
 import json, resource, subprocess, sys, time
@@ -57,22 +62,20 @@ wall = time.monotonic() - started
 print(json.dumps({"wall_s": wall, "peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 """
 IDLE = """
-import json, resource, time
+import json, time
 started = time.monotonic()
 from devbox_conformance.intarget.commands import run_command
-print(json.dumps({"wall_s": time.monotonic() - started,
-                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+print(json.dumps({"wall_s": time.monotonic() - started, "peak_kib": hwm()}))
 """
 BUFFERED = """
-import json, resource, subprocess, sys, time
+import json, subprocess, sys, time
 n = int(sys.argv[1])
 started = time.monotonic()
 proc = subprocess.Popen(["head", "-c", str(n), "/dev/zero"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 out, err = proc.communicate(timeout=600)
 kept = out[:65536].decode("utf-8", "replace")
 wall = time.monotonic() - started
-print(json.dumps({"wall_s": wall, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "kept": len(kept)}))
+print(json.dumps({"wall_s": wall, "peak_kib": hwm(), "kept": len(kept)}))
 """
 
 
@@ -80,7 +83,7 @@ def measure(source: str, args: list[str]) -> dict[str, float]:
     """One row's figures, from a fresh interpreter with this checkout's sources first on the path."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
-        [sys.executable, "-c", source, *args], capture_output=True, text=True, env=env, timeout=900
+        [sys.executable, "-c", HWM + source, *args], capture_output=True, text=True, env=env, timeout=900
     )
     if done.returncode != 0:
         raise SystemExit(f"output_cap: a measurement failed: {done.stderr.strip().splitlines()[-1:]}")
