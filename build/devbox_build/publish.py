@@ -119,9 +119,10 @@ def stamp_labels(docker: Docker, image_id: str, ref: str, labels: dict[str, str]
     """
     with tempfile.TemporaryDirectory(prefix="devbox-stamp-") as tmp:
         ctx = Path(tmp)
-        (ctx / "Dockerfile").write_text(f"FROM {image_id}\n")
-        flags = [f"--label={k}={v}" for k, v in labels.items()]
-        cmd = docker.cmd("build", "--quiet", "--iidfile", str(ctx / "iid"), "--tag", ref, *flags, str(ctx))
+        # One LABEL instruction: one image (a --label flag per key would leave an image per key behind).
+        pairs = " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in labels.items())
+        (ctx / "Dockerfile").write_text(f"FROM {image_id}\nLABEL {pairs}\n")
+        cmd = docker.cmd("build", "--quiet", "--iidfile", str(ctx / "iid"), "--tag", ref, str(ctx))
         runner.run(cmd, env={**DOCKER_ENV, "DOCKER_BUILDKIT": "0"})
         return (ctx / "iid").read_text().strip()
 

@@ -269,7 +269,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             verdicts[arch] = 0
 
-    record = {"image": args.image, "tag": args.tag, "ids": ids, "suite": scopes, "verdicts": verdicts}
+    record = {
+        "image": args.image,
+        "tag": args.tag,
+        "ids": ids,
+        "built": {arch: image_id for arch, (_, image_id) in built.items()},
+        "suite": scopes,
+        "verdicts": verdicts,
+    }
     (results_dir / "release.json").write_text(json.dumps(record, indent=2) + "\n")
     red = [a for a, rc in verdicts.items() if rc != 0]
     if red:
