@@ -7,8 +7,8 @@ Each test cleans up its images, its registry process and its temp dirs.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -33,6 +33,8 @@ DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else (shutil.whic
 NAME = "devbox-publish-e2e"
 ARCHES = ("amd64", "arm64")
 REVISION = "org.opencontainers.image.revision"
+# each test's release outputs (by its tmp_path), so its images are removed by id afterwards
+RUNS: dict[str, list[str]] = {}
 
 
 @dataclass
@@ -104,10 +106,7 @@ def loopback(tmp_path: Path) -> Iterator[Loopback]:
         yield reg
     finally:
         reg.stop()
-        made: list[str] = []
-        for record in tmp_path.glob("results-*/release-*/release.json"):
-            doc = json.loads(record.read_text())
-            made += [*doc["ids"].values(), *doc["built"].values()]
+        made = [i for run in RUNS.pop(str(tmp_path), []) for i in stamped_ids(run).values()]
         tagged = [DOCKER, "images", "-q", "--filter", f"reference={reg.address}/{NAME}"]
         made += subprocess.run(tagged, capture_output=True, text=True).stdout.split()  # e.g. what push built
         if made:
@@ -161,12 +160,14 @@ def release(
     cmd = [str(REPO_ROOT / "devbox"), "release", "--context", str(ctx), "--registry", loopback.address]
     cmd += ["--image", NAME, "--tag", tag, "--platforms", "linux/amd64,linux/arm64", "--suite-cmd", "true"]
     cmd += ["--require-label", f"{REVISION}=e2e1234", *extra]
-    return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    res = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    RUNS.setdefault(str(tmp_path), []).append(res.stdout)
+    return res
 
 
-def released_ids(tmp_path: Path, marker: str) -> dict[str, str]:
-    (record,) = (tmp_path / f"results-{marker}").glob("release-*/release.json")
-    return dict(json.loads(record.read_text())["ids"])
+def stamped_ids(output: str) -> dict[str, str]:
+    """arch -> the image id a release checked and pushed (its `== ARCH: REF = ID; suite …` line)."""
+    return dict(re.findall(r"^== (\w+): \S+ = (sha256:[0-9a-f]{64}); suite ", output, re.M))
 
 
 def publisher(loopback: Loopback, before_push=None) -> Publisher:  # type: ignore[no-untyped-def]
@@ -209,8 +210,8 @@ def test_list_push_fails_then_a_clean_rerun_publishes_the_second_runs_images(
     # the clean re-run: TAG is the second run's images, never the first's
     second = release(loopback, tmp_path, "1.0", "second", "--force")
     assert second.returncode == 0, second.stdout + second.stderr
-    assert loopback.config_digests("1.0") == released_ids(tmp_path, "second")
-    assert set(loopback.config_digests("1.0").values()).isdisjoint(released_ids(tmp_path, "first").values())
+    assert loopback.config_digests("1.0") == stamped_ids(second.stdout) != {}
+    assert set(loopback.config_digests("1.0").values()).isdisjoint(stamped_ids(first.stdout).values())
 
 
 def test_registry_down_on_the_second_arch_leaves_public_tags_and_reports_what_was_pushed(
@@ -272,7 +273,7 @@ def test_existing_release_tag_refused_then_replaced_with_force(loopback: Loopbac
     assert loopback.digest("1.0") == old
     forced = release(loopback, tmp_path, "1.0", "forced", "--force")
     assert forced.returncode == 0, forced.stdout + forced.stderr
-    assert loopback.config_digests("1.0") == released_ids(tmp_path, "forced")
+    assert loopback.config_digests("1.0") == stamped_ids(forced.stdout) != {}
     # the list's images carry the suite's scope, stamped before the suite ran
     verify = subprocess.run(
         [

@@ -468,3 +468,15 @@ def test_results_must_name_the_built_image(tmp_path: Path) -> None:
     )
     results.write_text(json.dumps({"image": {"ref": "x", "id": "sha256:a"}}))
     assert release.checked_id(results, "sha256:a") is None
+
+
+def test_the_release_facts_travel_in_the_results(tmp_path: Path) -> None:
+    (tmp_path / "amd64.json").write_text(json.dumps({"arch": "amd64", "items": []}))
+    scope = release.suite_scope("-k binary", perf=False, hook=False)
+    release.record_release(tmp_path, "amd64", {"image_id": "sha256:a", "suite": scope})
+    release.record_release(tmp_path, "amd64", {"digest": "sha256:d"})
+    release.record_release(tmp_path, "arm64", {"digest": "sha256:e"})  # the suite wrote none: nothing made
+    doc = json.loads((tmp_path / "amd64.json").read_text())
+    assert doc["items"] == [] and doc["release"]["suite"][RELEASE_LABEL] == "narrowed"
+    assert doc["release"]["image_id"] == "sha256:a" and doc["release"]["digest"] == "sha256:d"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["amd64.json"]

@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="",
         metavar="ARGS",
         help='extra arguments for the suite\'s pytest, one string (e.g. "-n 2"); anything that narrows the '
-        "suite (-k, -m, --expectations, a path) is recorded on the images and in release.json",
+        "suite (-k, -m, --expectations, a path) is recorded on the images and in the results",
     )
     p.add_argument(
         "--require-label",
@@ -217,6 +217,20 @@ def checked_id(results: Path, image_id: str) -> str | None:
     return None
 
 
+def record_release(results_dir: Path, arch: str, facts: dict[str, object]) -> None:
+    """Add FACTS under "release" in each results file the suite wrote for ARCH (atomically): what gated
+    the release, the image id checked and, once published, its digest travel with the verdicts."""
+    for results in (results_dir / f"{arch}.json", results_dir / f"{arch}-performance.json"):
+        try:
+            doc = json.loads(results.read_text())
+        except (OSError, ValueError):
+            continue  # none written (the test hook), or not the suite's: nothing to add to
+        doc.setdefault("release", {}).update(facts)
+        tmp = results.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        tmp.replace(results)
+
+
 def run(args: argparse.Namespace) -> int:
     apply_registry(args)
     arches = list(config.parse_platforms(args.platforms))
@@ -246,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
     for arch, (ref, image_id) in built.items():
         scopes[arch] = suite_scope(args.suite_args, perf=perf and arch == config.host_arch(), hook=hook)
         ids[arch] = stamp_labels(docker, image_id, ref, scopes[arch])
-        print(f"== {arch}: {ref} = {ids[arch][:19]}; suite {scopes[arch][RELEASE_LABEL]}")
+        print(f"== {arch}: {ref} = {ids[arch]}; suite {scopes[arch][RELEASE_LABEL]}")
     verdicts: dict[str, int] = {}
     for arch, (ref, _) in built.items():
         phases = [("conformance", args.suite_cmd, results_dir / f"{arch}.json")]
@@ -269,15 +283,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             verdicts[arch] = 0
 
-    record = {
-        "image": args.image,
-        "tag": args.tag,
-        "ids": ids,
-        "built": {arch: image_id for arch, (_, image_id) in built.items()},
-        "suite": scopes,
-        "verdicts": verdicts,
-    }
-    (results_dir / "release.json").write_text(json.dumps(record, indent=2) + "\n")
+    for arch in built:
+        record_release(results_dir, arch, {"tag": args.tag, "image_id": ids[arch], "suite": scopes[arch]})
     red = [a for a, rc in verdicts.items() if rc != 0]
     if red:
         print(f"release: {', '.join(red)} failed the conformance suite; nothing was pushed")
@@ -309,8 +316,9 @@ def run(args: argparse.Namespace) -> int:
     host, _ = split_image(args.image)
     request = Request(args.image, args.tag, ids, labels=labels, latest=args.latest, force=args.force)
     published = Publisher(DockerPusher(docker), HttpRegistry(host)).publish(request)
-    record["published"] = {"digest": published.digest, "manifests": published.doc["manifests"]}
-    (results_dir / "release.json").write_text(json.dumps(record, indent=2) + "\n")
+    for entry in published.doc["manifests"]:
+        arch = entry["platform"]["architecture"]
+        record_release(results_dir, arch, {"list_digest": published.digest, "digest": entry["digest"]})
     also = " and latest" if args.latest and args.tag != "latest" else ""
     print(f"release: {args.image}:{args.tag}{also} published and verified ({published.digest})")
     return 0
