@@ -1,5 +1,9 @@
 """Typed errors, so the CLI can print one line for a user's mistake and keep tracebacks for real bugs.
 
+Exit codes: 1 a failed build or check (a red suite, a verify that found problems), 2 a user's mistake
+(UsageError: a flag, a file, a tag that exists without --force, credentials), 3 the registry or the
+network (RegistryError: re-run to resume).
+
 Example:
     raise UsageError("bad platform 'linux/sparc': use linux/amd64 or linux/arm64")
 """
@@ -74,10 +78,22 @@ class ManifestUnknownError(CommandError, UsageError):
         return f"no such image in the registry: {self.cmd[-1]}"
 
 
-class RegistryUnreachableError(CommandError, UsageError):
-    """Nothing answers at the registry's address (not started, wrong port, firewall)."""
+class RegistryError(DevboxError):
+    """The registry or the network failed (refused, timed out, HTTP 5xx, a push cut short): not the user's
+    mistake, and nothing public moved when a publish step raised it; re-running resumes (exit 3)."""
 
-    exit_code = 2
+    exit_code = 3
+
+
+class RegistryAuthError(UsageError):
+    """The registry refused the credentials (HTTP 401/403): log in (`docker login HOST`) and re-run."""
+
+
+class RegistryUnreachableError(CommandError, RegistryError):
+    """Nothing answers at the registry's address (not started, wrong port, firewall): exit 3, like every
+    registry or network failure."""
+
+    exit_code = 3
 
     def _summary(self) -> str:
         ref = self.cmd[-1].removeprefix("docker://")

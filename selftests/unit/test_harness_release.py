@@ -285,19 +285,22 @@ def test_push_dry_run_prints_the_plan_and_runs_nothing(
         "nothing is built, logged in to or pushed",
         "label org.opencontainers.image.version=2026.11.29",
         "login: docker login 127.0.0.1:5000",
-        f"linux/amd64: build, then push {ref}-amd64",
-        f"linux/arm64: build, then push {ref}-arm64",
-        f"manifest list {ref} <- {ref}-amd64, {ref}-arm64",
-        f"$ /usr/bin/docker manifest push --insecure --purge {ref}",
+        f"linux/amd64: build, then push {ref}-amd64.staging",
+        f"linux/arm64: build, then push {ref}-arm64.staging",
+        f"manifest list {ref}.staging <- the digests pushed for {ref}-amd64.staging, {ref}-arm64.staging",
+        "read it back: exactly these platforms, each exactly the digest pushed",
+        f"then move: {ref}-amd64, {ref}-arm64, {ref}\n",
     ):
         assert want in out, (want, out)
+    assert "manifest create" not in out and "--amend" not in out
 
 
 def test_push_dry_run_with_buildx_is_one_build(
     docker: FakeDocker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     docker.buildx = True
-    assert main(["push", "--dry-run", "--no-ca", "--skip-login", "--platforms", "linux/arm64"]) == 0
+    argv = ["push", "--dry-run", "--no-ca", "--skip-login", "--platforms", "linux/arm64"]
+    assert main([*argv, "--allow-latest"]) == 0
     out = capsys.readouterr().out
     assert "login: skipped" in out
     assert "build and push gpu-devbox:latest for linux/arm64 in one buildx build" in out
@@ -320,11 +323,18 @@ def test_release_dry_run_builds_and_checks_then_pushes_nothing(
 ) -> None:
     built: list[list[str]] = []
 
-    def build_arches(args: Any, d: Any, arches: list[str], *, per_arch_tags: bool) -> dict[str, str]:
+    def build_images(args: Any, d: Any, arches: list[str]) -> dict[str, tuple[str, str]]:
         built.append(arches)
-        return {a: push.per_arch_tag(args.image, args.tag, a) for a in arches}
+        return {a: (push.per_arch_tag(args.image, args.tag, a), f"sha256:{a}") for a in arches}
 
-    monkeypatch.setattr(release, "build_arches", build_arches)
+    stamped: list[tuple[str, str, dict[str, str]]] = []
+
+    def stamp_labels(d: Any, image_id: str, ref: str, labels: dict[str, str]) -> str:
+        stamped.append((image_id, ref, labels))
+        return image_id + "-stamped"
+
+    monkeypatch.setattr(release, "build_images", build_images)
+    monkeypatch.setattr(release, "stamp_labels", stamp_labels)
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
     suite = "true" if green else "sh -c 'test {arch} != arm64'"
     rc = main(
@@ -344,12 +354,14 @@ def test_release_dry_run_builds_and_checks_then_pushes_nothing(
     out = capsys.readouterr().out
     assert built == [["amd64", "arm64"]]  # built and checked as usual
     assert docker.calls == []
+    # what gates the release is stamped on the images before the suite runs: the test hook replaced it
+    assert [s[2][release.RELEASE_LABEL] for s in stamped] == ["replaced (--suite-cmd)"] * 2
     if not green:
         assert rc == 1 and "nothing was pushed" in out and "A release would" not in out
         return
     assert rc == 0, out
     assert "== conformance amd64: green" in out and "== conformance arm64: green" in out
-    assert "linux/arm64: push 127.0.0.1:5000/gpu-devbox:r1-arm64" in out
+    assert "linux/arm64: push 127.0.0.1:5000/gpu-devbox:r1-arm64.staging" in out
     assert "org.opencontainers.image.version=r1" in out
     assert out.rstrip().endswith(
         "release (dry run): 127.0.0.1:5000/gpu-devbox:r1 built and checked; nothing was pushed"

@@ -124,5 +124,5 @@ def test_registry_unreachable_is_one_line() -> None:
         'level=fatal msg="pinging container registry 127.0.0.1:1: '
         'dial tcp 127.0.0.1:1: connect: connection refused"',
     )
-    assert type(err) is RegistryUnreachableError and err.exit_code == 2
+    assert type(err) is RegistryUnreachableError and err.exit_code == 3  # the registry, not the user
     assert str(err).startswith("registry not reachable for 127.0.0.1:1/x:y")

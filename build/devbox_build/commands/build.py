@@ -39,11 +39,23 @@ def per_arch_tag(image: str, tag: str, arch: str) -> str:
     return f"{image}:{tag}-{arch}"
 
 
+def build_images(args: argparse.Namespace, docker: Docker, arches: list[str]) -> dict[str, tuple[str, str]]:
+    """Build each arch as IMAGE:TAG-<arch>; return arch -> (ref, image id). The id comes from --iidfile:
+    it names the image built even if someone re-tags the ref meanwhile (release checks and pushes it)."""
+    return _build_each(args, docker, arches, per_arch_tags=True)
+
+
 def build_arches(
     args: argparse.Namespace, docker: Docker, arches: list[str], *, per_arch_tags: bool
 ) -> dict[str, str]:
-    """Build each arch in turn; return arch -> image ref. Shared by build, push and release."""
-    refs: dict[str, str] = {}
+    """Build each arch in turn; return arch -> image ref. Shared by build and push."""
+    return {a: ref for a, (ref, _) in _build_each(args, docker, arches, per_arch_tags=per_arch_tags).items()}
+
+
+def _build_each(
+    args: argparse.Namespace, docker: Docker, arches: list[str], *, per_arch_tags: bool
+) -> dict[str, tuple[str, str]]:
+    built: dict[str, tuple[str, str]] = {}
     final = f"{args.image}:{args.tag}"
     with staged_wheelhouse(Path(args.context).resolve(), args.wheelhouse):
         for arch in arches:
@@ -52,8 +64,8 @@ def build_arches(
             req = buildopts.request_for(args, docker, [arch], [ref], final)
             image_id = build(docker, req, log_name=f"build-{arch}")
             print(f"built {ref} ({image_id[:19]}) in {time.monotonic() - started:.0f} s")
-            refs[arch] = ref
-    return refs
+            built[arch] = (ref, image_id)
+    return built
 
 
 def run(args: argparse.Namespace) -> int:

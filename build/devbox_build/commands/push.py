@@ -1,8 +1,12 @@
 """`devbox push`: per-arch images + one multi-arch manifest list (upstream's push_multiarch.sh).
 
-With buildx: one `buildx build --platform … --push`. Without: each arch built as IMAGE:TAG-<arch>, pushed,
-then joined with `docker manifest`. SKIP_LOGIN=1 skips `docker login`. --dry-run prints that plan (image
-refs per arch, the manifest list and its commands) and builds, logs in to and pushes nothing.
+Nothing here is checked by the suite, so `push` moves only the tag it is given: `latest` is refused unless
+--allow-latest, and a tag a release owns (its images carry the release's suite label) unless --force.
+With buildx and no --standin: one `buildx build --platform … --push`. Otherwise each arch is built as
+IMAGE:TAG-<arch> and published by digest like a release (publish.py: staging tags, a manifest list written
+from the pushed digests, read back and checked, then TAG-<arch> and TAG moved). SKIP_LOGIN=1 skips `docker
+login`. --dry-run prints that plan (image refs per arch, the manifest list) and builds, logs in to and
+pushes nothing.
 
 Example:
     SKIP_LOGIN=1 IMAGE=127.0.0.1:5000/gpu-devbox ./devbox push --standin --tag 2026.11.29
@@ -18,9 +22,11 @@ from pathlib import Path
 
 from devbox_build import buildopts, config, manifest
 from devbox_build.builder import build, staged_wheelhouse
-from devbox_build.commands.build import build_arches, per_arch_tag
+from devbox_build.commands.build import build_images, per_arch_tag
 from devbox_build.docker import Docker
 from devbox_build.errors import ToolMissingError, UsageError
+from devbox_build.publish import DockerPusher, Publisher, Request, staging_tag
+from devbox_build.registry import HttpRegistry, split_image
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +42,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-build",
         action="store_true",
         help="push the existing local IMAGE:TAG-<arch> images instead of building",
+    )
+    p.add_argument(
+        "--allow-latest",
+        action="store_true",
+        help="allow TAG=latest (refused by default: `push` runs no suite, and `latest` is what users pull)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="move TAG even when a verified release owns it (refused otherwise)",
     )
     p.set_defaults(func=run)
 
@@ -77,6 +93,7 @@ def publish_plan(
     *,
     how: str,
     login: bool,
+    latest: bool = False,
 ) -> list[str]:
     """What a push would do, one line each (pure; unit-tested).
 
@@ -93,11 +110,13 @@ def publish_plan(
             f"(buildx pushes the manifest list itself)"
         )
         return lines
-    refs = [per_arch_tag(image, tag, a) for a in arches]
+    refs = [f"{image}:{staging_tag(tag, a)}" for a in arches]
     verb = {"build": "build, then push", "local": "push the local image", "built": "push"}[how]
     lines += [f"{plat}: {verb} {ref}" for plat, ref in zip(platforms, refs, strict=True)]
-    lines.append(f"manifest list {target} <- {', '.join(refs)}")
-    lines += [f"  $ {shlex.join(cmd)}" for cmd in manifest.list_commands(docker, target, refs)]
+    lines.append(f"manifest list {image}:{staging_tag(tag)} <- the digests pushed for {', '.join(refs)}")
+    lines.append("read it back: exactly these platforms, each exactly the digest pushed")
+    moved = [per_arch_tag(image, tag, a) for a in arches] + [target] + ([f"{image}:latest"] if latest else [])
+    lines.append(f"then move: {', '.join(dict.fromkeys(moved))}")
     return lines
 
 
@@ -109,13 +128,12 @@ def planning_client() -> Docker:
         return Docker("docker", False)
 
 
-def publish(docker: Docker, image: str, tag: str, refs: dict[str, str]) -> str:
-    """Push each per-arch ref and join them under IMAGE:TAG; return that reference."""
-    target = f"{image}:{tag}"
-    manifest.push_images(docker, list(refs.values()))
-    manifest.publish_list(docker, target, list(refs.values()))
-    print(f"pushed {target} ({', '.join(refs)})")
-    return target
+def publish(docker: Docker, image: str, tag: str, ids: dict[str, str], *, force: bool) -> str:
+    """Publish the local images IDS (arch -> image id) by digest under IMAGE:TAG; return that reference."""
+    request = Request(image, tag, ids, latest=False, guard="push", force=force)
+    listed = Publisher(DockerPusher(docker), HttpRegistry(split_image(image)[0])).publish(request)
+    print(f"pushed {image}:{tag} = {listed.digest} ({', '.join(ids)})")
+    return f"{image}:{tag}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,6 +141,11 @@ def run(args: argparse.Namespace) -> int:
     arches = list(config.parse_platforms(args.platforms))
     if not args.no_build:
         buildopts.validate(args)
+    if args.tag == "latest" and not args.allow_latest:
+        raise UsageError(
+            "TAG is `latest`, which users pull: `push` runs no suite, so it does not move it unless "
+            "--allow-latest says so (a verified release moves it with `release --latest`)"
+        )
     if args.dry_run:
         docker = planning_client()
         how = "local" if args.no_build else ("buildx" if docker.buildx and not args.standin else "build")
@@ -136,12 +159,14 @@ def run(args: argparse.Namespace) -> int:
     docker.ping()
     manifest.login(docker, args.image, args.skip_login)
     if args.no_build:
-        refs = {a: per_arch_tag(args.image, args.tag, a) for a in arches}
-        for ref in refs.values():
+        ids: dict[str, str] = {}
+        for arch in arches:
+            ref = per_arch_tag(args.image, args.tag, arch)
             if not docker.image_exists(ref):
                 raise UsageError(
                     f"no local image {ref}: build it with `./devbox build --platforms ...` first"
                 )
+            ids[arch] = docker.image_id(ref)
     elif docker.buildx and not args.standin:
         final = f"{args.image}:{args.tag}"
         with staged_wheelhouse(Path(args.context).resolve(), args.wheelhouse):
@@ -152,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"pushed {final} ({', '.join(arches)}); check it with `./devbox verify {final}`")
         return 0
     else:
-        refs = build_arches(args, docker, arches, per_arch_tags=True)
-    target = publish(docker, args.image, args.tag, refs)
+        ids = {arch: image_id for arch, (_, image_id) in build_images(args, docker, arches).items()}
+    target = publish(docker, args.image, args.tag, ids, force=args.force)
     print(f"check it with `./devbox verify {target}`")
     return 0

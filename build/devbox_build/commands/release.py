@@ -1,10 +1,14 @@
 """`devbox release`: build each arch, run the conformance suite on each, and publish only if all are green.
 
-Order: build all → suite per arch → (every arch green) push per-arch images → manifest list → verify.
-A red arch pushes nothing at all. The suite is a subprocess; its exit code is the verdict. The verify
-requires, on every platform, the OCI labels (org.opencontainers.image.*) the Dockerfile's final stage sets,
-with `version` equal to the TAG, plus any --require-label. --dry-run builds and checks as usual, then
-prints what it would push and pushes nothing.
+Order: build all (each image id from --iidfile; the suite's scope stamped on it as labels) → suite per arch
+(its results must name that id) → (every arch green) publish by digest (publish.py): push each id under a
+staging tag, write the manifest list from the pushed digests, read it back and verify exactly those digests
+for exactly the requested platforms with their labels, and only then move TAG (and `latest` with --latest).
+A red arch pushes nothing; a failed publish leaves the public tags where they were and says what was pushed.
+An existing TAG is refused unless --force. The verify requires, on every platform, the OCI labels
+(org.opencontainers.image.*) the Dockerfile's final stage sets, with `version` equal to the TAG, the suite
+scope label, plus any --require-label. --dry-run builds and checks as usual, then prints what it would
+push and pushes nothing.
 
 Example:
     SKIP_LOGIN=1 ./devbox release --standin --registry 127.0.0.1:5000 --tag 2026.11.29 --suite-args="-n 2"
@@ -13,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -21,13 +26,14 @@ from pathlib import Path
 
 from devbox_build import buildopts, config, dockerfile, manifest, runner
 from devbox_build.builder import dockerfile_path
-from devbox_build.commands.build import build_arches
+from devbox_build.commands.build import build_images
 from devbox_build.commands.diff import DEFAULT_EXPECTATIONS
-from devbox_build.commands.push import add_push_options, apply_registry, publish, publish_plan
-from devbox_build.commands.verify import verify
+from devbox_build.commands.push import add_push_options, apply_registry, publish_plan
 from devbox_build.docker import Docker
 from devbox_build.errors import UsageError
 from devbox_build.imagediff.gate import Allowance, load_allow, release_gate
+from devbox_build.publish import RELEASE_LABEL, DockerPusher, Publisher, Request, stamp_labels
+from devbox_build.registry import HttpRegistry, split_image
 
 # The suite as a user runs it, from the repository root; {placeholders} are filled per arch. The checks and
 # the performance baselines are two invocations: pytest-benchmark switches itself off under xdist, and
@@ -55,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--suite-args",
         default="",
         metavar="ARGS",
-        help='extra arguments for the suite\'s pytest, one string (e.g. "-n 2 -k binary")',
+        help='extra arguments for the suite\'s pytest, one string (e.g. "-n 2"); anything that narrows the '
+        "suite (-k, -m, --expectations, a path) is recorded on the images and in the results",
     )
     p.add_argument(
         "--require-label",
@@ -90,6 +97,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="allow-list for --against (YAML): `allow: [{python: NAME, reason: WHY}, {apt: NAME, …}]`",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace TAG when it already exists in the registry (refused otherwise)",
+    )
+    p.add_argument(
+        "--latest",
+        action="store_true",
+        help="also point `latest` at this release, after it is verified (needed for --tag latest too)",
+    )
     # Test hook, hidden from --help: replace the suite command (a template with {python} {image} {platform}
     # {arch} {results}); the harness self-tests use it to make one arch red without a real suite run.
     p.add_argument("--suite-cmd", default=DEFAULT_SUITE_CMD, help=argparse.SUPPRESS)
@@ -106,6 +123,35 @@ def serial_args(extra: str) -> str:
         elif not (tok.startswith("--numprocesses=") or (tok.startswith("-n") and not tok.startswith("--"))):
             out.append(tok)
     return shlex.join(out)
+
+
+# Arguments that change how the suite runs, not what it judges; anything else in --suite-args narrows (or
+# changes) the contract, and the release says so in its labels and its record.
+_NEUTRAL_FLAGS = ("-q", "-v", "-vv", "-vvv", "-x", "--exitfirst", "-rA", "-ra", "--color=no", "--color=yes")
+
+
+def suite_scope(extra: str, *, perf: bool, hook: bool) -> dict[str, str]:
+    """The labels that record what gated this release (pure): `full` only for the whole default suite."""
+    tokens = iter(shlex.split(extra))
+    narrowing: list[str] = []
+    for tok in tokens:
+        if tok in ("-n", "--numprocesses", "-p"):
+            value = next(tokens, "")
+            if tok == "-p" and value != "no:cacheprovider":
+                narrowing += [tok, value]
+        elif tok.startswith(("--numprocesses=", "-pno:cacheprovider")) or tok in _NEUTRAL_FLAGS:
+            continue
+        elif tok.startswith("-n") and not tok.startswith("--") and tok[2:].isalnum():
+            continue
+        else:
+            narrowing.append(tok)
+    scope = "replaced (--suite-cmd)" if hook else ("narrowed" if narrowing else "full")
+    return {
+        RELEASE_LABEL: scope,
+        f"{RELEASE_LABEL}-args": extra.strip(),
+        f"{RELEASE_LABEL}-narrowing": shlex.join(narrowing),
+        f"{RELEASE_LABEL}-performance": "measured" if perf else "skipped",
+    }
 
 
 def suite_command(template: str, extra: str, *, image: str, arch: str, results: Path) -> list[str]:
@@ -139,6 +185,52 @@ def against_allowances(args: argparse.Namespace) -> tuple[Allowance, ...]:
     return load_allow(args.allow) if args.allow else ()
 
 
+def _refuse_early(args: argparse.Namespace) -> None:
+    """Mistakes found before hours of building: `latest` not asked for, a release tag that exists."""
+    if args.tag == "latest" and not args.latest:
+        raise UsageError(
+            "TAG is `latest`: name the release (--tag 2026.11.29), and add --latest to also move `latest` "
+            "to it once it is verified"
+        )
+    if args.dry_run or args.force:
+        return
+    host, repo = split_image(args.image)
+    existing = HttpRegistry(host).get_manifest(repo, args.tag)
+    if existing is not None:
+        raise UsageError(
+            f"{args.image}:{args.tag} exists ({existing.digest}): a release tag is not replaced unless "
+            "--force says so; nothing was built"
+        )
+
+
+def checked_id(results: Path, image_id: str) -> str | None:
+    """A problem when the suite's results name another image than the one built (None when they agree, or
+    when the suite wrote no results: the test hook)."""
+    if not results.is_file():
+        return None
+    try:
+        seen = (json.loads(results.read_text()).get("image") or {}).get("id")
+    except ValueError:
+        return f"{results} is not JSON"
+    if seen != image_id:
+        return f"the suite checked image {seen}, not the one built ({image_id})"
+    return None
+
+
+def record_release(results_dir: Path, arch: str, facts: dict[str, object]) -> None:
+    """Add FACTS under "release" in each results file the suite wrote for ARCH (atomically): what gated
+    the release, the image id checked and, once published, its digest travel with the verdicts."""
+    for results in (results_dir / f"{arch}.json", results_dir / f"{arch}-performance.json"):
+        try:
+            doc = json.loads(results.read_text())
+        except (OSError, ValueError):
+            continue  # none written (the test hook), or not the suite's: nothing to add to
+        doc.setdefault("release", {}).update(facts)
+        tmp = results.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        tmp.replace(results)
+
+
 def run(args: argparse.Namespace) -> int:
     apply_registry(args)
     arches = list(config.parse_platforms(args.platforms))
@@ -148,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
         encoding="utf-8", errors="replace"
     )
     labels = required_labels(args, dockerfile_text)
+    _refuse_early(args)
     docker = Docker.detect()
     docker.ping()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -155,12 +248,21 @@ def run(args: argparse.Namespace) -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
 
     print(f"== release {args.image}:{args.tag} for {', '.join(arches)}: build")
-    refs = build_arches(args, docker, arches, per_arch_tags=True)
+    built = build_images(args, docker, arches)
 
     # The test hook replaces the whole verdict, performance included.
-    perf = not args.no_perf and args.suite_cmd == DEFAULT_SUITE_CMD
+    hook = args.suite_cmd != DEFAULT_SUITE_CMD
+    perf = not args.no_perf and not hook
+    # What gates this release is written on the images themselves (labels, no layer), before the suite
+    # checks them: the ids the suite checks are the ids pushed.
+    ids: dict[str, str] = {}
+    scopes: dict[str, dict[str, str]] = {}
+    for arch, (ref, image_id) in built.items():
+        scopes[arch] = suite_scope(args.suite_args, perf=perf and arch == config.host_arch(), hook=hook)
+        ids[arch] = stamp_labels(docker, image_id, ref, scopes[arch])
+        print(f"== {arch}: {ref} = {ids[arch]}; suite {scopes[arch][RELEASE_LABEL]}")
     verdicts: dict[str, int] = {}
-    for arch, ref in refs.items():
+    for arch, (ref, _) in built.items():
         phases = [("conformance", args.suite_cmd, results_dir / f"{arch}.json")]
         if perf and arch == config.host_arch():
             phases.append(("performance", PERF_SUITE_CMD, results_dir / f"{arch}-performance.json"))
@@ -170,18 +272,24 @@ def run(args: argparse.Namespace) -> int:
             print(f"== {phase} {arch}: {shlex.join(cmd)}")
             started = time.monotonic()
             res = runner.stream(cmd, on_line=print, cwd=config.REPO_ROOT, env={"DOCKER_BUILDKIT": "1"})
-            state = "green" if res.ok else f"RED (exit {res.returncode})"
+            mismatch = checked_id(results, ids[arch]) if res.ok else None
+            state = "green" if res.ok and not mismatch else f"RED (exit {res.returncode})"
             print(f"== {phase} {arch}: {state} in {time.monotonic() - started:.0f} s; results: {results}")
-            if not res.ok:
-                verdicts[arch] = res.returncode
+            if mismatch:
+                print(f"== {phase} {arch}: {mismatch}")
+            if not res.ok or mismatch:
+                verdicts[arch] = res.returncode or 1
                 break
         else:
             verdicts[arch] = 0
 
+    for arch in built:
+        record_release(results_dir, arch, {"tag": args.tag, "image_id": ids[arch], "suite": scopes[arch]})
     red = [a for a, rc in verdicts.items() if rc != 0]
     if red:
         print(f"release: {', '.join(red)} failed the conformance suite; nothing was pushed")
         return 1
+    refs = {arch: ref for arch, (ref, _) in built.items()}
     if args.against and not release_gate(refs, args.against, allowed, results_dir, DEFAULT_EXPECTATIONS):
         print(
             f"release: a package or distribution of {args.against} is gone or went down in version; "
@@ -189,26 +297,28 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
 
+    labels = [*labels, f"{RELEASE_LABEL}={scopes[arches[0]][RELEASE_LABEL]}"]
     if args.dry_run:
         print("== every arch is green; dry run: nothing is logged in to or pushed. A release would:")
-        plan = publish_plan(docker, args.image, args.tag, arches, how="built", login=not args.skip_login)
+        plan = publish_plan(
+            docker, args.image, args.tag, arches, how="built", login=not args.skip_login, latest=args.latest
+        )
         for line in plan:
             print(f"  {line}")
         print(
-            f"  verify {args.image}:{args.tag} has {', '.join(f'linux/{a}' for a in arches)}, each with "
-            f"labels: {', '.join(labels) or 'none required'}"
+            f"  verify {args.image}:{args.tag} has exactly {', '.join(f'linux/{a}' for a in arches)}, "
+            f"each the digest of the image checked, with labels: {', '.join(labels)}"
         )
         print(f"release (dry run): {args.image}:{args.tag} built and checked; nothing was pushed")
         return 0
-    print("== every arch is green: push")
+    print("== every arch is green: publish by digest")
     manifest.login(docker, args.image, args.skip_login)
-    target = publish(docker, args.image, args.tag, refs)
-    print(f"== verify {target}")
-    problems = verify(docker, target, [f"linux/{a}" for a in arches], labels)
-    for p in problems:
-        print(f"FAIL {p}")
-    if problems:
-        print(f"release: pushed, but verify found {len(problems)} problem(s)")
-        return 1
-    print(f"release: {target} published and verified")
+    host, _ = split_image(args.image)
+    request = Request(args.image, args.tag, ids, labels=labels, latest=args.latest, force=args.force)
+    published = Publisher(DockerPusher(docker), HttpRegistry(host)).publish(request)
+    for entry in published.doc["manifests"]:
+        arch = entry["platform"]["architecture"]
+        record_release(results_dir, arch, {"list_digest": published.digest, "digest": entry["digest"]})
+    also = " and latest" if args.latest and args.tag != "latest" else ""
+    print(f"release: {args.image}:{args.tag}{also} published and verified ({published.digest})")
     return 0

@@ -1,6 +1,7 @@
-"""`devbox verify REF`: the pushed manifest list has every expected platform and each has the labels.
+"""`devbox verify REF`: the pushed manifest list has exactly the expected platforms and each has the labels.
 
-Exit 1 when a platform or label is missing, so CI and `release` can gate on it.
+Exit 1 when a platform or label is missing, or a platform is there that was not asked for (a list that
+kept an arch PLATFORMS dropped), so CI can gate on it. `release` verifies by digest itself (publish.py).
 
 Example:
     ./devbox verify 127.0.0.1:5000/gpu-devbox:latest --require-label org.opencontainers.image.revision
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--platforms",
         default=config.env("PLATFORMS", config.DEFAULT_PLATFORMS),
-        help="platforms that must be present (env PLATFORMS; default %(default)s)",
+        help="the platforms REF must have, no more and no fewer (env PLATFORMS; default %(default)s)",
     )
     p.add_argument(
         "--require-label",
@@ -40,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def check(remote: RemoteImage, platforms: list[str], labels: list[str]) -> list[str]:
     """Problems found (empty when REF is fine); pure, so unit tests feed it synthetic RemoteImages."""
     problems = [f"platform {p} missing" for p in platforms if p not in remote.platforms]
+    if platforms:
+        problems += [f"platform {p} listed but not asked for" for p in remote.platforms if p not in platforms]
     for plat in remote.platforms:
         if plat in platforms or not platforms:
             problems += [

@@ -1,0 +1,307 @@
+"""Publishing by digest end to end: the real engine, `docker push`, and a loopback registry that fails at the
+wrong moment. Images are the harness's two-arch fixture (FROM scratch + one file: no base, no emulation),
+so a whole `./devbox release` with the suite hook takes seconds.
+
+Each test cleans up its images, its registry process and its temp dirs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from devbox_build.docker import Docker
+from devbox_build.errors import RegistryError
+from devbox_build.publish import DockerPusher, Publisher, Request, VerifyFailedError
+from devbox_build.registry import HttpRegistry, Manifest
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = REPO_ROOT / "selftests" / "fixtures" / "harness" / "multiarch"
+DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else (shutil.which("docker") or "docker")
+NAME = "devbox-publish-e2e"
+ARCHES = ("amd64", "arm64")
+REVISION = "org.opencontainers.image.revision"
+# each test's release outputs (by its tmp_path), so its images are removed by id afterwards
+RUNS: dict[str, list[str]] = {}
+
+
+@dataclass
+class Loopback:
+    """docker-registry on 127.0.0.1:<port>; stop() and start() keep the port and the storage."""
+
+    root: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        cfg = self.root / "config.yml"
+        cfg.write_text(
+            f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {self.root / 'data'}\n"
+            f"http:\n  addr: {self.address}\n"
+        )
+        binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+        with (self.root / "registry.log").open("a") as log:
+            self.proc = subprocess.Popen([binary, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://{self.address}/v2/", timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail(f"registry did not start: {(self.root / 'registry.log').read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def digest(self, tag: str) -> str | None:
+        man = HttpRegistry(self.address).get_manifest(NAME, tag)
+        return man.digest if man else None
+
+    def config_digests(self, tag: str) -> dict[str, str]:
+        """platform -> the image id (config digest) behind each entry of TAG's list."""
+        reg = HttpRegistry(self.address)
+        listed = reg.get_manifest(NAME, tag)
+        assert listed is not None and listed.is_list, tag
+        out = {}
+        for entry in listed.doc["manifests"]:
+            image = reg.get_manifest(NAME, entry["digest"])
+            assert image is not None
+            out[entry["platform"]["architecture"]] = image.doc["config"]["digest"]
+        return out
+
+
+@pytest.fixture
+def loopback(tmp_path: Path) -> Iterator[Loopback]:
+    """The registry, and afterwards every image the test's releases made (by id: built and stamped)."""
+    if not (shutil.which("docker-registry") or Path("/usr/bin/docker-registry").exists()):
+        pytest.fail("needs Debian's docker-registry (tools/host-setup.sh installs it)", pytrace=False)
+    if subprocess.run([DOCKER, "version"], capture_output=True).returncode != 0:
+        pytest.skip("needs a running Docker engine")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    reg = Loopback(tmp_path / "registry", port)
+    reg.root.mkdir()
+    reg.start()
+    try:
+        yield reg
+    finally:
+        reg.stop()
+        made = [i for run in RUNS.pop(str(tmp_path), []) for i in stamped_ids(run).values()]
+        tagged = [DOCKER, "images", "-q", "--filter", f"reference={reg.address}/{NAME}"]
+        made += subprocess.run(tagged, capture_output=True, text=True).stdout.split()  # e.g. what push built
+        if made:
+            subprocess.run([DOCKER, "rmi", "-f", *dict.fromkeys(made)], capture_output=True)
+
+
+@dataclass
+class Built:
+    """Images this test built by id; removed at the end."""
+
+    ids: list[str] = field(default_factory=list)
+
+    def image(self, tmp_path: Path, arch: str, marker: str, revision: str = "e2e1234") -> str:
+        ctx = tmp_path / f"ctx-{arch}-{uuid.uuid4().hex[:8]}"
+        shutil.copytree(FIXTURE, ctx)
+        (ctx / "marker.txt").write_text(marker)
+        iid = ctx / "iid"
+        subprocess.run(
+            [DOCKER, "build", "-q", "--platform", f"linux/{arch}", "--build-arg", f"VCS_REF={revision}"]
+            + ["--iidfile", str(iid), str(ctx)],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        )
+        self.ids.append(iid.read_text().strip())
+        return self.ids[-1]
+
+
+@pytest.fixture
+def built() -> Iterator[Built]:
+    made = Built()
+    yield made
+    if made.ids:
+        subprocess.run([DOCKER, "rmi", "-f", *made.ids], capture_output=True)
+
+
+def release(
+    loopback: Loopback, tmp_path: Path, tag: str, marker: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    ctx = tmp_path / f"ctx-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(FIXTURE, ctx)
+    (ctx / "marker.txt").write_text(marker)
+    env = {
+        **os.environ,
+        "LOG_DIR": str(tmp_path / "logs"),
+        "CACHE_DIR": str(tmp_path / "cache"),
+        "SKIP_LOGIN": "1",
+        "RESULTS_DIR": str(tmp_path / f"results-{marker}"),
+        "VCS_REF": "e2e1234",
+    }
+    cmd = [str(REPO_ROOT / "devbox"), "release", "--context", str(ctx), "--registry", loopback.address]
+    cmd += ["--image", NAME, "--tag", tag, "--platforms", "linux/amd64,linux/arm64", "--suite-cmd", "true"]
+    cmd += ["--require-label", f"{REVISION}=e2e1234", *extra]
+    res = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    RUNS.setdefault(str(tmp_path), []).append(res.stdout)
+    return res
+
+
+def stamped_ids(output: str) -> dict[str, str]:
+    """arch -> the image id a release checked and pushed (its `== ARCH: REF = ID; suite …` line)."""
+    return dict(re.findall(r"^== (\w+): \S+ = (sha256:[0-9a-f]{64}); suite ", output, re.M))
+
+
+def publisher(loopback: Loopback, before_push=None) -> Publisher:  # type: ignore[no-untyped-def]
+    pusher = DockerPusher(Docker(DOCKER, False), echo=lambda line: None)
+
+    class Hooked:
+        def push(self, image_id: str, ref: str) -> None:
+            if before_push:
+                image_id = before_push(image_id, ref) or image_id
+            pusher.push(image_id, ref)
+
+    return Publisher(Hooked(), HttpRegistry(loopback.address), echo=lambda line: None)
+
+
+def test_list_push_fails_then_a_clean_rerun_publishes_the_second_runs_images(
+    loopback: Loopback, tmp_path: Path, built: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = release(loopback, tmp_path, "1.0", "first")
+    assert first.returncode == 0, first.stdout + first.stderr
+    old = loopback.digest("1.0")
+    # a new run whose list push meets a stopped registry: stopped the moment the list is PUT
+    ids = {a: built.image(tmp_path, a, "second") for a in ARCHES}
+    pub = publisher(loopback)
+    real_put = pub.registry.put_manifest
+
+    def stop_then_put(repo: str, tag: str, manifest: Manifest) -> str:
+        if tag == "1.0.staging":
+            loopback.stop()
+        return real_put(repo, tag, manifest)
+
+    pub.registry.put_manifest = stop_then_put  # type: ignore[method-assign]
+    image = f"{loopback.address}/{NAME}"
+    with pytest.raises(RegistryError) as info:
+        pub.publish(Request(image, "1.0", ids, labels=[REVISION], force=True))
+    assert info.value.exit_code == 3
+    report = capsys.readouterr().err
+    assert "FAILED at step 'write the manifest list'" in report and report.count("\n  pushed ") == 2
+    loopback.start()
+    assert loopback.digest("1.0") == old
+    # the clean re-run: TAG is the second run's images, never the first's
+    second = release(loopback, tmp_path, "1.0", "second", "--force")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert loopback.config_digests("1.0") == stamped_ids(second.stdout) != {}
+    assert set(loopback.config_digests("1.0").values()).isdisjoint(stamped_ids(first.stdout).values())
+
+
+def test_registry_down_on_the_second_arch_leaves_public_tags_and_reports_what_was_pushed(
+    loopback: Loopback, tmp_path: Path, built: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = release(loopback, tmp_path, "1.0", "first", "--latest")
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = {t: loopback.digest(t) for t in ("1.0", "latest", "1.0-amd64", "1.0-arm64")}
+    ids = {a: built.image(tmp_path, a, "second") for a in ARCHES}
+    pub = publisher(loopback, lambda image_id, ref: loopback.stop() if "arm64" in ref else None)
+    request = Request(f"{loopback.address}/{NAME}", "1.0", ids, labels=[REVISION], latest=True, force=True)
+    with pytest.raises(RegistryError) as info:
+        pub.publish(request)
+    assert info.value.exit_code == 3  # the registry, not the user
+    report = capsys.readouterr().err
+    assert "FAILED at step 'push linux/arm64'" in report
+    pushed = [line for line in report.splitlines() if line.startswith("  pushed ")]
+    assert (
+        len(pushed) == 1 and f"{NAME}:1.0-amd64.staging = sha256:" in pushed[0] and ids["amd64"] in pushed[0]
+    )
+    assert "resume: fix the cause and run the same command again" in report
+    loopback.start()
+    assert {t: loopback.digest(t) for t in before} == before
+
+
+def test_red_verify_moves_neither_tag_nor_latest(
+    loopback: Loopback, tmp_path: Path, built: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = release(loopback, tmp_path, "1.0", "first", "--latest")
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = {t: loopback.digest(t) for t in ("1.0", "latest")}
+    # the CLI: a label the release requires is not on the images -> red verify, exit 1, nothing moved
+    red = release(loopback, tmp_path, "1.0", "red", "--latest", "--force", "--require-label", "team=ml")
+    assert red.returncode == 1, red.stdout + red.stderr
+    assert "problem: linux/arm64: label team=ml missing" in red.stderr
+    assert red.stderr.strip().splitlines()[-1].startswith("devbox release: error: verify found 2 problem(s)")
+    assert {t: loopback.digest(t) for t in before} == before
+    # between build and verify, the revision label was emptied on arm64: what reaches the registry is not
+    # the image checked, and no public tag moves
+    ids = {a: built.image(tmp_path, a, "third") for a in ARCHES}
+    emptied = built.image(tmp_path, "arm64", "third", revision="")
+    pub = publisher(loopback, lambda image_id, ref: emptied if "arm64" in ref else None)
+    request = Request(f"{loopback.address}/{NAME}", "1.0", ids, labels=[REVISION], latest=True, force=True)
+    with pytest.raises(VerifyFailedError, match=f"holds image {emptied}, not the tested {ids['arm64']}"):
+        pub.publish(request)
+    assert {t: loopback.digest(t) for t in before} == before
+
+
+def test_existing_release_tag_refused_then_replaced_with_force(loopback: Loopback, tmp_path: Path) -> None:
+    first = release(loopback, tmp_path, "1.0", "first")
+    assert first.returncode == 0, first.stdout + first.stderr
+    old = loopback.digest("1.0")
+    again = release(loopback, tmp_path, "1.0", "again")
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [
+        f"devbox release: error: {loopback.address}/{NAME}:1.0 exists ({old}): a release tag is not "
+        "replaced unless --force says so; nothing was built"
+    ]
+    assert loopback.digest("1.0") == old
+    forced = release(loopback, tmp_path, "1.0", "forced", "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert loopback.config_digests("1.0") == stamped_ids(forced.stdout) != {}
+    # the list's images carry the suite's scope, stamped before the suite ran
+    verify = subprocess.run(
+        [
+            str(REPO_ROOT / "devbox"),
+            "verify",
+            f"{loopback.address}/{NAME}:1.0",
+            "--platforms",
+            "linux/amd64,linux/arm64",
+        ]
+        + ["--require-label", "io.github.gpu-devbox.release.suite=replaced (--suite-cmd)"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_push_refuses_latest_and_a_release_tag(loopback: Loopback, tmp_path: Path) -> None:
+    first = release(loopback, tmp_path, "1.0", "first")
+    assert first.returncode == 0, first.stdout + first.stderr
+    base = [str(REPO_ROOT / "devbox"), "push", "--context", str(FIXTURE), "--registry", loopback.address]
+    base += ["--image", NAME, "--platforms", "linux/amd64,linux/arm64"]
+    env = {**os.environ, "SKIP_LOGIN": "1", "LOG_DIR": str(tmp_path / "logs")}
+    latest = subprocess.run(
+        [*base, "--tag", "latest"], capture_output=True, text=True, env=env, cwd=REPO_ROOT
+    )
+    assert latest.returncode == 2 and "--allow-latest" in latest.stderr and latest.stdout == ""
+    owned = subprocess.run([*base, "--tag", "1.0"], capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+    assert owned.returncode == 2, owned.stdout + owned.stderr
+    assert "is a verified release" in owned.stderr.strip().splitlines()[-1]
+    assert loopback.digest("latest") is None
