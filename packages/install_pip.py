@@ -38,14 +38,29 @@ NIGHTLY_INDEX = "https://download.pytorch.org/whl/nightly/{tag}"
 
 
 def failure_reason(result: ds.Result) -> str:
-    """The line that says why pip failed: git's ``fatal:`` beats pip's generic "subprocess-exited"."""
-    generic = ("subprocess-exited-with-error", "metadata-generation-failed", "failed-wheel-build")
+    """The line that says why pip failed: git's ``fatal:`` beats pip's generic "subprocess-exited".
+
+    A conflict with a base pin also names the pin (pip's "The user requested (constraint) torch==2.6"),
+    so the build's last line says which base package the set tried to replace.
+    """
+    generic = (
+        "subprocess-exited-with-error",
+        "metadata-generation-failed",
+        "failed-wheel-build",
+        "ResolutionImpossible",
+    )
+    pins = [
+        line.strip().removeprefix("The user requested (constraint) ")
+        for line in result.tail
+        if line.strip().startswith("The user requested (constraint) ")
+    ]
+    suffix = f" (base pins: {', '.join(dict.fromkeys(pins))})" if pins else ""
     for prefix in ("fatal:", "ERROR:", "error:"):
         for line in reversed(result.tail):
             text = line.strip()
             if text.startswith(prefix) and not any(g in text for g in generic):
-                return text[:300]
-    return result.reason
+                return text[:300] + suffix
+    return result.reason + suffix
 
 
 def installed_dists() -> dict[str, str]:

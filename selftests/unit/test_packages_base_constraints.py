@@ -165,3 +165,21 @@ def test_nightly_runs_without_any_constraints(ip: ModuleType, monkeypatch: pytes
     pip = ip.Pip(Path("/opt/devbox/base-constraints.txt"), None)
     assert ip.install_nightly(pip, "12.8", 10)["state"] == "failed"
     assert calls == [{"PIP_CONSTRAINT": ""}]
+
+
+def test_a_conflict_with_a_base_pin_names_the_package(ip: ModuleType) -> None:
+    """pip's last ERROR line (ResolutionImpossible) names nothing; the reason must name the package."""
+    tail = (
+        "ERROR: Cannot install torch==2.7.0 because these package versions have conflicting dependencies.",
+        "",
+        "The conflict is caused by:",
+        "    The user requested torch==2.7.0",
+        "    The user requested (constraint) torch==2.6.0a0+ecf3bae40a.nv25.1",
+        "",
+        "ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/en/latest/topics/dependency-resolution/",
+    )
+    reason = ip.failure_reason(ip.ds.Result(1, tail, 1.0))
+    assert reason == (
+        "ERROR: Cannot install torch==2.7.0 because these package versions have conflicting dependencies."
+        " (base pins: torch==2.6.0a0+ecf3bae40a.nv25.1)"
+    )
