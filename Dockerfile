@@ -124,8 +124,11 @@ RUN --mount=type=cache,id=devbox-pip,target=/root/.cache/pip,sharing=locked \
         --check torchao=torchao --older 3
 
 # ---- the rootfs overlay: greeting, login snippet, shell hooks, health check, skel dotfiles ----
-COPY --chmod=0755 rootfs/usr/local/bin/ /usr/local/bin/
+# The programs are copied again after the whole tree, so their mode is 0755 whatever bits the checkout
+# has (a copy made without exec bits would otherwise give a health check that exits 126).
 COPY rootfs/ /
+COPY --chmod=0755 rootfs/usr/local/bin/ /usr/local/bin/
+COPY --chmod=0755 rootfs/usr/local/lib/devbox/ /usr/local/lib/devbox/
 
 # Wire bash and zsh to the overlay, set root's login shell, index files for `locate`, and drop what
 # the package layers left behind: empty mount points and the JVM's perf folder from pdftk-java's setup.

@@ -38,14 +38,29 @@ NIGHTLY_INDEX = "https://download.pytorch.org/whl/nightly/{tag}"
 
 
 def failure_reason(result: ds.Result) -> str:
-    """The line that says why pip failed: git's ``fatal:`` beats pip's generic "subprocess-exited"."""
-    generic = ("subprocess-exited-with-error", "metadata-generation-failed", "failed-wheel-build")
+    """The line that says why pip failed: git's ``fatal:`` beats pip's generic "subprocess-exited".
+
+    A conflict with a base pin also names the pin (pip's "The user requested (constraint) torch==2.6"),
+    so the build's last line says which base package the set tried to replace.
+    """
+    generic = (
+        "subprocess-exited-with-error",
+        "metadata-generation-failed",
+        "failed-wheel-build",
+        "ResolutionImpossible",
+    )
+    pins = [
+        line.strip().removeprefix("The user requested (constraint) ")
+        for line in result.tail
+        if line.strip().startswith("The user requested (constraint) ")
+    ]
+    suffix = f" (base pins: {', '.join(dict.fromkeys(pins))})" if pins else ""
     for prefix in ("fatal:", "ERROR:", "error:"):
         for line in reversed(result.tail):
             text = line.strip()
             if text.startswith(prefix) and not any(g in text for g in generic):
-                return text[:300]
-    return result.reason
+                return text[:300] + suffix
+    return result.reason + suffix
 
 
 def installed_dists() -> dict[str, str]:
@@ -59,8 +74,24 @@ def base_pins(constraints: Path) -> dict[str, str]:
     for line in constraints.read_text(encoding="utf-8").splitlines():
         name, sep, version = line.partition("==")
         if sep and not line.startswith("#"):
-            pins[ds.normalize(name.strip())] = version.strip()
+            # "name===version" (a version PEP 440 cannot order) is an exact-string pin
+            pins[ds.normalize(name.strip())] = version.removeprefix("=").strip()
     return pins
+
+
+def changed_base(pinned: dict[str, str], after: dict[str, str]) -> str | None:
+    """One line naming every pinned base package whose installed version is no longer its pin, or None.
+
+    ``changed_base({"torch": "2.6.0a0+ecf3"}, {"torch": "2.7.0"})`` names torch and both versions.
+    """
+    changed = [
+        f"{name} {version} -> {after.get(name) or 'removed'}"
+        for name, version in sorted(pinned.items())
+        if after.get(name) != version
+    ]
+    if not changed:
+        return None
+    return "base packages changed despite the constraints: " + ", ".join(changed)
 
 
 def torch_cuda() -> str:
@@ -118,8 +149,13 @@ def install_nightly(pip: Pip, cuda: str, timeout: float) -> dict[str, str]:
     present = installed_dists()
     names = [n for n in ("torch", "torchvision", "torchaudio") if n in present] or ["torch"]
     index = NIGHTLY_INDEX.format(tag=nightly_tag(cuda))
-    # Constraints would pin the base's torch, so this call alone runs without them.
-    result = ds.run([*pip.base, "--pre", "--upgrade", "--index-url", index, *names], timeout=timeout)
+    # Constraints would pin the base's torch, so this call alone runs without them: neither ours nor the
+    # base's own (NGC 25.03 to 25.09 set PIP_CONSTRAINT to an /etc/pip/constraint.txt that pins torch).
+    result = ds.run(
+        [*pip.base, "--pre", "--upgrade", "--index-url", index, *names],
+        timeout=timeout,
+        env={"PIP_CONSTRAINT": ""},
+    )
     if result.returncode != 0:
         return {"state": "failed", "reason": f"{index}: {failure_reason(result)}"}
     after = installed_dists()
@@ -221,10 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             states["pytorch-nightly"] = {"state": "skipped", "reason": "INSTALL_PYTORCH_NIGHTLY=false"}
 
-    pinned = base_pins(args.constraints)
-    changed = {n: (v, after.get(n)) for n, v in pinned.items() if after.get(n) != v}
+    changed = changed_base(base_pins(args.constraints), installed_dists())
     if changed and not features.get("pytorch-nightly", False):
-        raise SystemExit(f"base packages changed despite the constraints: {changed}")
+        raise SystemExit(changed)
 
     order = {e.name: i for i, e in enumerate(entries)}
     outcome.skipped.sort(key=lambda s: order.get(s["name"], 0))

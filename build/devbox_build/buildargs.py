@@ -76,3 +76,18 @@ def as_flags(args: Mapping[str, str]) -> list[str]:
     for key, value in args.items():
         flags += ["--build-arg", f"{key}={value}"]
     return flags
+
+
+# What the Dockerfile's installers take as a boolean (packages/devbox_sets.py's parse_bool); "" is false.
+BOOLEANS = ("true", "false", "1", "0", "yes", "no", "on", "off")
+
+
+def check_switches(values: Mapping[str, str], source: str) -> None:
+    """Every INSTALL_* value is a boolean the build understands, else a one-line usage error.
+
+    Checked before anything is built: the build itself would only fail at the set's own layer, possibly
+    hours in (`INSTALL_VLLM=ture`).
+    """
+    for key, value in values.items():
+        if key.startswith("INSTALL_") and value.strip().lower() not in (*BOOLEANS, ""):
+            raise UsageError(f"{key}={value!r} ({source}) is not a boolean: use one of {', '.join(BOOLEANS)}")

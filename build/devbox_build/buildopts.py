@@ -196,10 +196,13 @@ def request_for(
 
 def validate(args: argparse.Namespace) -> None:
     """Fail fast, before any docker call, on mistakes that need no engine to spot."""
+    config.check_image(args.image)
+    config.check_tag(args.tag)
     context = Path(args.context).resolve()
     dockerfile_path(context, args.dockerfile)
     ca_secret(args)
-    buildargs.parse_kv(args.build_arg)
+    buildargs.check_switches(buildargs.env_install_args(os.environ), "environment")
+    buildargs.check_switches(buildargs.parse_kv(args.build_arg), "--build-arg")
     only = buildargs.split_names(args.set_only)
     without = buildargs.split_names(args.without_set)
     if only or without:

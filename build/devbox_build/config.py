@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,18 @@ STANDIN_BASE = "gpu-devbox-base:{suite}-{arch}"
 
 # uname -m spellings -> Docker's arch names
 _MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+_ARM64_V8 = {"arm64/v8": "arm64", "aarch64/v8": "arm64"}
+
+# Docker's reference grammar (distribution/reference): a registry host[:port], then lowercase path
+# components joined by '/', each alphanumerics with single separators '.', '_', '__' or runs of '-'.
+_DOMAIN = re.compile(
+    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$"
+)
+_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# Per-arch tags append "-amd64"/"-arm64" to TAG, and a tag has at most 128 characters.
+MAX_TAG = 128 - len("-arm64")
 
 
 def env(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
@@ -55,6 +68,8 @@ def parse_arch(text: str) -> str:
     value = text.strip().lower()
     if value.startswith("linux/"):
         value = value.removeprefix("linux/")
+        # v8 is arm64's only variant (what `docker version` and manifest lists often print): the same image
+        value = _ARM64_V8.get(value, value)
     elif "/" in value:
         raise UsageError(f"bad platform {text!r}: only linux/amd64 and linux/arm64 are supported")
     value = _MACHINE_TO_ARCH.get(value, value)
@@ -77,22 +92,31 @@ def parse_platforms(text: str) -> tuple[str, ...]:
     return tuple(arches)
 
 
+def _git(context: Path, *argv: str) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(context), *argv], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
 def vcs_ref(context: Path, environ: Mapping[str, str] | None = None) -> str:
-    """VCS_REF, else the short commit of the build context, else 'unknown' (as upstream)."""
+    """VCS_REF, else the short commit of the build context, else 'unknown' (as upstream).
+
+    A context with uncommitted changes (modified, staged, deleted or untracked files that git does not
+    ignore) is not that commit: the ref then ends in '-dirty', and so it does when git cannot say
+    whether the tree is clean, since an image label must never claim a commit it was not built from.
+    """
     given = env("VCS_REF", "", environ)
     if given:
         return given
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(context), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+    head = _git(context, "rev-parse", "--short", "HEAD")
+    if head is None or head.returncode != 0 or not head.stdout.strip():
         return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+    status = _git(context, "status", "--porcelain", "--untracked-files=normal", "--", ".")
+    clean = status is not None and status.returncode == 0 and not status.stdout.strip()
+    return head.stdout.strip() + ("" if clean else "-dirty")
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -119,3 +143,36 @@ def results_dir(environ: Mapping[str, str] | None = None) -> Path:
 def truthy(value: str) -> bool:
     """Shell-style booleans as the upstream scripts read them ('1', 'true', 'yes')."""
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def check_image(image: str) -> str:
+    """IMAGE in Docker's reference grammar (no tag, no digest), else a one-line usage error."""
+    where = f"bad IMAGE {image!r} (--image or env IMAGE)"
+    if "@" in image or ":" in image.rsplit("/", 1)[-1]:
+        raise UsageError(f"{where}: give the name only; the tag goes in TAG (--tag)")
+    parts = image.split("/")
+    # As Docker reads it: the first part is a registry only with a '.' or ':' in it, or as localhost.
+    first = parts[0]
+    has_domain = len(parts) > 1 and ("." in first or ":" in first or first == "localhost")
+    if has_domain and not _DOMAIN.match(first):
+        raise UsageError(f"{where}: {first!r} is not a registry host[:port]")
+    path = parts[1:] if has_domain else parts
+    bad = [c for c in path if not _PATH_COMPONENT.match(c)]
+    if bad:
+        raise UsageError(
+            f"{where}: {bad[0]!r} is not a repository name component (lowercase letters and digits, "
+            "joined by '.', '_', '__' or '-')"
+        )
+    if len(image) > 255:
+        raise UsageError(f"{where}: {len(image)} characters, at most 255")
+    return image
+
+
+def check_tag(tag: str) -> str:
+    """TAG in Docker's tag grammar, short enough for its per-arch tags, else a one-line usage error."""
+    where = f"bad TAG {tag!r} (--tag or env TAG)"
+    if not _TAG.match(tag):
+        raise UsageError(f"{where}: letters, digits, '_', '.' and '-', not starting with '.' or '-'")
+    if len(tag) > MAX_TAG:
+        raise UsageError(f"{where}: {len(tag)} characters, at most {MAX_TAG} (per-arch tags add '-arm64')")
+    return tag
