@@ -87,6 +87,9 @@ class HostState:
     has_timeout: bool = False
     # One line: why this host could not be prepared (unreachable, refused, no python3); None when fine.
     error: str | None = None
+    # What asked for GPUs on this host ("--gpus all"), or None. A GPU-node profile sets it the same way; the
+    # checks see it as the condition `gpus_required` and fail GPU items where no GPU is visible.
+    gpus_required: str | None = None
 
 
 @dataclass(frozen=True)
@@ -330,6 +333,12 @@ def _with_ssh_multiplexing(connection: dict[str, Any], tmpdir: Path) -> dict[str
     return {**connection, "controlpath": str(tmpdir / "ssh-%%C"), "controlpersist": SSH_CONTROL_PERSIST_S}
 
 
+def gpus_required(opts: Options) -> str | None:
+    """What in the options asks for GPUs on every host: `--gpus all` (an image's container gets them; a
+    --hosts or --container target must have them), or None."""
+    return "--gpus all" if opts.gpus == "all" else None
+
+
 def _hello(target: tgt.Target) -> tuple[tgt.Target, str | None, str | None]:
     """One round trip: (target with arch/timeout filled in, base kind from its manifest, error line)."""
     try:
@@ -457,6 +466,7 @@ def prepare(
                 image_attrs=t.image_attrs,
                 has_timeout=t.has_timeout,
                 error=error,
+                gpus_required=gpus_required(opts),
             )
         )
     state = RunState(
