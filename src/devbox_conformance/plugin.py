@@ -316,11 +316,13 @@ class _Lifecycle:
             name, self.container = self.container, None
             eng.remove_container(self.engine, name)
         if self.tmpdir:
-            for socket in self.tmpdir.glob("ssh-*"):  # the ssh masters this run opened (one per host)
+            dirs = sess.ssh_socket_dirs(self.tmpdir)
+            for socket in (s for d in dirs for s in d.glob("ssh-*")):  # this run's ssh masters (one per host)
                 tgt.run_command(
                     ["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "devbox-host"], timeout=10
                 )
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            for directory in reversed(dirs):
+                shutil.rmtree(directory, ignore_errors=True)
             self.tmpdir = None
 
 
@@ -445,7 +447,8 @@ class _AtomicJunit:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    # Innermost wrapper: the terminal reporter's, around it, prints the file's real name after the rename.
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Any:
         xml = self.config.stash.get(_XML_KEY, None) if _XML_KEY is not None else None
         final = getattr(xml, "logfile", None)
@@ -723,9 +726,12 @@ def check(request: pytest.FixtureRequest, devbox_host_name: str) -> Callable[[st
             wait_healthy=wait,
         )
         outcome = checks.verify(kind, item, ctx)
-        request.node.user_properties.append(("devbox:message", outcome.message))
-        if outcome.status == "skipped":
-            pytest.skip(f"{host.name}: {outcome.message}" if state.multi else outcome.message)
+        skipped = outcome.status == "skipped"
+        # Skips of many hosts name theirs: pytest's summary groups skips by reason.
+        message = f"{host.name}: {outcome.message}" if skipped and state.multi else outcome.message
+        request.node.user_properties.append(("devbox:message", message))
+        if skipped:
+            pytest.skip(message)
         if outcome.status == "failed":
             pytest.fail(outcome.message, pytrace=False)
 
