@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from dataclasses import replace
 
@@ -13,6 +15,8 @@ from devbox_conformance.kinds.base import When
 from devbox_conformance.kinds.commands import Command
 from devbox_conformance.kinds.gpu import GpuItem
 from devbox_conformance.session import Options, gpus_required
+
+pytest_plugins = ["pytester"]
 
 DOCKER = Engine("docker", "docker")
 PODMAN = Engine("podman", "podman")
@@ -133,3 +137,30 @@ def test_gpus_required_comes_from_gpus_all_only() -> None:
     assert gpus_required(opts) is None
     assert gpus_required(replace(opts, gpus="none")) is None
     assert gpus_required(replace(opts, gpus="all")) == "--gpus all"
+
+
+def test_gpu_performance_tests_fail_when_gpus_were_asked_for_and_skip_otherwise(
+    pytester: pytest.Pytester,
+) -> None:
+    if shutil.which("nvidia-smi") or os.path.exists("/dev/nvidia0"):
+        pytest.skip("this machine has a GPU; the case is about a target without one")
+    pytester.makefile(
+        ".yaml", **{"exp/common": "binaries:\n  - name: sh\n", "exp/amd64": "", "exp/arm64": ""}
+    )
+
+    def outcomes(*extra: str) -> dict[str, tuple[str, str]]:
+        out = pytester.path / "r.json"
+        pytester.runpytest_subprocess(
+            "-p", "devbox_conformance.plugin", "--hosts", "local://", "--expectations=exp", "--perf",
+            "-k", "gpu_figure or nccl_single_rank or gpu_backend_flag", "-p", "no:xdist",
+            "-p", "no:cacheprovider", f"--results-json={out}", *extra,
+        )  # fmt: skip
+        doc = json.loads(out.read_text())
+        return {e["name"]: (e["outcome"], e["message"]) for e in doc["items"]}
+
+    skipped = outcomes()
+    assert len(skipped) == 11 and {o for o, _ in skipped.values()} == {"skipped"}, skipped
+    assert all("no GPU visible in the target" in m for _, m in skipped.values())
+    failed = outcomes("--gpus", "all")
+    assert len(failed) == 11 and {o for o, _ in failed.values()} == {"error"}, failed
+    assert all("GPUs were asked for (--gpus all) and none is visible: " in m for _, m in failed.values())
