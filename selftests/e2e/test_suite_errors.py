@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -205,3 +207,86 @@ def test_sigterm_removes_the_container(suite_fixture_image: str, slow_expectatio
     proc.terminate()
     out, _ = proc.communicate(timeout=120)
     assert not set(containers_with_label(suite_fixture_image)) & started, out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Results files never lie: a green run's files are replaced by those of a later run stopped at start-up.
+
+
+@pytest.mark.parametrize(
+    "failing, expected",
+    [
+        (
+            ["--image", "devbox-no-such-image:nope", "--pull", "never"],
+            "image 'devbox-no-such-image:nope' not found in the local docker engine (--pull never)",
+        ),
+        (["--hosts", "ssh://nobody@127.0.0.1:1"], "cannot reach ssh://nobody@127.0.0.1:1: "),
+    ],
+    ids=["missing-image", "unreachable-host"],
+)
+def test_a_start_up_failure_replaces_a_green_results_file(
+    expectations_dir, tmp_path: Path, failing: list[str], expected: str
+) -> None:
+    d = expectations_dir("binaries:\n  - name: sh\n")
+    out = tmp_path / "out"
+    files = [f"--results-json={out / 'r.json'}", f"--junitxml={out / 'junit.xml'}"]
+    green = pytest_cli("tests", "--hosts", "local://", f"--expectations={d}", *files)
+    assert green.returncode == 0, green.stdout + green.stderr
+    assert json.loads((out / "r.json").read_text())["totals"]["passed"] == 1
+    line = one_error_line(pytest_cli("tests", *failing, f"--expectations={d}", *files))
+    assert line.startswith("ERROR: ") and expected in line, line
+    doc = json.loads((out / "r.json").read_text())
+    assert doc["exit_status"] == 4 and doc["error"] == line.removeprefix("ERROR: "), doc
+    assert doc["items"] == [] and doc["totals"] == {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and (suite.get("errors"), suite.get("tests")) == ("1", "1")
+    assert sorted(p.name for p in out.iterdir()) == ["junit.xml", "r.json"]  # no temp file left beside
+
+
+# ---------------------------------------------------------------------------------------------------
+# Asked for but absent is red: a pinned GPU count, or --gpus all, on a target without GPUs fails; nothing
+# asked, the GPU items skip. The emulated GPUs (selftests/fixtures/emulated_gpu) prove the pass side.
+
+GPU_CONTRACT = "gpu:\n  - name: count\n    count: 8\n  - name: matmul\n    when: {gpu: true}\n"
+EMULATION = REPO / "selftests" / "fixtures" / "emulated_gpu"
+
+
+def gpu_run(d: Path, tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> dict[str, dict]:
+    out = tmp_path / "gpu.json"
+    proc = pytest_cli(
+        "tests",
+        "--hosts",
+        "local://",
+        "--base-kind=standin",
+        f"--expectations={d}",
+        f"--results-json={out}",
+        *extra,
+        env=env,
+    )
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    return {e["key"]: e for e in doc["items"] if e["kind"] == "gpu"}
+
+
+def test_gpus_asked_for_and_absent_fail_and_nothing_asked_skips(expectations_dir, tmp_path: Path) -> None:
+    if shutil.which("nvidia-smi") or Path("/dev/nvidia0").exists():
+        pytest.skip("this machine has a GPU; the case is about a target without one")
+    d = expectations_dir(GPU_CONTRACT)
+    plain = gpu_run(d, tmp_path)
+    assert {k: e["outcome"] for k, e in plain.items()} == {"count": "failed", "matmul": "skipped"}, plain
+    assert "GPUs were asked for (count: 8 at " in plain["count"]["message"]
+    assert "and none is visible: " in plain["count"]["message"]
+    assert plain["matmul"]["message"] == "when: gpu is true, but the target has no GPU visible"
+    asked = gpu_run(d, tmp_path, "--gpus", "all")
+    assert {k: e["outcome"] for k, e in asked.items()} == {"count": "failed", "matmul": "failed"}, asked
+    for entry in asked.values():
+        assert "GPUs were asked for (--gpus all) and none is visible: " in entry["message"], entry
+
+
+def test_gpus_all_passes_where_the_gpus_are(expectations_dir, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    d = expectations_dir(GPU_CONTRACT)
+    path = os.pathsep.join([str(EMULATION / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]])
+    env = {"PATH": path, "PYTHONPATH": str(EMULATION), "DEVBOX_EMU_GPUS": "8"}
+    items = gpu_run(d, tmp_path, "--gpus", "all", env=env)
+    assert {k: e["outcome"] for k, e in items.items()} == {"count": "passed", "matmul": "passed"}, items

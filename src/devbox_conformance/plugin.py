@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from devbox_conformance import checks
+from devbox_conformance import checks, results
 from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
 from devbox_conformance import session as sess
@@ -33,6 +35,11 @@ from devbox_conformance.results import ResultsCollector
 
 # Test argument name -> item kind; a suite test asks for one of these and gets one test id per item.
 ARGNAMES = {k.argname: k.section for k in exp.all_kinds()}
+
+try:  # pytest's JUnit writer, to make its write atomic (see _AtomicJunit); absent: pytest's own write
+    from _pytest.junitxml import xml_key as _XML_KEY
+except ImportError:  # pragma: no cover - a pytest without it
+    _XML_KEY = None
 
 STATE_KEY = pytest.StashKey["_Controller | _Worker | None"]()
 WORKER_INPUT = "devbox_run_file"
@@ -116,7 +123,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("auto", "all", "none"),
         default="auto",
         help="GPUs for the container started from --image: auto (when the engine has the NVIDIA "
-        "runtime and the host sees a GPU), all, or none (default: %(default)s)",
+        "runtime and the host sees a GPU), all, or none (default: %(default)s). `all` also means GPUs are "
+        "REQUIRED, on every target (--hosts and local:// too): GPU items and GPU performance tests then "
+        "fail, not skip, where no GPU is visible",
     )
     group.addoption(
         "--perf",
@@ -243,7 +252,8 @@ class _Worker:
         if host.name not in self._conditions:
             from devbox_conformance.probe import conditions  # noqa: PLC0415
 
-            self._conditions[host.name] = conditions(self.state.facts(host.name), host.arch, host.base_kind)
+            found = conditions(self.state.facts(host.name), host.arch, host.base_kind)
+            self._conditions[host.name] = {**found, "gpus_required": host.gpus_required}
         return self._conditions[host.name]
 
 
@@ -306,11 +316,13 @@ class _Lifecycle:
             name, self.container = self.container, None
             eng.remove_container(self.engine, name)
         if self.tmpdir:
-            for socket in self.tmpdir.glob("ssh-*"):  # the ssh masters this run opened (one per host)
+            dirs = sess.ssh_socket_dirs(self.tmpdir)
+            for socket in (s for d in dirs for s in d.glob("ssh-*")):  # this run's ssh masters (one per host)
                 tgt.run_command(
                     ["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "devbox-host"], timeout=10
                 )
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            for directory in reversed(dirs):
+                shutil.rmtree(directory, ignore_errors=True)
             self.tmpdir = None
 
 
@@ -335,6 +347,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     if _suite_requested(config, _options(config)):
         _add_contract(config)
+        if not hasattr(config, "workerinput"):
+            config.pluginmanager.register(_AtomicJunit(config), "devbox-junit")
     if hasattr(config, "workerinput"):
         run_file = config.workerinput.get(WORKER_INPUT)
         if run_file:
@@ -370,8 +384,95 @@ class _XdistHooks:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
-    if not hasattr(config, "workerinput") and _suite_requested(config, _options(config)):
+    if hasattr(config, "workerinput") or not _suite_requested(config, _options(config)):
+        return
+    # Until the run ends, its results files say it has not: a run killed outright leaves that, not the
+    # previous run's green.
+    _write_stopped(config, None, "the run did not finish (still running, or killed)")
+    try:
         _prepare(config)
+    except pytest.UsageError as exc:
+        _stopped(config, pytest.ExitCode.USAGE_ERROR, str(exc))
+        raise
+    except KeyboardInterrupt:
+        _stopped(config, pytest.ExitCode.INTERRUPTED, "interrupted while the target was being prepared")
+        raise
+    except BaseException as exc:
+        _stopped(config, pytest.ExitCode.INTERNAL_ERROR, tgt.first_line(exc))
+        raise
+
+
+# (exit status, one line) of a run stopped before its tests: what its results files must say.
+START_ERROR_KEY = pytest.StashKey[tuple[int, str]]()
+
+
+def _stopped(config: pytest.Config, status: int, line: str) -> None:
+    """A run that stops before its tests: remember why (sessionfinish, if pytest gets there, writes it) and
+    write the results files now (pytest calls no sessionfinish when sessionstart raised)."""
+    config.stash[START_ERROR_KEY] = (int(status), line)
+    _write_stopped(config, int(status), line)
+
+
+def _write_stopped(config: pytest.Config, status: int | None, line: str) -> None:
+    path = config.getoption("devbox_results_json", default=None)
+    if path:
+        results.write_failure(_results_path(config, path), status, line, expectations_dir(config))
+    junit = _junit_path(config)
+    if junit is not None:
+        suite = str(config.getini("junit_suite_name") or "pytest")
+        shown = "not finished" if status is None else status
+        results.write_atomically(junit, results.junit_error(suite, shown, line))
+
+
+def _results_path(config: pytest.Config, path: str) -> Path:
+    value = Path(path)
+    return value if value.is_absolute() else config.invocation_params.dir / value
+
+
+def _junit_path(config: pytest.Config) -> Path | None:
+    """--junitxml's file as pytest writes it (absolute, user and variables expanded), or None."""
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if not xmlpath or hasattr(config, "workerinput"):
+        return None
+    return Path(os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(xmlpath)))))
+
+
+class _AtomicJunit:
+    """pytest writes --junitxml in place: its LogXML writes to a temp file beside it, renamed over it after.
+
+    A run stopped after its session started (a probe that failed) gets the one-case error document instead
+    of pytest's empty, error-free one.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    # Innermost wrapper: the terminal reporter's, around it, prints the file's real name after the rename.
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Any:
+        xml = self.config.stash.get(_XML_KEY, None) if _XML_KEY is not None else None
+        final = getattr(xml, "logfile", None)
+        if not final:
+            return (yield)
+        directory = Path(final).parent
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(prefix=f".{Path(final).name}.", suffix=".partial", dir=directory)
+        os.close(fd)
+        xml.logfile = partial
+        try:
+            return (yield)
+        finally:
+            xml.logfile = final
+            stopped = self.config.stash.get(START_ERROR_KEY, None)
+            if stopped is not None:
+                Path(partial).unlink(missing_ok=True)
+                suite = str(self.config.getini("junit_suite_name") or "pytest")
+                results.write_atomically(Path(final), results.junit_error(suite, *stopped))
+            elif Path(partial).stat().st_size:
+                os.chmod(partial, 0o644)
+                os.replace(partial, final)
+            else:
+                Path(partial).unlink(missing_ok=True)
 
 
 def _bind_testinfra_host(config: pytest.Config, state: sess.RunState) -> None:
@@ -422,6 +523,7 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
         try:
             state.probe.wait()
         except sess.UsageProblem as exc:
+            session.config.stash[START_ERROR_KEY] = (int(pytest.ExitCode.USAGE_ERROR), str(exc))
             raise pytest.UsageError(str(exc)) from None
     return (yield)
 
@@ -453,7 +555,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             prefix = f"{host.name}: " if run.multi else ""
             terminalreporter.write_line(f"devbox: {prefix}probe {seconds:.1f} s")
     collector = config.stash.get(RESULTS_KEY, None)
-    if run.multi and collector is not None:
+    if collector is None:
+        return
+    for line in collector.host_lines(named=run.multi):
+        terminalreporter.write_line(f"devbox: {line}")
+    if run.multi:
         for line in collector.failing_hosts():
             terminalreporter.write_line(f"devbox: FAILED host {line}")
 
@@ -569,6 +675,13 @@ def expectations(pytestconfig: pytest.Config, devbox_host_name: str) -> exp.Expe
     return _worker(pytestconfig).model(devbox_host_name)
 
 
+@pytest.fixture(scope="session")
+def devbox_gpus_required(pytestconfig: pytest.Config, devbox_host_name: str) -> str | None:
+    """What asked for GPUs on this test's host ("--gpus all"), or None: a GPU test then fails, not skips,
+    where no GPU is visible."""
+    return _worker(pytestconfig).state.host(devbox_host_name).gpus_required
+
+
 @pytest.fixture
 def results_record(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
     """`results_record(key, value)`: attach JSON-serialisable data to this test's entry in --results-json."""
@@ -613,13 +726,25 @@ def check(request: pytest.FixtureRequest, devbox_host_name: str) -> Callable[[st
             wait_healthy=wait,
         )
         outcome = checks.verify(kind, item, ctx)
-        request.node.user_properties.append(("devbox:message", outcome.message))
-        if outcome.status == "skipped":
-            pytest.skip(outcome.message)
+        skipped = outcome.status == "skipped"
+        # Skips of many hosts name theirs: pytest's summary groups skips by reason.
+        message = f"{host.name}: {outcome.message}" if skipped and state.multi else outcome.message
+        request.node.user_properties.append(("devbox:message", message))
+        if skipped:
+            pytest.skip(message)
         if outcome.status == "failed":
             pytest.fail(outcome.message, pytrace=False)
 
     return run
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Name the host of a per-host test before its fixtures run: a skip or an error in a session fixture
+    (no GPU for the performance tests) is then counted for its own host, not the first one."""
+    spec = getattr(item, "callspec", None)
+    if spec is not None and HOST_ARG in spec.params:
+        item.user_properties.append(("devbox:host", str(spec.params[HOST_ARG])))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -637,8 +762,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     collector = config.stash.get(RESULTS_KEY, None)
     path = config.getoption("devbox_results_json")
+    stopped = config.stash.get(START_ERROR_KEY, None)
     if collector is not None and path:
-        collector.write(Path(path), int(exitstatus))
+        error = stopped[1] if stopped else None
+        collector.write(_results_path(config, path), int(exitstatus), error)
     _cleanup(config)
 
 

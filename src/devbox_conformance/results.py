@@ -10,11 +10,18 @@
 
 The top-level arch/image/target fields describe the first host (the only one of an --image run); "hosts"
 has one entry per host and every item names its host.
+
+A run that stops before its tests (unreachable host, no engine, bad expectations, Ctrl-C while preparing)
+writes the same document with its exit status, its one-line "error", no host and no item, so the file of an
+earlier green run never survives a later failed one. Every write goes to a temp file beside the target and is
+renamed over it: a reader sees the old document or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +77,19 @@ class ResultsCollector:
         totals: dict[str, dict[str, int]] = {}
         for entry in self.entries.values():
             name = entry["host"] or self.state.first.name
-            bucket = totals.setdefault(name, {"passed": 0, "failed": 0, "skipped": 0, "error": 0})
+            bucket = totals.setdefault(name, dict.fromkeys(OUTCOMES, 0))
             bucket[entry["outcome"]] += 1
         return totals
+
+    def host_lines(self, named: bool = True) -> list[str]:
+        """One line per host: its counts, skips included (a skip is not a pass; the summary says how many)."""
+        totals = self._host_totals()
+        lines = []
+        for host in self.state.hosts:
+            counts = totals.get(host.name, {})
+            text = ", ".join(f"{counts.get(k, 0)} {k}" for k in OUTCOMES)
+            lines.append(f"{host.name}: {text}" if named else text)
+        return lines
 
     def failing_hosts(self) -> list[str]:
         """One line per host with a failed item or an error: its name, counts and why when unreachable."""
@@ -86,7 +103,7 @@ class ResultsCollector:
                 lines.append(f"{host.name}: {bad} failed" + (f" ({problem})" if problem else ""))
         return lines
 
-    def document(self, exit_status: int) -> dict[str, Any]:
+    def document(self, exit_status: int, error: str | None = None) -> dict[str, Any]:
         s = self.state
         first = s.first
         attrs = first.image_attrs or {}
@@ -127,6 +144,7 @@ class ResultsCollector:
                 for h in s.hosts
             ],
             "exit_status": exit_status,
+            "error": error,
             "counts": counts,
             "totals": {
                 k: sum(b[k] for b in counts.values()) for k in ("passed", "failed", "skipped", "error")
@@ -134,6 +152,78 @@ class ResultsCollector:
             "items": sorted(self.entries.values(), key=lambda e: e["nodeid"]),
         }
 
-    def write(self, path: Path, exit_status: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.document(exit_status), indent=2, default=str) + "\n")
+    def write(self, path: Path, exit_status: int, error: str | None = None) -> None:
+        write_atomically(path, json.dumps(self.document(exit_status, error), indent=2, default=str) + "\n")
+
+
+OUTCOMES = ("passed", "failed", "skipped", "error")
+
+
+def failure_document(
+    exit_status: int | None, error: str, expectations_dir: str | None = None
+) -> dict[str, Any]:
+    """The document of a run that stopped before any test ran: its status and its one line, nothing passed.
+
+    `exit_status` None: the run has not finished (written at its start, replaced at its end).
+    """
+    return {
+        "schema_version": 2,
+        "arch": None,
+        "base_kind": None,
+        "target_kind": None,
+        "image": None,
+        "container": None,
+        "expectations_dir": expectations_dir,
+        "probe_seconds": None,
+        "hosts": [],
+        "exit_status": exit_status,
+        "error": error,
+        "counts": {},
+        "totals": dict.fromkeys(OUTCOMES, 0),
+        "items": [],
+    }
+
+
+def write_failure(
+    path: Path, exit_status: int | None, error: str, expectations_dir: str | None = None
+) -> None:
+    document = failure_document(exit_status, error, expectations_dir)
+    write_atomically(path, json.dumps(document, indent=2) + "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temp file in `path`'s directory, flush it to disk, and rename it over `path`.
+
+    Why: CI reads this file; a run killed mid-write must leave the previous document whole, not a torn one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(partial, 0o644)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+def junit_error(suite_name: str, exit_status: int | str, error: str) -> str:
+    """A JUnit document of a run that stopped before its tests: one test case, in error, with the line.
+
+    Why: pytest writes --junitxml only when its session got as far as running tests; a run stopped at
+    start-up would leave an earlier run's green file in place.
+    """
+    from xml.etree import ElementTree as ET  # noqa: PLC0415 - only on this path
+
+    suites = ET.Element("testsuites", name="pytest tests")
+    suite = ET.SubElement(
+        suites, "testsuite", name=suite_name, errors="1", failures="0", skipped="0", tests="1", time="0"
+    )
+    case = ET.SubElement(suite, "testcase", classname="devbox", name="start-up", time="0")
+    failure = ET.SubElement(case, "error", message=error)
+    failure.text = f"the run stopped before its tests, exit status {exit_status}: {error}"
+    return '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -16,6 +16,9 @@ hosts are still checked. With a single host that line stops the run instead, as 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -87,6 +90,9 @@ class HostState:
     has_timeout: bool = False
     # One line: why this host could not be prepared (unreachable, refused, no python3); None when fine.
     error: str | None = None
+    # What asked for GPUs on this host ("--gpus all"), or None. A GPU-node profile sets it the same way; the
+    # checks see it as the condition `gpus_required` and fail GPU items where no GPU is visible.
+    gpus_required: str | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +304,10 @@ def _expand_hosts(opts: Options) -> list[tgt.Target]:
         hid = backend.get_pytest_id()
         scheme = backend.get_connection_type()
         spec = "local://" if scheme == "local" else f"{scheme}://{backend.hostname}"
+        where = _user_host_port(backend)
+        if scheme in ("ssh", "paramiko") and where:
+            # testinfra's id drops the user and the port: without them the spec would reach another sshd.
+            spec, hid = f"{scheme}://{where}", f"{scheme}://{where}"
         kind = "local" if scheme == "local" else "host"
         targets.append(
             tgt.Target(
@@ -311,12 +321,69 @@ def _expand_hosts(opts: Options) -> list[tgt.Target]:
     return targets
 
 
+def _user_host_port(backend: Any) -> str | None:
+    """`user@name:port` of an ssh host spec that gives a user or a port (never its password), else None."""
+    spec = getattr(backend, "host", None)
+    name, user, port = (getattr(spec, key, None) for key in ("name", "user", "port"))
+    if not isinstance(name, str) or not (user or port):
+        return None
+    return (f"{user}@" if user else "") + name + (f":{port}" if port else "")
+
+
 # The ssh master the hello opens lives this long after its last use; the run closes it at its end anyway.
 SSH_CONTROL_PERSIST_S = 30
 
 
+# A unix socket's path fits in 108 bytes, its NUL included.
+SOCKET_PATH_MAX = 107
+# ssh binds a master's socket at ControlPath + "." + 16 random characters, then renames it into place.
+SSH_BIND_SUFFIX = 17
+# The socket's name in its dir: "ssh-" and what %C expands to (40 hex characters).
+SSH_SOCKET_NAME = "ssh-" + "0" * 40
+# Where a run puts its sockets when its temp dir's path is too long for them (TMPDIR=/tmp/slurm-123/…).
+SHORT_SOCKET_PARENT = Path("/tmp")
+SOCKET_DIR_PREFIX = "devbox-ssh-"
+# In a run's temp dir: a link to its short socket dir; in the short dir: a link back to the run's temp dir.
+SOCKET_DIR_LINK = "sockets"
+RUN_DIR_LINK = "run"
+
+
+def ssh_socket_dir(run_dir: Path, parent: Path = SHORT_SOCKET_PARENT) -> Path:
+    """Where the run's ssh masters put their sockets: its temp dir, or a short dir when that path is too long.
+
+    Why: a socket path past 108 bytes cannot be bound, and ssh then fails every host. The short dir is linked
+    from the temp dir (the run's clean-up removes both) and links back to it: once the temp dir is gone (the
+    run ended, or was killed and reaped), a later run removes the short dir too.
+    """
+    if len(os.fsencode(run_dir / SSH_SOCKET_NAME)) + SSH_BIND_SUFFIX <= SOCKET_PATH_MAX:
+        return run_dir
+    remove_orphan_socket_dirs(parent)
+    short = Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX, dir=parent))
+    (short / RUN_DIR_LINK).symlink_to(run_dir)
+    (run_dir / SOCKET_DIR_LINK).symlink_to(short)
+    return short
+
+
+def ssh_socket_dirs(run_dir: Path) -> list[Path]:
+    """The dirs that may hold this run's ssh sockets: its temp dir, and its short socket dir if it has one."""
+    link = run_dir / SOCKET_DIR_LINK
+    return [run_dir, Path(os.readlink(link))] if link.is_symlink() else [run_dir]
+
+
+def remove_orphan_socket_dirs(parent: Path = SHORT_SOCKET_PARENT) -> list[Path]:
+    """Remove the short socket dirs whose run's temp dir is gone; a dir being made (no link yet) is left."""
+    removed = []
+    for path in parent.glob(SOCKET_DIR_PREFIX + "*"):
+        back = path / RUN_DIR_LINK
+        if back.is_symlink() and not back.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def _with_ssh_multiplexing(connection: dict[str, Any], tmpdir: Path) -> dict[str, Any]:
-    """testinfra's ssh options plus one ssh master per host in the run's temp dir.
+    """testinfra's ssh options plus one ssh master per host in the run's temp dir (or a short dir beside it,
+    see ssh_socket_dir).
 
     Why: a host costs a hello and a probe; without a ControlPath each is a new ssh connection (key
     exchange and auth, about half a second on a loaded host), with one the probe reuses the hello's.
@@ -327,7 +394,14 @@ def _with_ssh_multiplexing(connection: dict[str, Any], tmpdir: Path) -> dict[str
     if "controlpath" in extra or "controlmaster" in extra:
         return dict(connection)
     # testinfra %-formats its ssh command line: %%C reaches ssh as %C (a hash of host, port and user).
-    return {**connection, "controlpath": str(tmpdir / "ssh-%%C"), "controlpersist": SSH_CONTROL_PERSIST_S}
+    sockets = ssh_socket_dir(tmpdir)
+    return {**connection, "controlpath": str(sockets / "ssh-%%C"), "controlpersist": SSH_CONTROL_PERSIST_S}
+
+
+def gpus_required(opts: Options) -> str | None:
+    """What in the options asks for GPUs on every host: `--gpus all` (an image's container gets them; a
+    --hosts or --container target must have them), or None."""
+    return "--gpus all" if opts.gpus == "all" else None
 
 
 def _hello(target: tgt.Target) -> tuple[tgt.Target, str | None, str | None]:
@@ -457,6 +531,7 @@ def prepare(
                 image_attrs=t.image_attrs,
                 has_timeout=t.has_timeout,
                 error=error,
+                gpus_required=gpus_required(opts),
             )
         )
     state = RunState(

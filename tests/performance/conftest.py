@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from devbox_conformance.kinds.gpu import absent_message
 from devbox_conformance.performance import baselines as bl
 from devbox_conformance.performance.conclude import skip_under_xdist
 from devbox_conformance.performance.measure import Measurer
@@ -72,10 +73,15 @@ def _gpu_visible(facts: Any) -> tuple[bool, str]:
 
 
 @pytest.fixture(scope="session")
-def gpu_measurer(devbox_target: Any, facts: Any, request: pytest.FixtureRequest) -> Measurer:
-    """Skips (with the probe's reason) when the target sees no GPU: GPU figures need one."""
+def gpu_measurer(
+    devbox_target: Any, facts: Any, devbox_gpus_required: str | None, request: pytest.FixtureRequest
+) -> Measurer:
+    """Skips (with the probe's reason) when the target sees no GPU: GPU figures need one. Fails instead when
+    GPUs were asked for (--gpus all, a GPU-node profile): asked for and absent is red."""
     visible, how = _gpu_visible(facts)
     if not visible:
+        if devbox_gpus_required:
+            pytest.fail(absent_message(devbox_gpus_required, how), pytrace=False)
         pytest.skip(
             f"no GPU visible in the target ({how}); GPU performance needs one "
             "(run on a GPU node with --hosts local://, or an image started with GPUs)"
@@ -84,9 +90,15 @@ def gpu_measurer(devbox_target: Any, facts: Any, request: pytest.FixtureRequest)
 
 
 @pytest.fixture(scope="session")
-def gpu_report(gpu_measurer: Measurer) -> BenchReport:
+def gpu_report(gpu_measurer: Measurer, devbox_gpus_required: str | None) -> BenchReport:
     report = gpu_measurer.report()
     if not report.available:
+        if devbox_gpus_required:
+            pytest.fail(
+                f"GPUs were asked for ({devbox_gpus_required}) and GPU figures are not measurable in the "
+                f"target: {report.reason}",
+                pytrace=False,
+            )
         pytest.skip(f"GPU figures not measurable in the target: {report.reason}")
     return report
 

@@ -3,7 +3,8 @@
 Measured inside the target by ``gpu_bench`` with CUDA events (one run per session), judged against
 the GPU's file in ``expectations/baselines/`` (or the nearest family's, derated), fed to
 pytest-benchmark and recorded with the GPU's name, memory, clocks, power limit and PCIe link.
-Without a visible GPU every test here skips with the reason.
+Without a visible GPU every test here skips with the reason, unless GPUs were asked for (--gpus all):
+then they fail.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from devbox_conformance.kinds.base import Item
@@ -43,7 +43,9 @@ class Context:
 
     # The probe's facts.
     facts: dict[str, Any]
-    # Facts `when:` may name (see probe.conditions).
+    # Facts `when:` may name (see probe.conditions), and `gpus_required`: what asked for GPUs on this target
+    # ("--gpus all"; a GPU-node profile may set it too), or None. Where it is set, an item under
+    # `when: {gpu: true}` and every GPU item fail instead of skipping on a target without a visible GPU.
     conditions: dict[str, Any]
     # Target kind ("image", "container", "local") and the image's inspect attrs (None on local).
     target_kind: str
@@ -65,14 +67,33 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+def _gpus_absent(item: Item, ctx: Context) -> str | None:
+    """The failure of an item under `when: {gpu: true}` whose GPUs were asked for and are not there.
+
+    Why: "no GPU visible" is a skip on a CPU runner that never asked for one, but a false green on a GPU node:
+    asked for (the run, a profile, the item's own pinned count) and absent is red.
+    """
+    from devbox_conformance.kinds import gpu  # noqa: PLC0415 - the kind modules import this module
+
+    if item.when.gpu is not True or ctx.conditions.get("gpu"):
+        return None
+    if replace(item.when, gpu=None).unmet(ctx.conditions):
+        return None  # another condition rules the item out: it skips for that reason
+    asked = gpu.gpus_asked(item, ctx.conditions)
+    seen = ctx.facts.get("gpu")
+    why = seen.get("how") if isinstance(seen, dict) else None
+    return gpu.absent_message(asked, why or "the probe saw no GPU") if asked else None
+
+
 def verify(kind: str, item: Item, ctx: Context) -> Outcome:
     """Apply `when:`, run the kind's check, skip an absent optional item, add the manifest's why."""
     from devbox_conformance import kinds, manifest  # noqa: PLC0415 - both import the kind modules
 
     unmet = item.when.unmet(ctx.conditions)
-    if unmet:
+    absent = _gpus_absent(item, ctx) if unmet else None
+    if unmet and absent is None:
         return Outcome.skipped(unmet)
-    outcome: Outcome = kinds.get(kind).evaluate(item, ctx)
+    outcome: Outcome = Outcome("failed", absent) if absent else kinds.get(kind).evaluate(item, ctx)
     if outcome.status != "failed":
         return outcome
     why = manifest.explain(ctx.facts.get("manifest"), kind, item)

@@ -4,7 +4,8 @@ is new enough for torch's CUDA, and no other process holds GPU memory at start.
 
 Why: an image can carry a perfect CUDA stack and still be useless on a node: a driver older than torch's
 CUDA, a GPU that computes wrong, NCCL that hangs, a GPU another job holds. These are asked of the node the
-team runs on (`--gpus`, `--hosts`), and skip with their reason where no GPU is visible.
+team runs on (`--gpus`, `--hosts`). Where no GPU is visible they skip with their reason, unless GPUs were
+asked for (`--gpus all`, a GPU-node profile, or the item's own pinned `count`): asked for and absent is red.
 """
 
 from __future__ import annotations
@@ -53,11 +54,34 @@ def _gpu_name(device: Mapping[str, Any]) -> str:
     return f"GPU {device.get('index')} ({device.get('name', '?')})"
 
 
+def gpus_asked(item: Item, conditions: Mapping[str, Any]) -> str | None:
+    """What asked for GPUs on this target, in words, or None when nothing did.
+
+    The run or a node profile says so in `conditions["gpus_required"]` ("--gpus all"); a gpu item that pins
+    `count: N` (N > 0) asks for them itself.
+    """
+    asked = conditions.get("gpus_required")
+    if asked:
+        return str(asked)
+    count = item.count if isinstance(item, GpuItem) else None
+    if isinstance(count, int) and count > 0:
+        return f"count: {count}" + (f" at {item.source}" if item.source else "")
+    return None
+
+
+def absent_message(asked: str, why: object) -> str:
+    """The one failure text of GPUs asked for and not there (items and performance tests alike)."""
+    return f"GPUs were asked for ({asked}) and none is visible: {why}"
+
+
 def evaluate(item: GpuItem, ctx: Context) -> Outcome:
     facts = ctx.facts.get("gpu_facts")
     if not isinstance(facts, dict):
         return Outcome.failed(_expected(item), "the probe gathered no GPU facts (an older probe?)")
     if not facts.get("ran"):
+        asked = gpus_asked(item, ctx.conditions)
+        if asked:
+            return Outcome("failed", absent_message(asked, facts.get("why")))
         return Outcome.skipped(f"no GPU visible: {facts.get('why')}")
     smi = facts.get("smi") or {}
     if item.name in ("count", "idle"):
@@ -178,7 +202,8 @@ def request(items: Sequence[GpuItem]) -> dict[str, Any]:
 
 SCHEMA_DESCRIPTION = (
     "Facts of a running target's GPUs (nvidia-smi, and torch in a child interpreter). "
-    "Usually under when: {gpu: true}; they skip with their reason where no GPU is visible."
+    "Usually under when: {gpu: true}; where no GPU is visible they skip with their reason, and fail when "
+    "GPUs were asked for (--gpus all, or a pinned count)."
 )
 SCHEMA_FIELDS: dict[str, Any] = {
     "name": {
@@ -189,7 +214,8 @@ SCHEMA_FIELDS: dict[str, Any] = {
         "enum": list(NAMES),
     },
     "count": {
-        "description": "count: exactly this many GPUs (default: at least one).",
+        "description": "count: exactly this many GPUs (default: at least one); a pinned count > 0 asks "
+        "for GPUs, so the item fails (never skips) where none is visible.",
         "type": "integer",
         "minimum": 0,
     },
