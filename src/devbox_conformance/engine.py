@@ -27,7 +27,7 @@ process id: a pid says nothing across pid namespaces (CI jobs in containers shar
 - `DEVBOX_RUN_GROUP`, when set (`.ci/run` sets it), is a label on every container a run starts, so a CI
   job's clean-up removes its own containers and no one else's.
 
-The owner label (`host:pid:start`) stays on containers and in run dirs as information for a person
+The owner label (`host:pid:start:pidns=…`) stays on containers and in run dirs as information for a person
 reading `docker ps`; nothing decides on it.
 """
 
@@ -60,7 +60,7 @@ from devbox_conformance.target import (
     run_command,
 )
 
-# Label with the owner of a container: "<hostname>:<pid>:<process start time>" (information only).
+# Label with the owner of a container (`owner_label`; information only).
 OWNER_LABEL = f"{CONTAINER_LABEL}.owner"
 # Label with the container's lease in seconds: the reaper judges each container by its own lease.
 LEASE_LABEL = f"{CONTAINER_LABEL}.lease-s"
@@ -312,10 +312,19 @@ def _docker_pull(ref: str, platform: str | None, progress: Callable[[str], None]
 def owner_label() -> str:
     """This process as an owner label value, for a person reading `docker ps` or a run dir.
 
-    Information only: a pid is not visible from another pid namespace (or under `hidepid`), so liveness
-    is never decided on it (see the leases above).
+    "<hostname>:<pid>:<start time>:pidns=<pid namespace>": the namespace says whose pid it is. Information
+    only: a pid is not visible from another pid namespace (or under `hidepid`), so liveness is never
+    decided on it (see the leases above). The fourth field also keeps an older suite's reaper, which
+    judged `host:pid:start` by the pid, away from this run's containers and dirs.
     """
-    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}:pidns={_pid_namespace()}"
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]") or "?"
+    except OSError:
+        return "?"
 
 
 def _start_time(pid: int) -> str:
