@@ -24,6 +24,7 @@ import yaml
 from devbox_e2e import DOCKER, REPO, LocalRegistry, standin_base
 from ssh_fleet import SshFleet, build_node_image
 
+from devbox_conformance import engine as eng
 from devbox_conformance.engine import RUN_DIR_PREFIX
 
 pytestmark = pytest.mark.e2e
@@ -338,8 +339,9 @@ def slow_expectations(tmp_path: Path) -> Path:
     return dst
 
 
-def _start_and_kill(image: str, expectations: Path, env: dict[str, str]) -> str:
-    """Start the suite, wait for its container, SIGKILL the run mid-probe; returns the container's name."""
+def _start_and_kill(image: str, expectations: Path, env: dict[str, str]) -> tuple[str, int]:
+    """Start the suite, wait for its container, SIGKILL the run mid-probe; returns the container's name
+    and the run's pid."""
     before = set(containers())
     proc = subprocess.Popen(
         [
@@ -370,35 +372,83 @@ def _start_and_kill(image: str, expectations: Path, env: dict[str, str]) -> str:
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-    return started.pop()
+    return started.pop(), proc.pid
 
 
 def test_a_killed_run_leaves_no_container_past_its_lease(
     suite_fixture_image: str, slow_expectations: Path
 ) -> None:
-    name = _start_and_kill(suite_fixture_image, slow_expectations, {"DEVBOX_CONTAINER_LEASE_S": "6"})
+    name, _ = _start_and_kill(suite_fixture_image, slow_expectations, {"DEVBOX_CONTAINER_LEASE_S": "6"})
     deadline = time.monotonic() + 60
     while name in containers() and time.monotonic() < deadline:
         time.sleep(1)
     assert name not in containers(), f"{name} outlived its lease"
 
 
-def _run_dirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob(RUN_DIR_PREFIX + "*"))
+def _run_dir_of(pid: int) -> Path:
+    """The temp dir of the run with this pid (its owner file names it; other runs here make their own)."""
+    found = [
+        owner.parent
+        for owner in Path(tempfile.gettempdir()).glob(f"{RUN_DIR_PREFIX}*/{eng.RUN_DIR_OWNER}")
+        if owner.read_text().split(":")[:2] == [socket.gethostname(), str(pid)]
+    ]
+    assert len(found) == 1, f"no single run dir names pid {pid} as its owner: {found}"
+    return found[0]
 
 
 def test_the_next_run_reaps_a_killed_runs_container_and_temp_dir(
     suite_fixture_image: str, slow_expectations: Path
 ) -> None:
-    dirs_before = _run_dirs()
-    name = _start_and_kill(suite_fixture_image, slow_expectations, {})
-    assert name in containers(), "with the default lease the container is still there right after the kill"
-    left = _run_dirs() - dirs_before
-    assert len(left) == 1, "the killed run's temp dir is there right after the kill"
-    rc, out, _ = suite("--image", suite_fixture_image, f"--expectations={FIXTURE_EXPECTATIONS}", "tests")
-    assert rc == 0, out
+    # A 60 s lease: renewed every 15 s, stale for a reaper after 30 s, while the container's own watchdog
+    # waits the whole 60 s. Between the two only the next run's reaper can remove it.
+    lease_s = 60.0
+    name, pid = _start_and_kill(
+        suite_fixture_image, slow_expectations, {"DEVBOX_CONTAINER_LEASE_S": f"{lease_s:g}"}
+    )
+    engine = eng.choose("docker")
+    left = _run_dir_of(pid)
+    deadline = time.monotonic() + 2 * lease_s
+    age = eng.lease_age(engine, name)
+    while (age is None or age <= eng.stale_after(lease_s) or not eng.run_dir_stale(left)) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(1)
+        age = eng.lease_age(engine, name)
+    assert age is not None and age > eng.stale_after(lease_s), f"lease of {name}: {age}"
+    assert name in containers(), "the killed run's container went before its lease ran out"
+    assert left.exists() and eng.run_dir_stale(left)
+    t0 = time.monotonic()
+    gone_at: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="devbox-transport-") as tmp:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                f"--results-json={tmp}/r.json",
+                "--image",
+                suite_fixture_image,
+                f"--expectations={FIXTURE_EXPECTATIONS}",
+                "tests",
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        while proc.poll() is None and not gone_at:
+            if name not in containers():
+                gone_at.append(time.monotonic())
+            time.sleep(0.2)
+        out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
     assert name not in containers(), out
-    assert not left & _run_dirs(), "the next run removes the killed run's temp dir"
+    assert gone_at, "the next run ended with the killed run's container still there"
+    # Its watchdog could only have stopped it once the lease was `lease_s` old: it was younger when it went.
+    assert age + (gone_at[0] - t0) < lease_s, "gone too late to tell the reaper from the watchdog"
+    assert not left.exists(), "the next run removes the killed run's temp dir"
 
 
 def test_performance_is_measured_per_host(fleet: SshFleet, fleet_contract: Path) -> None:

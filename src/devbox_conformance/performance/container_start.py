@@ -1,9 +1,12 @@
 """Container start-to-ready time, measured from the host (the one figure no target can take itself).
 
 ``docker run -d`` with the image's own entrypoint (its start-up work is what a user waits for) and
-``sleep infinity`` as the command, then ``docker exec <c> true`` until it succeeds; the clock runs
-from just before ``docker run`` to the first successful exec. Each container carries the suite's
-label and its owner (so a later run reaps it if this one is killed) and is removed in ``finally``.
+the suite's lease watchdog as the command (where ``sleep infinity`` would do, it also ends the
+container by itself), then ``docker exec <c> true`` until it succeeds; the clock runs from just before
+``docker run`` to the first successful exec. Each container is protected as the suite's own container
+is: it carries the suite's labels and its lease, the run renews that lease while it measures, the
+container exits (and ``--rm`` removes it) once its lease runs out, a later run's reaper removes it once
+its lease is stale, and it is removed in ``finally`` on every exit path of the measurement.
 Example::
 
     m = measure_start_to_ready("gpu-devbox:local", arch="amd64", runs=3)
@@ -14,9 +17,18 @@ from __future__ import annotations
 
 import time
 
-from devbox_conformance.engine import OWNER_LABEL, Engine, choose, owner_label, remove_container
+from devbox_conformance.engine import (
+    Engine,
+    Lease,
+    choose,
+    lease_seconds,
+    remove_container,
+    renew_every,
+    run_labels,
+    watchdog_command,
+)
 from devbox_conformance.intarget.stats import summarize
-from devbox_conformance.target import CONTAINER_LABEL, new_run_id, run_command
+from devbox_conformance.target import new_run_id, run_command
 
 from .report import Measurement
 
@@ -29,6 +41,10 @@ class ContainerStartError(RuntimeError):
 
 def _one_start(engine: Engine, image_ref: str, arch: str, run_id: str, index: int, timeout: float) -> float:
     name = f"devbox-perf-start-{run_id}-{index}"
+    lease_s = lease_seconds()
+    # Renewal starts before the container does: a killed measurement leaves a container with a stale
+    # lease (or none), never one that lives on.
+    lease = Lease(engine, name, renew_every(lease_s))
     started = time.perf_counter()
     try:
         result = run_command(
@@ -36,18 +52,15 @@ def _one_start(engine: Engine, image_ref: str, arch: str, run_id: str, index: in
                 engine.cli,
                 "run",
                 "-d",
+                "--rm",
                 "--name",
                 name,
-                "--label",
-                f"{CONTAINER_LABEL}={run_id}",
-                "--label",
-                f"{OWNER_LABEL}={owner_label()}",
+                *run_labels(run_id, lease_s),
                 *engine.run_args,
                 "--platform",
                 f"linux/{arch}",
                 image_ref,
-                "sleep",
-                "infinity",
+                *watchdog_command(lease_s),
             ],
             timeout=timeout,
         )
@@ -65,6 +78,7 @@ def _one_start(engine: Engine, image_ref: str, arch: str, run_id: str, index: in
             time.sleep(POLL_S)
         raise ContainerStartError(f"{image_ref}: no successful exec within {timeout:g} s ({last})")
     finally:
+        lease.stop()
         remove_container(engine, name)
 
 
@@ -86,6 +100,6 @@ def measure_start_to_ready(
         spread=spread,
         samples=tuple(samples),
         durations_s=tuple(samples),
-        how=f"host clock: `docker run -d {image_ref} sleep infinity` (image entrypoint kept) to the first "
+        how=f"host clock: `docker run -d {image_ref} <lease watchdog>` (image entrypoint kept) to the first "
         f"successful `docker exec true`; 1 warmup + median of {runs}",
     )
