@@ -140,8 +140,12 @@ def test_gpus_required_comes_from_gpus_all_only() -> None:
 
 
 def test_gpu_performance_tests_fail_when_gpus_were_asked_for_and_skip_otherwise(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Under xdist this worker's marker would reach the child, and the performance tests skip there as they
+    # do under xdist (conclude.xdist_active): the child is a serial run.
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
     if shutil.which("nvidia-smi") or os.path.exists("/dev/nvidia0"):
         pytest.skip("this machine has a GPU; the case is about a target without one")
     pytester.makefile(
