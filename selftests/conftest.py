@@ -35,6 +35,15 @@ def _build(context: Path, tag: str) -> None:
         pytest.fail(f"building {tag} failed:\n{proc.stderr[-3000:]}", pytrace=False)
 
 
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytest's own, with hypothesis's plugin off in the nested runs as pytest.ini has it off here: loaded
+    again in-process after a property test ran, it warns (an error under filterwarnings) about strategies
+    that test evaluated."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    return pytester
+
+
 @pytest.fixture(scope="session")
 def suite_fixture_image() -> Iterator[str]:
     """The suite's fixture image (selftests/fixtures/suite/image), removed after the session."""

@@ -196,6 +196,7 @@ def test_every_command_has_help() -> None:
         "info",
         "prune",
         "release",
+        "fleet-report",
     }
     helps = {a.dest for a in sub._choices_actions}  # type: ignore[attr-defined]
     assert helps == names

@@ -21,4 +21,5 @@ NAMES = (
     "release",
     "diff",
     "snapshot",
+    "fleet_report",
 )

@@ -32,6 +32,7 @@ DEFAULT_GATHERERS = (
     "accounts",
     "packages",
     "security",
+    "node",
 )
 
 

@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 from . import host
+from .smi import csv_rows, run_smi
 from .text import text
 
 CHILD_MODULE = "torch_checks"
@@ -89,55 +90,27 @@ def run_nvcc():
     }
 
 
-def _smi(args):
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return None, "nvidia-smi not found"
-    try:
-        proc = subprocess.run(
-            [smi] + args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, str(exc)
-    if proc.returncode != 0:
-        lines = text(proc.stdout).strip().splitlines()
-        return None, "nvidia-smi %s exited %d: %s" % (
-            " ".join(args),
-            proc.returncode,
-            lines[-1][:200] if lines else "",
-        )
-    return text(proc.stdout), None
-
-
-def _csv(out):
-    return [[c.strip() for c in line.split(",")] for line in out.strip().splitlines() if line.strip()]
-
-
 def query_smi():
     """What nvidia-smi says: the GPUs, the driver and its CUDA, the processes holding GPU memory."""
     facts = {"gpus": [], "driver": None, "driver_cuda": None, "processes": [], "errors": {}}
-    out, err = _smi(["--query-gpu=index,name,driver_version,memory.used", "--format=csv,noheader,nounits"])
+    out, err = run_smi(["--query-gpu=index,name,driver_version,memory.used", "--format=csv,noheader,nounits"])
     if err:
         facts["errors"]["gpus"] = err
     else:
-        for row in _csv(out):
+        for row in csv_rows(out):
             if len(row) >= 4:
                 facts["gpus"].append({"index": row[0], "name": row[1], "memory_used_mib": row[3]})
                 facts["driver"] = row[2]
-    out, err = _smi(["--query-compute-apps=pid,process_name,used_memory", "--format=csv,noheader,nounits"])
+    out, err = run_smi(["--query-compute-apps=pid,process_name,used_memory", "--format=csv,noheader,nounits"])
     if err:
         facts["errors"]["processes"] = err
     else:
         facts["processes"] = [
             {"pid": r[0], "name": r[1], "used_mib": r[2] if len(r) > 2 else ""}
-            for r in _csv(out)
+            for r in csv_rows(out)
             if r and r[0]
         ]
-    out, err = _smi([])
+    out, err = run_smi([])
     if out:
         found = re.search(r"CUDA Version:\s*(\d+\.\d+)", out)
         facts["driver_cuda"] = found.group(1) if found else None

@@ -36,6 +36,7 @@ MODULES = (
     "cuda",
     "gpu",
     "security",
+    "node",
 )
 
 _LOADED: dict[str, Kind] = {}
