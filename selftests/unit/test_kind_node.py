@@ -196,3 +196,13 @@ def test_missing_facts_never_pass() -> None:
     for facts in ({}, {"node_facts": {}}, {"node_facts": {"base": {"error": "boom"}}}):
         ctx = checks.Context(facts=facts, conditions={"arch": "amd64"}, target_kind="local", image_attrs=None)
         assert checks.verify("node", item, ctx).status == "failed", facts
+
+
+def test_gpu_items_of_a_node_profile_fail_without_a_gpu(tmp_path: Path) -> None:
+    """The profile's gpu items skip on an image run without GPUs, but a node profile asks for GPUs."""
+    code, doc, out = _run(
+        tmp_path, "", "--kinds", "gpu", "--expectations", str(_team(tmp_path)), path="/usr/bin:/bin"
+    )
+    outcomes = _outcomes(doc)
+    assert code == 1 and outcomes and set(outcomes.values()) == {"failed"}, out
+    assert all("GPUs were asked for (the node profile" in i["message"] for i in doc["items"]), doc["items"]

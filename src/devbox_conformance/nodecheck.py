@@ -28,6 +28,7 @@ from typing import Any
 from devbox_conformance import checks, probe, slurm
 from devbox_conformance import expectations as exp
 from devbox_conformance.kinds import all_kinds
+from devbox_conformance.kinds import node as node_kind
 from devbox_conformance.target import normalize_arch, pack_python, run_command
 
 PROFILE_DIR = exp.SHIPPED_DIR / "profiles" / "gpu-node"
@@ -110,9 +111,10 @@ def check(
     if not any(model.items(k) for k in kinds):
         raise NodeCheckError(f"{directory}: no item of kind(s) {', '.join(kinds)} to check")
     facts = run_probe(model, kinds, timeout)
+    asked = node_kind.asks_for_gpus(model.items("node"))
     ctx = checks.Context(
         facts=facts,
-        conditions=probe.conditions(facts, arch, base_kind),
+        conditions={**probe.conditions(facts, arch, base_kind), "gpus_required": asked},
         target_kind="local",
         image_attrs=None,
     )

@@ -250,10 +250,12 @@ class _Worker:
         """Facts `when:` may name; read on first use, which is after the probe (see pytest_runtestloop)."""
         host = self.state.host(name)
         if host.name not in self._conditions:
+            from devbox_conformance.kinds import node  # noqa: PLC0415
             from devbox_conformance.probe import conditions  # noqa: PLC0415
 
             found = conditions(self.state.facts(host.name), host.arch, host.base_kind)
-            self._conditions[host.name] = {**found, "gpus_required": host.gpus_required}
+            asked = host.gpus_required or node.asks_for_gpus(self.model(host.name).items("node"))
+            self._conditions[host.name] = {**found, "gpus_required": asked}
         return self._conditions[host.name]
 
 

@@ -88,6 +88,11 @@ class NodeItem(Item):
     ignore: tuple[int, ...] = ()
 
 
+def asks_for_gpus(items: Sequence[Item]) -> str | None:
+    """A contract with node items is a GPU node's: its gpu items then fail, not skip, without a GPU."""
+    return f"the node profile ({items[0].source})" if items else None
+
+
 def _na(value: Any) -> bool:
     return str(value).strip().lower() in _NOT_APPLICABLE
 
