@@ -548,22 +548,27 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
-    if not isinstance(state, _Controller) or config.get_verbosity() < 0:
+    if not isinstance(state, _Controller):
         return
     run = state.state
-    for host in run.hosts:
-        seconds = run.probe_seconds(host.name)
-        if seconds is not None:
-            prefix = f"{host.name}: " if run.multi else ""
-            terminalreporter.write_line(f"devbox: {prefix}probe {seconds:.1f} s")
+    quiet = config.get_verbosity() < 0
+    if not quiet:
+        for host in run.hosts:
+            seconds = run.probe_seconds(host.name)
+            if seconds is not None:
+                prefix = f"{host.name}: " if run.multi else ""
+                terminalreporter.write_line(f"devbox: {prefix}probe {seconds:.1f} s")
     collector = config.stash.get(RESULTS_KEY, None)
     if collector is None:
         return
-    for line in collector.host_lines(named=run.multi):
-        terminalreporter.write_line(f"devbox: {line}")
     if run.multi:
-        for line in collector.failing_hosts():
-            terminalreporter.write_line(f"devbox: FAILED host {line}")
+        # The last thing printed, also under -q: one row per host, whatever the size of the fleet.
+        terminalreporter.write_sep("-", "devbox: hosts")
+        for line in collector.host_table():
+            terminalreporter.write_line(line)
+    elif not quiet:
+        for line in collector.host_lines(named=False):
+            terminalreporter.write_line(f"devbox: {line}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -602,11 +607,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if perf:
             config.hook.pytest_deselected(items=perf)
             items[:] = [item for item in items if item not in perf]
+    run = config.stash[STATE_KEY].state
+    if not run.multi:
+        # test_host says which host of many was unreachable; a run of one host stops with that one line.
+        items[:] = [item for item in items if getattr(item, "originalname", "") != HOST_TEST]
+    else:
+        _one_test_per_unreachable_host(config, items, {h.name for h in run.hosts if h.error})
     empty = [item for item in items if _is_empty_kind(item)]
     if empty:
         config.hook.pytest_deselected(items=empty)
         items[:] = [item for item in items if item not in empty]
     items.sort(key=_waits_on_engine)  # stable: everything else keeps its order
+
+
+def _host_of(item: pytest.Item) -> str | None:
+    spec = getattr(item, "callspec", None)
+    return str(spec.params[HOST_ARG]) if spec is not None and HOST_ARG in spec.params else None
+
+
+def _one_test_per_unreachable_host(config: pytest.Config, items: list[pytest.Item], down: set[str]) -> None:
+    """An unreachable host's items go when its test_host[NAME] is collected to fail for it once; without it
+    (a run of the team's own tests only) every item of that host still fails: never a green by omission."""
+    with_test = {_host_of(i) for i in items if getattr(i, "originalname", "") == HOST_TEST}
+    config.stash[HOST_TESTED_KEY] = with_test
+    covered = with_test & down
+    gone = [i for i in items if _host_of(i) in covered and getattr(i, "originalname", "") != HOST_TEST]
+    if gone:
+        config.hook.pytest_deselected(items=gone)
+        items[:] = [i for i in items if i not in gone]
 
 
 def _perf_requested(config: pytest.Config) -> bool:
@@ -638,6 +666,10 @@ def _worker(config: pytest.Config) -> _Worker:
 
 
 HOST_ARG = "devbox_host_name"
+# The contract's per-host test (tests/test_hosts.py), generated only when a run has several hosts.
+HOST_TEST = "test_host"
+# The hosts whose test_host[NAME] this run collected: only their items may skip for the host's problem.
+HOST_TESTED_KEY = pytest.StashKey[set]()
 
 
 @pytest.fixture(scope="session")
@@ -653,6 +685,26 @@ def _host_problem(worker: _Worker, name: str) -> str | None:
     """The one line a host failed to be prepared or probed with, if it did."""
     host = worker.state.host(name)
     return host.error or worker.state.probe_error(name)
+
+
+@pytest.fixture
+def host_reached(request: pytest.FixtureRequest, devbox_host_name: str) -> Callable[[], None]:
+    """`host_reached()` fails the calling test with the one line the host could not be reached or probed
+    with (a failure of the test, not an error of its set-up)."""
+    worker = _worker(request.config)
+
+    def run() -> None:
+        __tracebackhide__ = True
+        request.node.user_properties.append(("devbox:host", devbox_host_name))
+        request.node.user_properties.append(("devbox:kind", "hosts"))
+        request.node.user_properties.append(("devbox:key", devbox_host_name))
+        problem = _host_problem(worker, devbox_host_name)
+        if problem:
+            message = f"{devbox_host_name}: {problem}"
+            request.node.user_properties.append(("devbox:message", message))
+            pytest.fail(message, pytrace=False)
+
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -710,6 +762,12 @@ def check(request: pytest.FixtureRequest, devbox_host_name: str) -> Callable[[st
         problem = _host_problem(worker, host.name)
         if problem:
             message = f"{host.name}: {problem}"
+            if host.name in request.config.stash.get(HOST_TESTED_KEY, set()):
+                # The host's own test (test_host[NAME]) is red for it, once: its items say why they were
+                # not judged instead of repeating one failure hundreds of times.
+                message = f"{host.name}: not judged: {problem} (see {HOST_TEST}[{host.name}])"
+                request.node.user_properties.append(("devbox:message", message))
+                pytest.skip(message)
             request.node.user_properties.append(("devbox:message", message))
             pytest.fail(message, pytrace=False)
         wait = None

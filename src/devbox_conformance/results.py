@@ -91,17 +91,27 @@ class ResultsCollector:
             lines.append(f"{host.name}: {text}" if named else text)
         return lines
 
-    def failing_hosts(self) -> list[str]:
-        """One line per host with a failed item or an error: its name, counts and why when unreachable."""
+    def host_table(self) -> list[str]:
+        """A table of every host: its counts and the first reason it is red (unreachable, or its first
+        failed item). Its size follows the number of hosts, never the number of items."""
         totals = self._host_totals()
-        lines = []
+        first: dict[str, str] = {}
+        for entry in sorted(self.entries.values(), key=lambda e: e["nodeid"]):
+            host = entry["host"] or self.state.first.name
+            if entry["outcome"] in ("failed", "error") and host not in first:
+                lines = [ln for ln in (entry["message"] or "").splitlines() if ln.strip()]
+                found = next((ln for ln in lines if ln.startswith("found:")), lines[0] if lines else "")
+                first[host] = f"{entry['name']}: {found.removeprefix('found:').strip()}"[:160]
+        rows = [["host", *OUTCOMES, "first problem"]]
         for host in self.state.hosts:
             counts = totals.get(host.name, {})
-            bad = counts.get("failed", 0) + counts.get("error", 0)
             problem = host.error or self.state.probe_error(host.name)
-            if bad or problem:
-                lines.append(f"{host.name}: {bad} failed" + (f" ({problem})" if problem else ""))
-        return lines
+            reason = f"unreachable: {problem}" if problem else first.get(host.name, "")
+            rows.append([host.name, *(str(counts.get(k, 0)) for k in OUTCOMES), reason[:160]])
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+        return [
+            "  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[-1]]).rstrip() for r in rows
+        ]
 
     def document(self, exit_status: int, error: str | None = None) -> dict[str, Any]:
         s = self.state
