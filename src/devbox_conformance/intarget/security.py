@@ -412,6 +412,10 @@ def scan(spec, use_find=True):
         return result.finish("none", started)
     paths = []
     for path in spec.get("paths") or []:
+        if "\0" in path:
+            # os.path.lexists says False for it: the walk would pass, calling the path absent.
+            result.out["error"] = "path %r holds a NUL byte" % path
+            return result.finish("none", started)
         if os.path.lexists(path):
             paths.append(path)
         else:
