@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -489,10 +490,10 @@ def test_every_yaml_points_at_the_schema() -> None:
 
 
 def _bomb(levels: int) -> str:
-    """A "billion laughs" document: each level an alias list of nine of the level below."""
-    lines = ["binaries:", '  - name: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    lines += [f"    n{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
-    return "\n".join(lines) + f"\n    note: *a{levels - 1}\n"
+    """A "billion laughs" `name:`: each level a list of nine of the level below, all on one line."""
+    lol = '&a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'
+    more = [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return f"binaries:\n  - name: [{', '.join([lol, *more])}]\n"
 
 
 @pytest.mark.parametrize(
@@ -555,19 +556,16 @@ def test_values_no_field_may_hold_are_one_line_naming_file_and_line(
     assert message in text and "\n" not in text and len(text) <= exp.MAX_MESSAGE, text
 
 
-@pytest.mark.parametrize("levels, refused", [(9, True), (5, False)])
+@pytest.mark.parametrize("levels, refused", [(9, True), (6, True), (5, False)])
 def test_an_alias_bomb_is_refused_or_shown_cut(tmp_path: Path, levels: int, refused: bool) -> None:
-    """Before: 9 levels never finished (the schema's message printed 43 million values); 5 levels gave a
-    message of hundreds of kilobytes."""
-    import time  # noqa: PLC0415
-
+    """Before: 5 levels made a message of 481,685 characters, 6 levels 4.3 million, 9 never finished."""
     write(tmp_path, {"common.yaml": _bomb(levels), "amd64.yaml": ""})
     started = time.monotonic()
     with pytest.raises(exp.ExpectationsError) as err:
         exp.load(tmp_path, "amd64", "other")
     assert time.monotonic() - started < 10
     text = str(err.value)
-    assert len(text) <= exp.MAX_MESSAGE and "\n" not in text
+    assert "\n" not in text and len(text) - len(str(tmp_path)) < 250, text
     if refused:
         assert "values once aliases are expanded" in text
     else:

@@ -62,7 +62,8 @@ MAX_MESSAGE = 600
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = 80
 _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
-_SHORT.maxlevel = 3
+_SHORT.maxlevel = 2
+MAX_SHOWN = 120
 # Limits on one file's data, checked before the schema (whose own walk is recursive and whose messages
 # print whole values): levels of nesting (the contract uses 5), values once aliases are expanded (the
 # shipped contract has about 1,100) and the magnitude of an integer (a larger one cannot become a float).
@@ -72,8 +73,9 @@ MAX_INT = 2**63 - 1
 
 
 def shown_value(value: Any) -> str:
-    """repr() of a value from the user's file, cut to a few dozen characters at any depth."""
-    return _SHORT.repr(value)
+    """repr() of a value from the user's file, cut to at most MAX_SHOWN characters at any depth."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
 # YAML section -> (model class, key field). The order is the report order.
