@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -486,3 +487,102 @@ def test_every_yaml_points_at_the_schema() -> None:
         if "baselines" in path.parts:
             continue
         assert path.read_text().startswith("# yaml-language-server: $schema="), path
+
+
+def _bomb(levels: int) -> str:
+    """A "billion laughs" `name:`: each level a list of nine of the level below, all on one line."""
+    lol = '&a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'
+    more = [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return f"binaries:\n  - name: [{', '.join([lol, *more])}]\n"
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        # Before: accepted (a NUL byte in a name or path reached the target and ended the probe there).
+        ('binaries:\n  - name: "rg\\0x"\n', "common.yaml:2: binaries[0].name: NUL byte in 'rg\\x00x'"),
+        (
+            'binaries:\n  - name: rg\n    "a\\0": 1\n',
+            "common.yaml:3: binaries[0].a\x00: key: NUL byte in 'a\\x00'",
+        ),
+        # Before: accepted; NaN passes every `maximum`.
+        (
+            "commands:\n  - name: x\n    argv: [a]\n    timeout: .nan\n",
+            "common.yaml:4: commands[0].timeout: not a finite number (nan)",
+        ),
+        (
+            "commands:\n  - name: x\n    argv: [a]\n    timeout: .inf\n",
+            "common.yaml:4: commands[0].timeout: not a finite number (inf)",
+        ),
+        # Before: accepted, and an OverflowError in the target took every item of the host down.
+        (
+            "commands:\n  - name: x\n    argv: [a]\n    timeout: 1.0e+20\n",
+            "common.yaml:4: commands[0].timeout: 1e+20 is greater than the maximum of 86400",
+        ),
+        # Before: an OverflowError traceback in the loader.
+        (
+            "commands:\n  - name: x\n    argv: [a]\n    timeout: 1" + "0" * 400 + "\n",
+            "common.yaml:4: commands[0].timeout: number too large (401 digits)",
+        ),
+        (
+            "security:\n  - name: x\n    check: setuid\n    paths: [/usr]\n    max_entries: 10000000000\n",
+            "common.yaml:5: security[0].max_entries: 10000000000 is greater than the maximum of 100000000",
+        ),
+        # Before: a TypeError traceback (sorting an int key beside a str one).
+        ("binaries:\n  - name: rg\n    1: a\n    b: c\n", "common.yaml:4: binaries[0].b: unknown key 'b'"),
+        # Before: an INTERNALERROR RecursionError traceback.
+        (
+            "binaries: " + "[" * 1000 + "]" * 1000 + "\n",
+            "common.yaml:1: malformed YAML: nested more than 32 levels deep",
+        ),
+        ("binaries: " + "[" * 40 + "]" * 40 + "\n", "common.yaml:1: binaries[0][0][0]"),
+        (
+            "binaries:\n  - &r {name: x, note: [*r]}\n",
+            "common.yaml:2: binaries[0].note[0]: an alias refers to a value that holds it",
+        ),
+        (
+            "binaries:\n  - name: rg\n    note: {a: 'x\n      y'}\n    b\x00: 1\n",
+            "common.yaml:",
+        ),
+    ],
+)
+def test_values_no_field_may_hold_are_one_line_naming_file_and_line(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    write(tmp_path, {"common.yaml": body, "amd64.yaml": ""})
+    with pytest.raises(exp.ExpectationsError) as err:
+        exp.load(tmp_path, "amd64", "other")
+    text = str(err.value)
+    assert message in text and "\n" not in text and len(text) <= exp.MAX_MESSAGE, text
+
+
+@pytest.mark.parametrize("levels, refused", [(9, True), (6, True), (5, False)])
+def test_an_alias_bomb_is_refused_or_shown_cut(tmp_path: Path, levels: int, refused: bool) -> None:
+    """Before: 5 levels made a message of 481,685 characters, 6 levels 4.3 million, 9 never finished."""
+    write(tmp_path, {"common.yaml": _bomb(levels), "amd64.yaml": ""})
+    started = time.monotonic()
+    with pytest.raises(exp.ExpectationsError) as err:
+        exp.load(tmp_path, "amd64", "other")
+    assert time.monotonic() - started < 10
+    text = str(err.value)
+    assert "\n" not in text and len(text) - len(str(tmp_path)) < 250, text
+    if refused:
+        assert "values once aliases are expanded" in text
+    else:
+        assert text.startswith(
+            f"{tmp_path}/common.yaml:2: binaries[0].name: wrong type: expected string, got list"
+        )
+
+
+@pytest.mark.parametrize("overlay", ["amd64.yaml", "bases/standin.yaml"])
+def test_extends_in_an_overlay_is_an_error(tmp_path: Path, overlay: str) -> None:
+    """Before: silently ignored, so the contract it named was never checked."""
+    files = {"common.yaml": COMMON, "amd64.yaml": ""}
+    files[overlay] = "binaries:\n  - name: fd\nextends: gpu-devbox\n"
+    write(tmp_path, files)
+    with pytest.raises(exp.ExpectationsError) as err:
+        exp.load(tmp_path, "amd64", "standin")
+    assert str(err.value) == (
+        f"{tmp_path}/{overlay}:3: extends: only common.yaml may extend a contract "
+        "(an arch or base overlay cannot); move it to common.yaml"
+    )

@@ -359,3 +359,72 @@ def test_a_directory_the_fallback_cannot_list_is_an_error(
 
 def test_an_unknown_check_is_reported() -> None:
     assert walk.scan({"name": "x", "check": "nosuch", "paths": ["/"]})["error"] == "unknown check 'nosuch'"
+
+
+@pytest.fixture
+def pruned_tree(tmp_path: Path) -> Path:
+    """A world-writable directory and a setuid file, each under a directory a prune pattern names."""
+    root = tmp_path / "p"
+    (root / "etc" / "ww").mkdir(parents=True)
+    (root / "etc" / "ww").chmod(0o777)
+    (root / "etc" / "ww" / "open").write_text("x")
+    (root / "etc" / "ww" / "open").chmod(0o666)
+    (root / "bin" / "sub").mkdir(parents=True)
+    (root / "bin" / "sub" / "suid").write_text("x")
+    (root / "bin" / "sub" / "suid").chmod(0o4755)
+    (root / "bin" / "sub" / "a1").mkdir()
+    (root / "bin" / "sub" / "a1" / "suid").write_text("x")
+    (root / "bin" / "sub" / "a1" / "suid").chmod(0o4755)
+    return root
+
+
+@pytest.mark.parametrize("use_find", METHODS)
+def test_a_pruned_directory_is_judged_itself_but_not_walked(pruned_tree: Path, use_find: bool) -> None:
+    """Before: find skipped the pruned directory's own mode (0 found) where the fallback reported it."""
+    out = _scan("world_writable", [pruned_tree / "etc"], use_find, prune=["*/ww"])
+    assert _found(out, pruned_tree) == {"/etc/ww": "world-writable directory without the sticky bit (0777)"}
+    assert out["visited"] == 2
+
+
+@pytest.mark.parametrize("use_find", METHODS)
+def test_a_start_path_a_prune_pattern_names_is_not_walked(pruned_tree: Path, use_find: bool) -> None:
+    """Before: find pruned a start path, the fallback walked it: 0 against 2 findings on one tree."""
+    out = _scan("setuid", [pruned_tree / "bin" / "sub"], use_find, prune=["*/sub"])
+    assert out["found_count"] == 0 and out["visited"] == 1
+
+
+@pytest.mark.parametrize(
+    "prune, found",
+    [
+        (["*/a[0-9]"], {"/bin/sub/suid"}),
+        (["*/a[!0-9]"], {"/bin/sub/suid", "/bin/sub/a1/suid"}),
+        (["*/a[^0-9]"], {"/bin/sub/suid", "/bin/sub/a1/suid"}),  # [^ reads as [! on both walks
+        (["*/a[^b]"], {"/bin/sub/suid"}),
+        (["*sub*"], set()),
+        (["*/su?/a?"], {"/bin/sub/suid"}),
+    ],
+)
+def test_both_walks_prune_alike(pruned_tree: Path, prune: list[str], found: set[str]) -> None:
+    verdicts = {}
+    for use_find in ([True] if shutil.which("find") else []) + [False]:
+        out = _scan("setuid", [pruned_tree / "bin"], use_find, prune=prune)
+        verdicts[out["method"]] = (set(_found(out, pruned_tree)), out["visited"])
+    assert all(v[0] == found for v in verdicts.values()), verdicts
+    assert len({v[1] for v in verdicts.values()}) == 1, verdicts
+
+
+@pytest.mark.parametrize("pattern", ["/a\\*b", "*/[[:alpha:]]x"])
+def test_a_prune_pattern_the_walks_read_differently_is_refused(tmp_path: Path, pattern: str) -> None:
+    body = f"security:\n  - name: x\n    check: setuid\n    paths: [/usr]\n    prune: ['{pattern}']\n"
+    with pytest.raises(exp.ExpectationsError) as err:
+        _load(tmp_path, body)
+    assert "common.yaml:5: security[0].prune[0]: " in str(err.value)
+
+
+def test_a_path_with_a_nul_byte_is_an_error_not_an_absent_path() -> None:
+    """Before: os.path.lexists said False, the path counted as absent and the item passed."""
+    out = walk.scan({"name": "x", "check": "setuid", "paths": ["/usr\0/bin"]})
+    assert out["error"] == "path '/usr\\x00/bin' holds a NUL byte"
+    item = SecurityCheck(key="x", name="x", check="setuid", paths=("/usr\0/bin",))
+    ctx = checks.Context(facts={"security": {"x": out}}, conditions={}, target_kind="local", image_attrs=None)
+    assert checks.verify("security", item, ctx).status == "failed"

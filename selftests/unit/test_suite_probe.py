@@ -13,6 +13,7 @@ import pytest
 
 from devbox_conformance import probe, probe_script
 from devbox_conformance.expectations import load
+from devbox_conformance.intarget import shells
 from devbox_conformance.target import Target, local_arch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,6 +103,32 @@ def test_bash_under_a_pty_has_job_control_and_a_quiet_stderr() -> None:
     assert "job control" not in run["stderr"]
     assert run["aliases"]["zz"] is False
     assert run["path"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "sh"])
+def test_alias_names_are_quoted_for_the_shell_and_odd_names_are_never_defined(
+    shell: str, tmp_path: Path
+) -> None:
+    """Before: the name went into the script as is, so `x$(touch FILE)` created FILE in the target, and
+    `-p` (lists every alias) and `a=b` (defines one) both exited 0: two aliases reported as defined."""
+    planted = tmp_path / "planted"
+    names = [f"x$(touch {planted})", f"y`touch {planted}`", "it's", "-p", "a=b", "", "two words", "ll"]
+    run = probe_script.probe_shell({"name": "s", "shell": shell, "aliases": names, "timeout": 30})
+    assert run["completed"], run
+    assert not planted.exists()
+    assert run["aliases"] == dict.fromkeys(names, False)
+
+
+def test_an_alias_that_is_defined_is_reported_by_its_name(tmp_path: Path) -> None:
+    rc = tmp_path / "rc"
+    rc.write_text("alias ll='ls -l'\nalias q.x='true'\n")
+    script = shells._shell_script(["ll", "q.x", "nope"])
+    out = subprocess.run(
+        ["sh", "-c", f". {rc}; {script}"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    assert ["ALIAS 0 1", "ALIAS 1 1", "ALIAS 2 0"] == [
+        ln for ln in out.splitlines() if ln.startswith("ALIAS")
+    ]
 
 
 def test_torch_cuda_is_read_without_importing_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,8 @@ input raises `ExpectationsError` whose message is ONE line naming file, line and
 from __future__ import annotations
 
 import difflib
+import math
+import reprlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -42,7 +44,38 @@ KNOWN_ARCHS = ("amd64", "arm64")
 
 
 class ExpectationsError(Exception):
-    """Bad expectations input; str() is one line: `file:line: key: what is wrong`."""
+    """Bad expectations input; str() is one line: `file:line: key: what is wrong`.
+
+    Why the cut: a value shown in a message comes from the user's file; a newline in a key or an alias bomb
+    in a value would otherwise make a message of many lines or many megabytes.
+    """
+
+    def __init__(self, message: str) -> None:
+        line = " ".join(str(message).splitlines())
+        if len(line) > MAX_MESSAGE:
+            line = line[: MAX_MESSAGE - 5] + " ..."
+        super().__init__(line)
+
+
+# The longest message (characters) and the longest value shown in one.
+MAX_MESSAGE = 600
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
+_SHORT.maxlevel = 2
+MAX_SHOWN = 120
+# Limits on one file's data, checked before the schema (whose own walk is recursive and whose messages
+# print whole values): levels of nesting (the contract uses 5), values once aliases are expanded (the
+# shipped contract has about 1,100) and the magnitude of an integer (a larger one cannot become a float).
+MAX_DEPTH = 32
+MAX_VALUES = 200_000
+MAX_INT = 2**63 - 1
+
+
+def shown_value(value: Any) -> str:
+    """repr() of a value from the user's file, cut to at most MAX_SHOWN characters at any depth."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
 # YAML section -> (model class, key field). The order is the report order.
@@ -144,20 +177,20 @@ def _schema_error_text(err: jsonschema.ValidationError) -> tuple[list[Any], str,
     path = list(err.absolute_path)
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
         allowed = list((err.schema.get("properties") or {}).keys())
-        extra = sorted(k for k in err.instance if k not in allowed)
+        extra = sorted((k for k in err.instance if k not in allowed), key=repr)
         key = extra[0] if extra else "?"
         near = difflib.get_close_matches(str(key), allowed, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else f" (valid keys: {', '.join(allowed)})"
-        return [*path, key], f"unknown key {key!r}{hint}", True
+        return [*path, key], f"unknown key {shown_value(key)}{hint}", True
     if err.validator == "type":
         value = err.validator_value
         want = value if isinstance(value, str) else " or ".join(value)
         got = _TYPE_NAMES.get(type(err.instance), type(err.instance).__name__)
-        return path, f"wrong type: expected {want}, got {got} ({err.instance!r})", False
+        return path, f"wrong type: expected {want}, got {got} ({shown_value(err.instance)})", False
     if err.validator == "enum":
         what = "unknown arch" if "arch" in path else "invalid value"
         choices = ", ".join(map(str, err.validator_value))
-        return path, f"{what} {err.instance!r} (expected one of {choices})", False
+        return path, f"{what} {shown_value(err.instance)} (expected one of {choices})", False
     if err.validator == "required":
         return path, err.message.replace("is a required property", "is required"), False
     return path, err.message.splitlines()[0], False
@@ -211,7 +244,25 @@ class _FastLoader(_UniqueKeys, _BaseFast):  # type: ignore[valid-type, misc]
 
 
 class _PureLoader(_UniqueKeys, yaml.SafeLoader):
-    """Same rules on the pure-Python parser: its error words are the ones tests and users see."""
+    """Same rules on the pure-Python parser: its error words are the ones tests and users see.
+
+    Its composer recurses once per level of nesting: past MAX_DEPTH it stops with a parse error at the
+    line where the too-deep value starts (a file of 1,000 `[` was a RecursionError traceback).
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _compose_and_construct(text: str, loader_cls: type[Any]) -> tuple[Any, yaml.Node | None]:
@@ -262,6 +313,9 @@ def _read(path: Path) -> tuple[Any, yaml.Node | None]:
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ExpectationsError(f"{shown}:{line}: malformed YAML: {problem}") from None
+    except RecursionError:
+        # A deeply nested mapping key (`? [[[[...]]]]`): the constructor recurses too.
+        raise ExpectationsError(f"{shown}:1: malformed YAML: nested too deep to read") from None
 
 
 def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
@@ -273,6 +327,10 @@ def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
             f"{shown}:1: (top level): wrong type: expected a mapping of item kinds, "
             f"got {_TYPE_NAMES.get(type(data), type(data).__name__)}"
         )
+    bad = _bad_value(data)
+    if bad is not None:
+        parts, problem, key_line = bad
+        raise ExpectationsError(f"{shown}:{_line_of(node, parts, key_line)}: {_dotted(parts)}: {problem}")
     _refuse_nested_groups(shown, data, node)
     validator = jsonschema.Draft202012Validator(_schema())
     errors = list(validator.iter_errors(data))
@@ -298,6 +356,80 @@ def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
                 line = _line_of(node, [*at, *parts])
                 raise ExpectationsError(f"{shown}:{line}: {_dotted([*at, *parts])}: {bad}")
     return data
+
+
+def _scalar_problem(value: Any) -> str | None:
+    """What no field may hold: a NUL byte (no path, argv or name can carry one), a number that is not
+    finite (`.nan`, `.inf`: a NaN passes every `maximum`) or an integer too large for a float."""
+    if isinstance(value, str) and "\0" in value:
+        return f"NUL byte in {shown_value(value)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"not a finite number ({value})"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        return f"number too large ({len(str(abs(value)))} digits)"
+    return None
+
+
+def _children(value: Any) -> Iterator[tuple[Any, Any, bool]]:
+    """(key or index, child, whether the key itself is to be judged) of a container."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k, v, True
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for i, v in enumerate(value):
+            yield i, v, False
+
+
+def _bad_value(data: Any) -> tuple[list[Any], str, bool] | None:
+    """(path, problem, point at the key) of the first value no schema field may hold, else None.
+
+    One walk, without recursion, that visits each object once however often aliases repeat it: NUL bytes
+    in keys and strings, numbers that are not finite or too large, nesting deeper than MAX_DEPTH, a value
+    that contains itself (`&a [*a]`) and more than MAX_VALUES values once aliases are expanded (a "billion
+    laughs" document is a few lines and a billion values; the schema's messages print the values whole).
+    """
+    sizes: dict[int, int] = {}
+    active = {id(data)}
+    # Frames: [container, its path, its children, its expanded size so far].
+    frames: list[list[Any]] = [[data, [], _children(data), 1]]
+    while frames:
+        frame = frames[-1]
+        step = next(frame[2], None)
+        if step is None:
+            frames.pop()
+            active.discard(id(frame[0]))
+            sizes[id(frame[0])] = frame[3]
+            if frames:
+                frames[-1][3] += frame[3]
+            continue
+        key, child, judge_key = step
+        path = [*frame[1], key]
+        problem = _scalar_problem(key) if judge_key else None
+        if problem:
+            return path, f"key: {problem}", True
+        if isinstance(child, (dict, list, tuple, set, frozenset)):
+            if id(child) in active:
+                return path, "an alias refers to a value that holds it (a recursive value)", False
+            if id(child) not in sizes:
+                if len(path) > MAX_DEPTH:
+                    return path, f"nested more than {MAX_DEPTH} levels deep", False
+                active.add(id(child))
+                frames.append([child, path, _children(child), 1])
+                continue
+            frame[3] += sizes[id(child)]
+        else:
+            frame[3] += 1
+            problem = _scalar_problem(child)
+            if problem:
+                return path, problem, False
+        if frame[3] > MAX_VALUES:
+            return (
+                path,
+                f"more than {MAX_VALUES} values once aliases are expanded (an alias repeated "
+                "inside aliases?); write the values out",
+                False,
+            )
+    return None
 
 
 def entries(data: Mapping[str, Any], kind: str) -> Iterator[tuple[list[Any], dict[str, Any]]]:
@@ -406,6 +538,12 @@ def load(directory: Path | str, arch: str, base_kind: str) -> Expectations:
         data, node = _read(path)
         data = _validate(path, data, node)
         shown = _display(path)
+        if "extends" in data and path.name != "common.yaml":
+            # Only common.yaml says what a contract builds on (extends_of); here it would be ignored.
+            raise ExpectationsError(
+                f"{shown}:{_line_of(node, ['extends'], True)}: extends: only common.yaml may extend a "
+                f"contract (an arch or base overlay cannot); move it to common.yaml"
+            )
         for kind, (_cls, keyname) in KINDS.items():
             for at, raw in entries(data, kind):
                 key = raw[keyname]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from devbox_conformance.expectations import Expectations
+from devbox_conformance.intarget.security import TIMEOUT_S as SECURITY_WALK_S
 from devbox_conformance.kinds import all_kinds
 from devbox_conformance.kinds.packages import DPKG_STATUS_PATH  # noqa: F401 - imported from here
 from devbox_conformance.target import RunResult, Target
@@ -28,9 +30,16 @@ INTARGET_DIR = Path(__file__).with_name("intarget")
 # The bootstrap run by the target's python3: an importer serving modules from a dict of sources (nothing is
 # written to the target's disk), then the entry: `module:function` is called with sys.argv and its result is
 # the exit status (the probe's main); a bare `module` runs as __main__, as `python3 -m module` would run it
-# (the benchmark scripts). Python >= 3.8, stdlib only.
+# (the benchmark scripts). Python >= 3.8, stdlib only; an older python3 stops at the first lines with one line
+# saying so (the in-target code would fail with an ImportError or a SyntaxError deep inside), and the exit
+# status TOO_OLD_EXIT.
 _BOOTSTRAP = """\
-import importlib, importlib.abc, importlib.util, runpy, sys
+import sys
+if sys.version_info < (3, 8):
+    _have = "%%d.%%d" %% tuple(sys.version_info[:2])
+    sys.stderr.write("%%s %%s; the probe needs python3 >= 3.8\\n" %% (%(too_old)r, _have))
+    sys.exit(%(too_old_exit)d)
+import importlib, importlib.abc, importlib.util, runpy
 SOURCES = %(sources)r
 PACKAGES = %(packages)r
 ENTRY = %(entry)r
@@ -61,6 +70,10 @@ if _function:
     sys.exit(getattr(importlib.import_module(_module), _function)(sys.argv))
 runpy.run_module(_module, run_name="__main__")
 """
+
+
+TOO_OLD = "the target's python3 is"
+TOO_OLD_EXIT = 86
 
 
 def intarget_sources(package: str = INTARGET_PACKAGE) -> dict[str, str]:
@@ -129,7 +142,13 @@ def package_source(
     packages = {name.rpartition(".")[0] for name in sources if "." in name}
     if package in sources:
         packages.add(package)
-    return _BOOTSTRAP % {"sources": sources, "packages": sorted(packages), "entry": entry}
+    return _BOOTSTRAP % {
+        "sources": sources,
+        "packages": sorted(packages),
+        "entry": entry,
+        "too_old": TOO_OLD,
+        "too_old_exit": TOO_OLD_EXIT,
+    }
 
 
 def probe_source() -> str:
@@ -163,9 +182,46 @@ def build_request(model: Expectations) -> dict[str, Any]:
     return request
 
 
-def collect_facts(target: Target, request: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
-    """Run the probe in `target` (one call through its transport); ProbeError with one line when it cannot."""
+# The probe's overall limit is never below this (a slow or emulated target reads its trees slowly too).
+PROBE_FLOOR_S = 1800.0
+# Beside the items' own limits: starting python3, the packages and files gatherers, writing the facts.
+PROBE_SLACK_S = 300.0
+
+
+def probe_timeout(request: Mapping[str, Any]) -> float:
+    """The probe's overall limit, from its jobs' own limits: what they can take together, at worst.
+
+    Why: a fixed 1800 s ended the whole probe (every item of the host failed) when one command was allowed
+    an hour. The jobs share `threads` workers, so together they end within sum/threads + the longest one
+    (a greedy schedule's bound); a shell may run twice; a security walk stops at its own TIMEOUT_S.
+    """
+    jobs = [float(c.get("timeout", 30)) for c in request.get("commands") or []]
+    jobs += [2 * float(s.get("timeout", 60)) for s in request.get("shells") or []]
+    jobs += [float(b.get("timeout", 30)) for b in request.get("binaries") or []]
+    jobs += [SECURITY_WALK_S for _ in request.get("security") or []]
+    imports = request.get("imports") or []
+    if imports:
+        workers = max(1, int(request.get("import_workers", 4)))
+        jobs.append(math.ceil(len(imports) / workers) * float(request.get("import_timeout", 120)))
+    for part in ("cuda", "gpu"):
+        asked = request.get(part)
+        if isinstance(asked, Mapping):
+            jobs.append(float(asked.get("timeout", 600)) + float(asked.get("nccl_timeout") or 0))
+    threads = max(1, int(request.get("threads", 8)))
+    bound = sum(jobs) / threads + max(jobs, default=0.0) + PROBE_SLACK_S
+    return max(PROBE_FLOOR_S, bound)
+
+
+def collect_facts(target: Target, request: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """Run the probe in `target` (one call through its transport); ProbeError with one line when it cannot.
+
+    `timeout`: the probe's overall limit; by default `probe_timeout(request)`.
+    """
+    if timeout is None:
+        timeout = probe_timeout(request)
     result = target.run_python(PROBE_SOURCE, [json.dumps(request)], timeout=timeout)
+    if result.exit_code == TOO_OLD_EXIT and TOO_OLD in result.stderr:
+        raise ProbeError(f"{tail_line(result)} in {target.where}")
     if result.exit_code != 0:
         raise ProbeError(f"the probe failed in {target.where} (exit {result.exit_code}){_tail(result)}")
     try:

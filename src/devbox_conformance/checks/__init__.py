@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from devbox_conformance.kinds.base import Item
+from devbox_conformance.kinds.base import Item, probe_failure
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,12 @@ def verify(kind: str, item: Item, ctx: Context) -> Outcome:
     """Apply `when:`, run the kind's check, skip an absent optional item, add the manifest's why."""
     from devbox_conformance import kinds, manifest  # noqa: PLC0415 - both import the kind modules
 
+    # Before `when:`: a gatherer that raised is red whatever the item's conditions (never a quiet skip).
+    broken = probe_failure(kinds.get(kind), item, ctx.facts)
+    if broken:
+        return Outcome(
+            "failed", f"{kind}[{item.key}] ({item.source})\nexpected: the probe's facts\nfound:    {broken}"
+        )
     unmet = item.when.unmet(ctx.conditions)
     absent = _gpus_absent(item, ctx) if unmet else None
     if unmet and absent is None:

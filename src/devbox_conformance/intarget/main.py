@@ -6,6 +6,9 @@
 Each gatherer module has `gather(request, pool) -> {fact: value}`; a value may be a future of `pool` (or a
 dict of futures), resolved once every gatherer has started, so the long ones (imports, shells, binaries)
 overlap. Nothing here decides pass or fail.
+
+A gatherer that raises fails only its own: an item whose future raised gets {"probe_error": "one line"} as
+its facts, and a gatherer that raised as a whole (or a whole fact of it) is named in `probe_errors`.
 """
 
 import concurrent.futures
@@ -36,11 +39,34 @@ DEFAULT_GATHERERS = (
 )
 
 
-def _resolve(value):
+# Key of the marker that stands for an item's facts when its gatherer raised: {PROBE_ERROR: "one line"}.
+# The host turns it into a failed item naming the reason (checks.verify, kinds/base.probe_failure).
+PROBE_ERROR = "probe_error"
+
+
+def failure_line(exc):
+    """One line for an exception a gatherer raised: its type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    name = type(exc).__name__
+    return ("%s: %s" % (name, lines[0]) if lines else name)[:300]
+
+
+def _resolve(value, failed):
+    """`value` with its futures replaced by their results; a future that raised becomes the marker.
+
+    Why per future: one item's bad input (a NUL byte in a path, an absurd timeout) must fail that item
+    only; `.result()` let the exception end the probe, so every item of the host failed with a type name.
+    `failed(line)` is told when a whole fact (not one item of it) could not be resolved.
+    """
     if isinstance(value, concurrent.futures.Future):
-        return value.result()
+        try:
+            return value.result()
+        except Exception as exc:
+            line = failure_line(exc)
+            failed(line)
+            return {PROBE_ERROR: line}
     if isinstance(value, dict) and any(isinstance(v, concurrent.futures.Future) for v in value.values()):
-        return {k: _resolve(v) for k, v in value.items()}
+        return {k: _resolve(v, lambda line: None) for k, v in value.items()}
     return value
 
 
@@ -59,18 +85,33 @@ def main(argv):
         facts["user"] = str(os.geteuid())
     package = __name__.rpartition(".")[0]
     pending = {}
+    # Fact key -> the gatherer that gives it; gatherer -> why it failed as a whole (every item of its kinds
+    # fails with that line; the other gatherers' items are judged as usual).
+    origin = {}
+    errors = {}
+    facts["probe_errors"] = errors
     with concurrent.futures.ThreadPoolExecutor(max_workers=int(request.get("threads", 8))) as pool:
         # In request order: the longest first (imports: seconds), the many short runs fill the other threads.
         for name in request.get("gatherers", DEFAULT_GATHERERS):
-            module = importlib.import_module("%s.%s" % (package, name))
-            pending.update(module.gather(request, pool))
+            try:
+                module = importlib.import_module("%s.%s" % (package, name))
+                gathered = module.gather(request, pool)
+            except Exception as exc:
+                errors[name] = failure_line(exc)
+                continue
+            pending.update(gathered)
+            origin.update((key, name) for key in gathered)
         facts["torch"] = host.torch_cuda()
         facts["gpu"] = host.gpu_visible()
         manifest, why = host.read_manifest(request.get("manifest", "/etc/devbox/build-manifest.json"))
         facts["manifest"] = manifest
         facts["manifest_status"] = why or "present"
         for key, value in pending.items():
-            facts[key] = _resolve(value)
+
+            def failed(line, key=key):
+                errors.setdefault(origin[key], "%s: %s" % (key, line))
+
+            facts[key] = _resolve(value, failed)
     facts["probe_seconds"] = round(time.monotonic() - started, 3)
     sys.stdout.write(json.dumps(facts))
     sys.stdout.flush()

@@ -187,13 +187,19 @@ def judge(check, path, type_char, mode, size, owner, group):
     raise ValueError("unknown security check %r" % check)
 
 
+def _negation(pattern):
+    """`pattern` with each bracket negation written `[!`, which find and fnmatch.fnmatchcase read alike."""
+    return re.sub(r"\[\^", "[!", pattern)
+
+
 class _Result:
     """What one item's walk found, the allow-list applied as entries arrive."""
 
     def __init__(self, spec):
         self.check = spec["check"]
         self.allow = list(spec.get("allow") or [])
-        self.prune = list(spec.get("prune") or [])
+        # `[^...]` means `[!...]` to find (glibc's fnmatch) but a literal ^ to Python's: one meaning here.
+        self.prune = [_negation(p) for p in spec.get("prune") or []]
         self.used = set()
         self.cap = int(spec.get("max_entries") or DEFAULT_MAX_ENTRIES)
         self.out = {
@@ -244,22 +250,33 @@ class _Result:
         return self.out
 
 
+def find_argv(paths, check, prune):
+    """find's command line for one walk: each entry is judged once (a record, or a bare NUL), a pruned
+    directory too (a start path among them), and what is below a pruned directory is not visited.
+
+    The same rule as the fallback walk's, so a verdict does not depend on whether the target has GNU find.
+    """
+    judge = ["("] + FIND_TESTS[check] + ["-printf", "R%y %m %s %u %g %p\\0", "-o", "-printf", "\\0", ")"]
+    if not prune:
+        return ["find"] + list(paths) + ["-xdev"] + judge
+    pruned = []
+    for pattern in prune:
+        pruned += (["-o"] if pruned else []) + ["-path", pattern]
+    return (
+        ["find"]
+        + list(paths)
+        + ["-xdev", "(", "-type", "d", "("]
+        + pruned
+        + [")", "-prune", ")"]
+        + judge
+        + ["-o"]
+        + judge
+    )
+
+
 def _find_walk(paths, result):
     """Walk with GNU find; False when there is none (nothing was recorded then: the fallback walks)."""
-    pruned = []
-    for pattern in result.prune:
-        pruned += (["-o"] if pruned else []) + ["-path", pattern]
-    # A pruned directory is counted (its NUL) and not descended into.
-    prune = ["(", "-type", "d", "("] + pruned + [")", "-prune", "-printf", "\\0", ")", "-o"] if pruned else []
-    argv = (
-        ["find"]
-        + paths
-        + ["-xdev"]
-        + prune
-        + ["("]
-        + FIND_TESTS[result.check]
-        + ["-printf", "R%y %m %s %u %g %p\\0", ")", "-o", "-printf", "\\0"]
-    )
+    argv = find_argv(paths, result.check, result.prune)
     with tempfile.TemporaryFile() as errors:
         try:
             proc = subprocess.Popen(
@@ -351,7 +368,7 @@ def _python_walk(paths, result):
             result.error("%s: %s" % (top, exc.strerror or exc))
             continue
         result.out["visited"] += 1
-        if _judge_stat(result, top, st) == "d":
+        if _judge_stat(result, top, st) == "d" and not result.pruned(top):
             stack.append((top, st.st_dev))
     while stack:
         if result.out["visited"] >= result.cap:
@@ -395,6 +412,10 @@ def scan(spec, use_find=True):
         return result.finish("none", started)
     paths = []
     for path in spec.get("paths") or []:
+        if "\0" in path:
+            # os.path.lexists says False for it: the walk would pass, calling the path absent.
+            result.out["error"] = "path %r holds a NUL byte" % path
+            return result.finish("none", started)
         if os.path.lexists(path):
             paths.append(path)
         else:

@@ -2,6 +2,7 @@
 """shells: bash/zsh, login and/or interactive, under the pty runner; reports PATH, HOME and aliases."""
 
 import os
+import shlex
 import shutil
 
 from .ptyrun import run_under_pty
@@ -12,11 +13,21 @@ END = "__DEVBOX_PROBE_END__"
 
 
 def _shell_script(aliases):
+    """The commands the shell runs: markers, PATH, HOME and one `alias` test per name.
+
+    Every name is quoted for the shell (an alias named `x$(touch /tmp/p)` ran that command in the target)
+    and the answer names the alias by its index, so no name is ever part of a command or an output line.
+    A name no alias can have (empty, a leading `-`, `=` or white space) is answered "not defined" here.
+    """
     lines = ["printf '\\n%s\\n' " + BEGIN, 'printf "PATH=%s\\n" "$PATH"', 'printf "HOME=%s\\n" "$HOME"']
-    for name in aliases:
+    for index, name in enumerate(aliases):
+        if not name or name.startswith("-") or "=" in name or any(c.isspace() for c in name):
+            # `alias -p` lists every alias and `alias a=b` defines one: both exit 0, neither is the test.
+            lines.append("echo 'ALIAS %d 0'" % index)
+            continue
         lines.append(
-            "if alias %s >/dev/null 2>&1; then echo 'ALIAS %s 1'; else echo 'ALIAS %s 0'; fi"
-            % (name, name, name)
+            "if alias %s >/dev/null 2>&1; then echo 'ALIAS %d 1'; else echo 'ALIAS %d 0'; fi"
+            % (shlex.quote(name), index, index)
         )
     lines.append("printf '%s\\n' " + END)
     return "; ".join(lines)
@@ -45,7 +56,8 @@ def _run_shell(spec):
         argv.append("-l")
     if spec.get("interactive"):
         argv.append("-i")
-    argv += ["-c", _shell_script(spec.get("aliases", []))]
+    aliases = list(spec.get("aliases", []))
+    argv += ["-c", _shell_script(aliases)]
     env = dict(os.environ)
     env.setdefault("TERM", "xterm")
     run = run_under_pty(argv, env, env.get("HOME", "/"), spec.get("timeout", 60))
@@ -71,8 +83,8 @@ def _run_shell(spec):
             result["home"] = line[5:]
         elif line.startswith("ALIAS "):
             parts = line.split()
-            if len(parts) == 3:
-                result["aliases"][parts[1]] = parts[2] == "1"
+            if len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(aliases):
+                result["aliases"][aliases[int(parts[1])]] = parts[2] == "1"
     return result
 
 

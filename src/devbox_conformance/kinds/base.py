@@ -144,3 +144,26 @@ class Kind:
             bad = field_problem(how, value)
             if bad:
                 yield parts, bad
+
+
+# The in-target probe's marker for an item whose gatherer raised (intarget/main.py PROBE_ERROR).
+PROBE_ERROR = "probe_error"
+
+
+def probe_failure(kind: Kind, item: Item, facts: Mapping[str, Any]) -> str | None:
+    """Why the probe could not gather this item (one line), or None when it gathered it.
+
+    Why here, for every kind: a gatherer's exception in the target used to end the whole probe; now it
+    leaves a marker in the item's facts (`facts[section][key] = {"probe_error": ...}`) or names the gatherer
+    in `probe_errors`, and no kind's check must read such facts as an answer.
+    """
+    errors = facts.get("probe_errors")
+    if isinstance(errors, Mapping) and kind.gatherer and errors.get(kind.gatherer):
+        return f"the probe's {kind.gatherer} gatherer failed: {errors[kind.gatherer]}"
+    of_kind = facts.get(kind.section)
+    if isinstance(of_kind, Mapping) and of_kind.get(PROBE_ERROR):
+        return f"the probe could not gather {kind.section}: {of_kind[PROBE_ERROR]}"
+    found = of_kind.get(item.key) if isinstance(of_kind, Mapping) else None
+    if isinstance(found, Mapping) and found.get(PROBE_ERROR):
+        return f"the probe could not gather this item: {found[PROBE_ERROR]}"
+    return None

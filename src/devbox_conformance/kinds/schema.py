@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ EXTENDS: dict[str, Any] = {
     "type": "string",
     "minLength": 1,
     "description": "Contract this one builds on: 'gpu-devbox' (the one shipped with the suite) or a "
-    "directory path relative to this file. Only read in common.yaml; its files are merged "
-    "first, then this directory's.",
+    "directory path relative to this file. Only in common.yaml (an arch or base overlay "
+    "that gives it is an error); its files are merged first, then this directory's.",
 }
 
 WHEN: dict[str, Any] = {
@@ -136,13 +137,43 @@ def group_form(kind: Kind) -> dict[str, Any]:
     }
 
 
+# Bounds on numeric fields, by field name, for every kind: a limit the probe must honour is finite and sane
+# (a timeout of 1e20 s was an OverflowError in the target that took every item of the host down; 0 or a
+# negative one never runs the item). The loader refuses NaN and infinities before the schema runs.
+MAX_SECONDS = 86_400
+LIMITS: dict[str, dict[str, Any]] = {
+    "timeout": {"exclusiveMinimum": 0, "maximum": MAX_SECONDS},
+    "import_timeout": {"exclusiveMinimum": 0, "maximum": MAX_SECONDS},
+    "max_entries": {"minimum": 1, "maximum": 100_000_000},
+}
+# Any other integer field (uid, gid, exit_code, count) fits in 32 bits.
+INTEGER_RANGE: dict[str, Any] = {"minimum": -(2**31), "maximum": 2**32 - 1}
+
+
+def bounded(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The field's schema with LIMITS (or INTEGER_RANGE) added where the kind gave no bound of its own."""
+    types = spec.get("type")
+    types = [types] if isinstance(types, str) else list(types or [])
+    if "number" not in types and "integer" not in types:
+        return dict(spec)
+    limits = LIMITS.get(name) or (INTEGER_RANGE if "integer" in types else {"maximum": MAX_SECONDS})
+    out = dict(spec)
+    has_low = "minimum" in spec or "exclusiveMinimum" in spec
+    has_high = "maximum" in spec or "exclusiveMaximum" in spec
+    for key, value in limits.items():
+        if (key.endswith("inimum") and not has_low) or (key.endswith("aximum") and not has_high):
+            out[key] = value
+    return out
+
+
 def definition(kind: Kind) -> dict[str, Any]:
-    """One item of the kind: its own fields, then the common ones; no other key."""
+    """One item of the kind: its own fields (numbers bounded), then the common ones; no other key."""
+    own = {name: bounded(name, spec) for name, spec in kind.schema_fields.items()}
     return {
         "type": "object",
         "additionalProperties": False,
         "required": [kind.key, *kind.schema_required],
-        "properties": {**kind.schema_fields, **COMMON_FIELDS},
+        "properties": {**own, **COMMON_FIELDS},
     }
 
 

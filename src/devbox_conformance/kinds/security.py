@@ -163,10 +163,12 @@ SCHEMA_FIELDS: dict[str, Any] = {
         "items": {"type": "string", "minLength": 1},
     },
     "prune": {
-        "description": "Directories not walked: fnmatch globs on the path (`*/dist-packages`). For "
-        "trees that cannot hold what the check looks for; say why in a comment.",
+        "description": "Directories not walked (each is still judged itself): fnmatch globs on the "
+        "path (`*/dist-packages`; `*`, `?`, `[...]`, `[!...]`; no backslash nor `[:class:]`, which find "
+        "and the fallback walk read differently). For trees that cannot hold what the check looks for; "
+        "say why in a comment.",
         "type": "array",
-        "items": {"type": "string", "minLength": 1},
+        "items": {"type": "string", "minLength": 1, "pattern": "^(?!.*\\[:)[^\\\\]*$"},
     },
     "max_entries": {
         "description": f"Entries one walk visits at most (default {DEFAULT_MAX_ENTRIES}); a "

@@ -129,7 +129,11 @@ SCHEMA_FIELDS: dict[str, Any] = {
         "type": "array",
         "items": {"type": "string"},
     },
-    "aliases": {"description": "Aliases that must be defined.", "type": "array", "items": {"type": "string"}},
+    "aliases": {
+        "description": "Aliases that must be defined (names: no leading '-', no '=' nor white space).",
+        "type": "array",
+        "items": {"type": "string", "pattern": "^[^-=\\s][^=\\s]*$"},
+    },
     "stderr_empty": {"description": "Nothing may be written on stderr (default true).", "type": "boolean"},
 }
 
