@@ -86,7 +86,7 @@ def slurm_figures() -> dict[str, float]:
 
     tag = build_image(f"devbox-bench-slurm:{uuid.uuid4().hex[:8]}")
     nodes = ["node1", "node2", "node3", "node4"]
-    team = "extends: /opt/expectations/profiles/gpu-node\nnode:\n  - {name: count, count: 8}\n"
+    team = "extends: gpu-node\nnode:\n  - {name: count, count: 8}\n"
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="devbox-fleet-bench-slurm-") as tmp:
         cluster = SlurmCluster(tag, nodes, Path(tmp), team, interval_s=3600)

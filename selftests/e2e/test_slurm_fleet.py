@@ -20,7 +20,7 @@ from slurm_cluster import SlurmCluster, build_image
 pytestmark = pytest.mark.e2e
 
 NODES = ["node1", "node2", "node3", "node4"]
-TEAM = "extends: /opt/expectations/profiles/gpu-node\nnode:\n  - {name: count, count: 8}\n"
+TEAM = "extends: gpu-node\nnode:\n  - {name: count, count: 8}\n"
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ def _team(tmp_path: Path, extra: str = "") -> Path:
     """A team's node group: the shipped profile with 8 GPUs pinned."""
     team = tmp_path / "team"
     team.mkdir()
-    (team / "common.yaml").write_text(f"extends: {PROFILE}\nnode:\n  - {{name: count, count: 8}}\n{extra}")
+    (team / "common.yaml").write_text(f"extends: gpu-node\nnode:\n  - {{name: count, count: 8}}\n{extra}")
     return team
 
 
@@ -206,3 +206,14 @@ def test_gpu_items_of_a_node_profile_fail_without_a_gpu(tmp_path: Path) -> None:
     outcomes = _outcomes(doc)
     assert code == 1 and outcomes and set(outcomes.values()) == {"failed"}, out
     assert all("GPUs were asked for (the node profile" in i["message"] for i in doc["items"]), doc["items"]
+
+
+def test_the_profile_is_named_in_extends_and_in_expectations(tmp_path: Path) -> None:
+    assert exp.shipped("gpu-node") == exp.PROFILES_DIR / "gpu-node" and exp.shipped("nope") is None
+    code, doc, out = _run(tmp_path, "", "--expectations", "gpu-node")
+    assert code == 0 and len(doc["items"]) == len(NODE_ITEMS), out
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "common.yaml").write_text("extends: gpu-nod\n")
+    code, doc, out = _run(tmp_path, "", "--expectations", str(bad))
+    assert code == 2 and "extends: 'gpu-nod': no common.yaml" in out, out

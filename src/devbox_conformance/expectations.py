@@ -471,7 +471,22 @@ def _refuse_nested_groups(shown: str, data: Mapping[str, Any], node: yaml.Node |
 SHIPPED_DIR = Path(__file__).resolve().parent / "default_expectations"
 # `extends:` names the shipped contract with this word; anything else is a directory path.
 SHIPPED_NAME = "gpu-devbox"
+# Shipped profiles beside the image contract (`extends: gpu-node`, `--expectations=gpu-node`).
+PROFILES_DIR = SHIPPED_DIR / "profiles"
 _MAX_EXTENDS_DEPTH = 8
+
+
+def shipped(name: str) -> Path | None:
+    """The shipped contract (`gpu-devbox`) or a shipped profile (`gpu-node`) by name, else None."""
+    if name == SHIPPED_NAME:
+        return SHIPPED_DIR
+    if name and "/" not in name and (PROFILES_DIR / name / "common.yaml").is_file():
+        return PROFILES_DIR / name
+    return None
+
+
+def profile_names() -> list[str]:
+    return sorted(p.parent.name for p in PROFILES_DIR.glob("*/common.yaml"))
 
 
 def extends_of(directory: Path) -> Path | None:
@@ -488,10 +503,10 @@ def extends_of(directory: Path) -> Path | None:
     line = _line_of(node, ["extends"])
     if not isinstance(value, str) or not value.strip():
         raise ExpectationsError(
-            f"{_display(common)}:{line}: extends: expected '{SHIPPED_NAME}' or a "
-            f"directory path, got {value!r}"
+            f"{_display(common)}:{line}: extends: expected '{SHIPPED_NAME}', a shipped profile "
+            f"({', '.join(profile_names())}) or a directory path, got {value!r}"
         )
-    target = SHIPPED_DIR if value.strip() == SHIPPED_NAME else (directory / value.strip()).resolve()
+    target = shipped(value.strip()) or (directory / value.strip()).resolve()
     if not (target / "common.yaml").is_file():
         raise ExpectationsError(f"{_display(common)}:{line}: extends: {value!r}: no common.yaml in {target}")
     return target

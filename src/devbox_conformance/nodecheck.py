@@ -31,7 +31,7 @@ from devbox_conformance.kinds import all_kinds
 from devbox_conformance.kinds import node as node_kind
 from devbox_conformance.target import normalize_arch, pack_python, run_command
 
-PROFILE_DIR = exp.SHIPPED_DIR / "profiles" / "gpu-node"
+PROFILE_DIR = exp.PROFILES_DIR / "gpu-node"
 # The health check's kinds: facts of the node only (the `gpu` items compute on every GPU).
 HEALTH_KINDS = ("node",)
 # Seconds the probe may take: every nvidia-smi call runs side by side under its own 20 s limit.
@@ -208,7 +208,7 @@ def make_parser() -> argparse.ArgumentParser:
         type=Path,
         default=PROFILE_DIR,
         metavar="DIR",
-        help="the profile, or a team's directory that extends it (default: the shipped gpu-node profile)",
+        help="a shipped profile by name (gpu-node) or a team's directory that extends it (default: gpu-node)",
     )
     p.add_argument(
         "--kinds",
@@ -250,7 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdicts: list[Verdict] = []
     arch = base_kind = error = None
     try:
-        verdicts, arch, base_kind = check(args.expectations, kinds, args.timeout)
+        directory = args.expectations
+        if not directory.exists():
+            directory = exp.shipped(str(directory)) or directory
+        verdicts, arch, base_kind = check(directory, kinds, args.timeout)
         status = EXIT_RED if any(v.status == "failed" for v in verdicts) else EXIT_OK
     except NodeCheckError as exc:
         error, status = str(exc), EXIT_USAGE

@@ -189,7 +189,10 @@ def expectations_dir(config: pytest.Config) -> str:
         local = config.rootpath / "expectations"
         return str(local if (local / "common.yaml").is_file() else exp.SHIPPED_DIR)
     value = Path(chosen)
-    return str(value if value.is_absolute() else config.rootpath / value)
+    local = value if value.is_absolute() else config.rootpath / value
+    # A shipped profile by name (`--expectations=gpu-node`) unless a directory of that name is there.
+    named = None if local.exists() else exp.shipped(chosen)
+    return str(named or local)
 
 
 # The contract's test functions, shipped in the package (the checkout's tests/ directory).
