@@ -8,9 +8,9 @@ Steps, in this order (a failure at any of them leaves every public tag where it 
   3. write a manifest list FRESH from those digests (no local list cache, no --amend) under TAG.staging;
   4. verify: read the list back; exactly the requested platforms, each exactly the pushed digest, each
      image's config the tested id and its labels as required;
-  4b. (a release) attach the attestations: an in-toto statement of each arch's results per image digest and
+  5. (a release) attach the attestations: an in-toto statement of each arch's results per image digest and
      one for the list's, under cosign's `sha256-<hex>.att` tags (attest.py);
-  5. move the public tags, TAG last but for `latest`: PUT the same manifest bytes (rolled back on failure).
+  6. move the public tags, TAG last but for `latest`: PUT the same manifest bytes (rolled back on failure).
 On failure one block says what was pushed (digests, staging tags), that the public tags are unchanged, and
 how to resume (re-run: staging tags are overwritten) or clean up.
 
@@ -276,7 +276,7 @@ class Ledger:
 
 
 class Publisher:
-    """Runs the five steps against a registry; the docker side is a Pusher, so tests can drive it."""
+    """Runs the steps against a registry; the docker side is a Pusher, so tests can drive it."""
 
     def __init__(self, pusher: Pusher, registry: Registry, *, echo: Callable[[str], None] = print) -> None:
         self.pusher = pusher
