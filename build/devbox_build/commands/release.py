@@ -303,6 +303,10 @@ def run(args: argparse.Namespace) -> int:
             f"  verify {args.image}:{args.tag} has exactly {', '.join(f'linux/{a}' for a in arches)}, "
             f"each the digest of the image checked, with labels: {', '.join(labels)}"
         )
+        print(
+            "  attach each arch's results as an in-toto attestation (sha256-<hex>.att) to its image digest "
+            "and all of them to the list's, before any public tag moves"
+        )
         print(f"release (dry run): {args.image}:{args.tag} built and checked; nothing was pushed")
         return 0
     print("== every arch is green: publish by digest")
