@@ -8,7 +8,9 @@ Steps, in this order (a failure at any of them leaves every public tag where it 
   3. write a manifest list FRESH from those digests (no local list cache, no --amend) under TAG.staging;
   4. verify: read the list back; exactly the requested platforms, each exactly the pushed digest, each
      image's config the tested id and its labels as required;
-  5. move the public tags, TAG last but for `latest`: PUT the same manifest bytes (rolled back on failure).
+  5. (a release) attach the attestations: an in-toto statement of each arch's results per image digest and
+     one for the list's, under cosign's `sha256-<hex>.att` tags (attest.py);
+  6. move the public tags, TAG last but for `latest`: PUT the same manifest bytes (rolled back on failure).
 On failure one block says what was pushed (digests, staging tags), that the public tags are unchanged, and
 how to resume (re-run: staging tags are overwritten) or clean up.
 
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from devbox_build import runner
+from devbox_build.attest import att_tag, push_statement
 from devbox_build.docker import DOCKER_ENV, Docker
 from devbox_build.errors import DevboxError, RegistryError, UsageError
 from devbox_build.progress import LayerProgress
@@ -77,6 +80,14 @@ class DockerPusher:
                 self.docker.run("rmi", "--no-prune", ref, check=False)
 
 
+class Attester(Protocol):
+    """The attestations of a publish: (subject digest, in-toto statement) for each image and the list."""
+
+    def statements(
+        self, image: str, pushed: Sequence[Pushed], listed: Manifest
+    ) -> list[tuple[str, dict[str, Any]]]: ...
+
+
 @dataclass(frozen=True)
 class Request:
     """One publish: the images the suite checked, and where they go."""
@@ -97,6 +108,8 @@ class Request:
     guard: str = "release"
     # overrides the guard
     force: bool = False
+    # the attestations attached before any public tag moves (a release's); None: none
+    attester: Attester | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +239,7 @@ class Ledger:
     before: dict[str, Manifest | None] = field(default_factory=dict)
     pushed: list[Pushed] = field(default_factory=list)
     staged: str | None = None
+    attested: list[tuple[str, str]] = field(default_factory=list)
     moved: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
@@ -250,6 +264,8 @@ class Ledger:
             )
         if self.staged:
             lines.append(f"  pushed {image}:{staging_tag(self.target.rsplit(':', 1)[1])} = {self.staged}")
+        for subject, digest in self.attested:
+            lines.append(f"  pushed {image}:{att_tag(subject)} = {digest} (attestation of {subject})")
         if self.pushed or self.staged:
             lines.append(
                 "  resume: fix the cause and run the same command again (the staging tags are overwritten); "
@@ -260,7 +276,7 @@ class Ledger:
 
 
 class Publisher:
-    """Runs the five steps against a registry; the docker side is a Pusher, so tests can drive it."""
+    """Runs the steps against a registry; the docker side is a Pusher, so tests can drive it."""
 
     def __init__(self, pusher: Pusher, registry: Registry, *, echo: Callable[[str], None] = print) -> None:
         self.pusher = pusher
@@ -300,6 +316,12 @@ class Publisher:
         if problems:
             raise VerifyFailedError(f"verify found {len(problems)} problem(s); no public tag moved", problems)
         self.echo(f"verified: {', '.join(f'{p} = {d}' for p, (d, _) in tested.items())}")
+        if req.attester is not None:
+            ledger.step = "attach the attestations"
+            for subject, stmt in req.attester.statements(req.image, ledger.pushed, listed):
+                man = push_statement(reg, repo, subject, stmt)
+                ledger.attested.append((subject, man.digest))
+                self.echo(f"attested {req.image}:{att_tag(subject)} = {man.digest}")
         ledger.step = "move the public tags"
         by_tag = {f"{req.tag}-{p.arch}": p.manifest for p in ledger.pushed}
         for tag in public_tags(req):

@@ -7,6 +7,7 @@ Each test cleans up its images, its registry process and its temp dirs.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -20,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from devbox_build.attest import ReleaseAttester, att_tag, read_statement
+from devbox_build.commands.release import record_release
 from devbox_build.docker import Docker
 from devbox_build.errors import RegistryError
-from devbox_build.publish import DockerPusher, Publisher, Request, VerifyFailedError
+from devbox_build.publish import RELEASE_LABEL, DockerPusher, Publisher, Request, VerifyFailedError
 from devbox_build.registry import HttpRegistry, Manifest
 
 pytestmark = pytest.mark.e2e
@@ -305,3 +308,119 @@ def test_push_refuses_latest_and_a_release_tag(loopback: Loopback, tmp_path: Pat
     assert owned.returncode == 2, owned.stdout + owned.stderr
     assert "is a verified release" in owned.stderr.strip().splitlines()[-1]
     assert loopback.digest("latest") is None
+
+
+# ---- attested releases ----
+
+
+def results_per_arch(out: Path, ids: dict[str, str], outcome: str = "passed") -> Path:
+    """A release's results directory as the suite leaves it: one document per arch, naming that image."""
+    out.mkdir(parents=True)
+    for arch, image_id in ids.items():
+        items = [
+            {"nodeid": "tests/test_files.py::test_file[/marker.txt]", "outcome": "passed", "kind": "files"},
+            {"nodeid": "tests/test_labels.py::test_label[revision]", "outcome": outcome, "kind": "labels"},
+        ]
+        doc = {
+            "schema_version": 2,
+            "arch": arch,
+            "base_kind": "standin",
+            "expectations_dir": str(REPO_ROOT / "expectations"),
+            "image": {"ref": f"{NAME}:{arch}", "id": image_id, "digests": []},
+            "exit_status": 0,  # a red record that claims green: only its items say otherwise
+            "error": None,
+            "totals": {"passed": 2, "failed": 0, "skipped": 0, "error": 0},
+            "items": items,
+        }
+        (out / f"{arch}.json").write_text(json.dumps(doc, indent=2))
+        record_release(out, arch, {"tag": "x", "image_id": image_id, "suite": SCOPE})
+    return out
+
+
+SCOPE = {
+    RELEASE_LABEL: "full",
+    f"{RELEASE_LABEL}-args": "",
+    f"{RELEASE_LABEL}-narrowing": "",
+    f"{RELEASE_LABEL}-performance": "skipped",
+}
+
+
+def verify_cli(ref: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [str(REPO_ROOT / "devbox"), "verify", ref, "--platforms", "linux/amd64,linux/arm64", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+
+
+def fails(res: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in res.stdout.splitlines() if line.startswith("FAIL ")]
+
+
+def test_attested_release_verifies_and_what_is_not_gated_fails(
+    loopback: Loopback, tmp_path: Path, built: Built
+) -> None:
+    image = f"{loopback.address}/{NAME}"
+    http = HttpRegistry(loopback.address)
+    # a green release: the publish step with a results document per arch
+    ids = {a: built.image(tmp_path, a, "attested") for a in ARCHES}
+    results = results_per_arch(tmp_path / "green", ids)
+    attester = ReleaseAttester(results, dict.fromkeys(ids, SCOPE))
+    listed = publisher(loopback).publish(Request(image, "1.0", ids, labels=[REVISION], attester=attester))
+    ok = verify_cli(f"{image}:1.0", "--require-attestation")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "linux/amd64: 2 passed, 0 failed, 0 skipped, 0 error; suite full;" in ok.stdout
+    assert f"attestation: green, subject {listed.digest}" in ok.stdout
+    # the attestation's results are the release's results JSON, byte for byte once parsed
+    for entry in listed.doc["manifests"]:
+        arch = entry["platform"]["architecture"]
+        stmt, _ = read_statement(http, NAME, entry["digest"])
+        assert stmt is not None and stmt["subject"][0]["digest"]["sha256"] == entry["digest"].split(":")[1]
+        assert stmt["predicate"]["platforms"][0]["results"] == json.loads(
+            (results / f"{arch}.json").read_text()
+        )
+    listed_stmt, _ = read_statement(http, NAME, listed.digest)
+    assert listed_stmt is not None
+    assert [p["platform"] for p in listed_stmt["predicate"]["platforms"]] == ["linux/amd64", "linux/arm64"]
+    # an image pushed by `push` alone: one line
+    env = {**os.environ, "SKIP_LOGIN": "1", "LOG_DIR": str(tmp_path / "logs")}
+    push = [str(REPO_ROOT / "devbox"), "push", "--context", str(FIXTURE), "--registry", loopback.address]
+    push += ["--image", NAME, "--platforms", "linux/amd64,linux/arm64", "--tag", "2.0"]
+    pushed = subprocess.run(push, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=600)
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    plain = verify_cli(f"{image}:2.0", "--require-attestation")
+    digest = loopback.digest("2.0")
+    assert plain.returncode == 1, plain.stdout + plain.stderr
+    assert fails(plain) == [f"FAIL {digest} has no attestation (no tag {att_tag(digest or '')})"]
+    # without --require-attestation it is shown, not required
+    shown = verify_cli(f"{image}:2.0")
+    assert shown.returncode == 0 and f"attestation: none for {digest}" in shown.stdout
+    # false green: a release record whose results say failed (exit status 0, totals 0 failed)
+    red_ids = {a: built.image(tmp_path, a, "red") for a in ARCHES}
+    red_results = results_per_arch(tmp_path / "red", red_ids, outcome="failed")
+    attester = ReleaseAttester(red_results, dict.fromkeys(red_ids, SCOPE))
+    red = publisher(loopback).publish(Request(image, "3.0", red_ids, labels=[REVISION], attester=attester))
+    red_verify = verify_cli(f"{image}:3.0", "--require-attestation")
+    assert red_verify.returncode == 1
+    first = "first tests/test_labels.py::test_label[revision]"
+    assert fails(red_verify) == [f"FAIL linux/{a}: 1 conformance item(s) failed, {first}" for a in ARCHES] * 2
+    # tampered: the green release's statement stored as the red list's attestation
+    http.put_manifest(NAME, att_tag(red.digest), http.get_manifest(NAME, att_tag(listed.digest)))  # type: ignore[arg-type]
+    tampered = verify_cli(f"{image}:3.0", "--require-attestation")
+    assert tampered.returncode == 1
+    assert fails(tampered)[0] == (
+        f"FAIL {att_tag(red.digest)}: its subject is {listed.digest}, the reference resolves to {red.digest}"
+    )
+
+
+def test_a_release_whose_suite_wrote_no_results_is_not_attested_green(
+    loopback: Loopback, tmp_path: Path
+) -> None:
+    """The suite hook (`--suite-cmd true`) writes no results: the release publishes, its attestation says
+    so, and --require-attestation fails it."""
+    res = release(loopback, tmp_path, "1.0", "hook")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.count(".att = sha256:") == 3
+    verify = verify_cli(f"{loopback.address}/{NAME}:1.0", "--require-attestation")
+    assert verify.returncode == 1
+    assert (
+        fails(verify)
+        == [f"FAIL linux/{a}: the attestation has no results (no suite wrote any)" for a in ARCHES] * 2
+    )

@@ -363,6 +363,7 @@ def test_release_dry_run_builds_and_checks_then_pushes_nothing(
     assert "== conformance amd64: green" in out and "== conformance arm64: green" in out
     assert "linux/arm64: push 127.0.0.1:5000/gpu-devbox:r1-arm64.staging" in out
     assert "org.opencontainers.image.version=r1" in out
+    assert "attach each arch's results as an in-toto attestation (sha256-<hex>.att)" in out
     assert out.rstrip().endswith(
         "release (dry run): 127.0.0.1:5000/gpu-devbox:r1 built and checked; nothing was pushed"
     )

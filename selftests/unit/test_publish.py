@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devbox_build.attest import ReleaseAttester, att_tag, check_reference, read_statement
 from devbox_build.commands import release, verify
 from devbox_build.errors import RegistryError, UsageError
 from devbox_build.publish import (
@@ -480,3 +481,117 @@ def test_the_release_facts_travel_in_the_results(tmp_path: Path) -> None:
     assert doc["items"] == [] and doc["release"]["suite"][RELEASE_LABEL] == "narrowed"
     assert doc["release"]["image_id"] == "sha256:a" and doc["release"]["digest"] == "sha256:d"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["amd64.json"]
+
+
+# ---- attestations (attest.py), attached before any public tag moves ----
+
+
+def results_dir(tmp_path: Path, ids: dict[str, str], outcome: str = "passed") -> Path:
+    """A release's results directory: one green (or OUTCOME) results document per arch, of that image."""
+    out = tmp_path / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    for arch, image_id in ids.items():
+        items = [{"nodeid": "tests/test_binaries.py::test_binary[git]", "outcome": "passed"}]
+        items.append({"nodeid": "tests/test_binaries.py::test_binary[rg]", "outcome": outcome})
+        doc = {
+            "arch": arch,
+            "base_kind": "standin",
+            "expectations_dir": str(Path(__file__).resolve().parents[2] / "expectations"),
+            "image": {"ref": f"x:{arch}", "id": image_id},
+            "exit_status": 0,
+            "error": None,
+            "totals": {"passed": 2, "failed": 0, "skipped": 0, "error": 0},
+            "items": items,
+        }
+        (out / f"{arch}.json").write_text(json.dumps(doc))
+        release.record_release(out, arch, {"image_id": image_id, "suite": scope_of()})
+    return out
+
+
+def scope_of() -> dict[str, str]:
+    return release.suite_scope("-n 2", perf=False, hook=False)
+
+
+def attested_request(loopback: Loopback, ids: dict[str, str], tmp_path: Path, **kw: Any) -> Request:
+    attester = ReleaseAttester(
+        results_dir(tmp_path, ids, kw.pop("outcome", "passed")), dict.fromkeys(ids, scope_of())
+    )
+    return request(loopback, ids, attester=attester, **kw)
+
+
+def test_attestations_are_attached_before_the_tags_move_and_verify_green(
+    loopback: Loopback, tmp_path: Path
+) -> None:
+    images, reg, pub = setup(loopback)
+    ids = two_arches(images)
+    listed = pub.publish(attested_request(loopback, ids, tmp_path, latest=True))
+    arch_digests = [m["digest"] for m in listed.doc["manifests"]]
+    puts = [ref for method, ref in reg.calls if method == "PUT"]
+    atts = [att_tag(d) for d in [*arch_digests, listed.digest]]
+    assert puts == ["1.0.staging", *atts, "1.0-amd64", "1.0-arm64", "1.0", "latest"]
+    http = HttpRegistry(loopback.address)
+    digest, lines, problems = check_reference(http, REPO, "1.0")
+    assert (digest, problems) == (listed.digest, [])
+    assert lines[1].startswith("  linux/amd64: 2 passed, 0 failed, 0 skipped, 0 error; suite full;")
+    # the attested results are the results files as the release left them (digests recorded first)
+    for arch, digest in zip(("amd64", "arm64"), arch_digests, strict=True):
+        stmt, _ = read_statement(http, REPO, digest)
+        assert stmt is not None and stmt["subject"][0]["digest"] == {"sha256": digest.split(":")[1]}
+        (entry,) = stmt["predicate"]["platforms"]
+        on_disk = json.loads((tmp_path / "results" / f"{arch}.json").read_text())
+        assert entry["results"] == on_disk and on_disk["release"]["digest"] == digest
+        assert on_disk["release"]["list_digest"] == listed.digest
+        assert check_reference(http, REPO, digest)[2] == []
+
+
+def test_a_failed_attestation_push_fails_the_release_and_moves_nothing(
+    loopback: Loopback, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images, reg, pub = setup(loopback)
+    ids = two_arches(images)
+    failing = Recording(reg.inner)
+    real_put = failing.put_manifest
+
+    def fail_second_att(repo: str, tag: str, manifest: Manifest) -> str:
+        if tag.endswith(".att") and any(t.endswith(".att") for _, t in failing.calls):
+            failing.calls.append(("PUT", tag))
+            raise RegistryError(f"registry {loopback.address}: PUT {tag}: HTTP 503 injected")
+        return real_put(repo, tag, manifest)
+
+    failing.put_manifest = fail_second_att  # type: ignore[method-assign]
+    pub = Publisher(images, failing, echo=lambda line: None)
+    with pytest.raises(RegistryError):
+        pub.publish(attested_request(loopback, ids, tmp_path, latest=True))
+    assert {t: digest_of(loopback, t) for t in ("1.0", "latest", "1.0-amd64", "1.0-arm64")} == dict.fromkeys(
+        ("1.0", "latest", "1.0-amd64", "1.0-arm64")
+    )
+    report = capsys.readouterr().err
+    assert "FAILED at step 'attach the attestations'" in report
+    assert report.count(".att = sha256:") == 1 and "(attestation of sha256:" in report
+
+
+def test_require_attestation_false_greens(loopback: Loopback, tmp_path: Path) -> None:
+    http = HttpRegistry(loopback.address)
+    # pushed without a release (no attester): no attestation, one problem
+    images, _, pub = setup(loopback)
+    plain = pub.publish(request(loopback, two_arches(images, "plain")))
+    assert check_reference(http, REPO, "1.0") == (
+        plain.digest,
+        [],
+        [f"{plain.digest} has no attestation (no tag {att_tag(plain.digest)})"],
+    )
+    # a red release record (forced past the gate): attached, shown, and failed
+    ids = two_arches(images, "red")
+    red = pub.publish(attested_request(loopback, ids, tmp_path / "r", outcome="failed", force=True))
+    _, lines, problems = check_reference(http, REPO, "1.0")
+    assert lines[1].startswith("  linux/amd64: 1 passed, 1 failed,")
+    rg = "first tests/test_binaries.py::test_binary[rg]"
+    assert problems == [f"linux/{a}: 1 conformance item(s) failed, {rg}" for a in ("amd64", "arm64")] * 2
+    # tampered: a green attestation of another image copied under this one's .att tag
+    ids = two_arches(images, "green")
+    green = pub.publish(attested_request(loopback, ids, tmp_path / "g", force=True))
+    assert check_reference(http, REPO, "1.0")[2] == []
+    http.put_manifest(REPO, att_tag(red.digest), http.get_manifest(REPO, att_tag(green.digest)))  # type: ignore[arg-type]
+    assert check_reference(http, REPO, red.digest)[2][0] == (
+        f"{att_tag(red.digest)}: its subject is {green.digest}, the reference resolves to {red.digest}"
+    )

@@ -3,7 +3,9 @@
 Order: build all (each image id from --iidfile; the suite's scope stamped on it as labels) → suite per arch
 (its results must name that id) → (every arch green) publish by digest (publish.py): push each id under a
 staging tag, write the manifest list from the pushed digests, read it back and verify exactly those digests
-for exactly the requested platforms with their labels, and only then move TAG (and `latest` with --latest).
+for exactly the requested platforms with their labels, attach each arch's results as an in-toto
+attestation (attest.py) to each image digest and to the list's, and only then move TAG (and `latest` with
+--latest).
 A red arch pushes nothing; a failed publish leaves the public tags where they were and says what was pushed.
 An existing TAG is refused unless --force. The verify requires, on every platform, the OCI labels
 (org.opencontainers.image.*) the Dockerfile's final stage sets, with `version` equal to the TAG, the suite
@@ -25,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from devbox_build import buildopts, config, dockerfile, manifest, runner
+from devbox_build.attest import ReleaseAttester, record_results
 from devbox_build.builder import dockerfile_path
 from devbox_build.commands.build import build_images
 from devbox_build.commands.diff import DEFAULT_EXPECTATIONS
@@ -218,17 +221,8 @@ def checked_id(results: Path, image_id: str) -> str | None:
 
 
 def record_release(results_dir: Path, arch: str, facts: dict[str, object]) -> None:
-    """Add FACTS under "release" in each results file the suite wrote for ARCH (atomically): what gated
-    the release, the image id checked and, once published, its digest travel with the verdicts."""
-    for results in (results_dir / f"{arch}.json", results_dir / f"{arch}-performance.json"):
-        try:
-            doc = json.loads(results.read_text())
-        except (OSError, ValueError):
-            continue  # none written (the test hook), or not the suite's: nothing to add to
-        doc.setdefault("release", {}).update(facts)
-        tmp = results.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        tmp.replace(results)
+    """Add FACTS under "release" in each results file the suite wrote for ARCH (attest.record_results)."""
+    record_results(results_dir, arch, facts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -309,16 +303,21 @@ def run(args: argparse.Namespace) -> int:
             f"  verify {args.image}:{args.tag} has exactly {', '.join(f'linux/{a}' for a in arches)}, "
             f"each the digest of the image checked, with labels: {', '.join(labels)}"
         )
+        print(
+            "  attach each arch's results as an in-toto attestation (sha256-<hex>.att) to its image digest "
+            "and all of them to the list's, before any public tag moves"
+        )
         print(f"release (dry run): {args.image}:{args.tag} built and checked; nothing was pushed")
         return 0
     print("== every arch is green: publish by digest")
     manifest.login(docker, args.image, args.skip_login)
     host, _ = split_image(args.image)
-    request = Request(args.image, args.tag, ids, labels=labels, latest=args.latest, force=args.force)
+    # each arch's results (its digests recorded first) are attached as attestations before any tag moves
+    attester = ReleaseAttester(results_dir, scopes)
+    request = Request(
+        args.image, args.tag, ids, labels=labels, latest=args.latest, force=args.force, attester=attester
+    )
     published = Publisher(DockerPusher(docker), HttpRegistry(host)).publish(request)
-    for entry in published.doc["manifests"]:
-        arch = entry["platform"]["architecture"]
-        record_release(results_dir, arch, {"list_digest": published.digest, "digest": entry["digest"]})
     also = " and latest" if args.latest and args.tag != "latest" else ""
     print(f"release: {args.image}:{args.tag}{also} published and verified ({published.digest})")
     return 0

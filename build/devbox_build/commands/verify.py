@@ -3,16 +3,24 @@
 Exit 1 when a platform or label is missing, or a platform is there that was not asked for (a list that
 kept an arch PLATFORMS dropped), so CI can gate on it. `release` verifies by digest itself (publish.py).
 
+It also shows the release's attestation of the digest REF resolves to (attest.py): per platform, the
+suite's counts, whether the suite was narrowed, the contract's hash. With --require-attestation, REF fails
+when its digest (or, for a list, one of its images) has none, when the statement's subject is another
+digest, or when its results are red or incomplete — so a platform team promotes only what was gated.
+
 Example:
     ./devbox verify 127.0.0.1:5000/gpu-devbox:latest --require-label org.opencontainers.image.revision
+    ./devbox verify 127.0.0.1:5000/gpu-devbox:2026.11.29 --require-attestation
 """
 
 from __future__ import annotations
 
 import argparse
 
-from devbox_build import config
+from devbox_build import attest, config
 from devbox_build.docker import Docker
+from devbox_build.errors import DevboxError
+from devbox_build.registry import HttpRegistry, split_image
 from devbox_build.remote import RemoteImage, missing_labels
 
 
@@ -35,7 +43,44 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY[=VALUE]",
         help="label every platform must carry (non-empty, or equal to VALUE); repeatable",
     )
+    p.add_argument(
+        "--require-attestation",
+        action="store_true",
+        help="fail unless REF's digest (and each of its images) carries a green attestation of a release, "
+        "whose subject is that digest",
+    )
     p.set_defaults(func=run)
+
+
+def split_ref(ref: str) -> tuple[str, str, str]:
+    """'127.0.0.1:5000/team/x:1.0' -> ('127.0.0.1:5000', 'team/x', '1.0'); '@sha256:…' is kept as the
+    reference; no tag means `latest` (pure)."""
+    name, at, digest = ref.partition("@")
+    if not at:
+        slash = name.rfind("/")
+        colon = name.rfind(":")
+        name, digest = (name[:colon], name[colon + 1 :]) if colon > slash else (name, "latest")
+    host, repo = split_image(name)
+    return host, repo, digest
+
+
+def attestation(ref: str, *, required: bool) -> list[str]:
+    """Print REF's attestation summary; the problems that fail it when REQUIRED (none otherwise)."""
+    host, repo, reference = split_ref(ref)
+    try:
+        digest, lines, problems = attest.check_reference(HttpRegistry(host), repo, reference)
+    except DevboxError as err:
+        if required:
+            raise
+        print(f"attestation: not read ({err})")
+        return []
+    for line in lines:
+        print(line)
+    if not lines:
+        print(f"attestation: none for {digest}")
+    elif not problems:
+        print(f"attestation: green, subject {digest}")
+    return problems if required else []
 
 
 def check(remote: RemoteImage, platforms: list[str], labels: list[str]) -> list[str]:
@@ -65,6 +110,7 @@ def verify(docker: Docker, ref: str, platforms: list[str], labels: list[str]) ->
 def run(args: argparse.Namespace) -> int:
     platforms = [f"linux/{a}" for a in config.parse_platforms(args.platforms)]
     problems = verify(Docker.detect(), args.ref, platforms, args.require_label)
+    problems += attestation(args.ref, required=args.require_attestation)
     for p in problems:
         print(f"FAIL {p}")
     print("verify: OK" if not problems else f"verify: {len(problems)} problem(s)")
