@@ -222,7 +222,7 @@ def test_probe_without_a_dpkg_database_records_one_reason(tmp_path: Path) -> Non
         {},
         f"no dpkg database at {missing}: not a Debian-based target",
     )
-    request = {"packages": ["git", "curl"], "dpkg_status": str(missing)}
+    request = {"gatherers": ["packages"], "packages": ["git", "curl"], "dpkg_status": str(missing)}
     run = subprocess.run(
         [sys.executable, "-c", probe.PROBE_SOURCE, json.dumps(request)],
         capture_output=True,
@@ -234,7 +234,7 @@ def test_probe_without_a_dpkg_database_records_one_reason(tmp_path: Path) -> Non
     assert facts["packages"] == {}
     assert facts["packages_error"] == f"no dpkg database at {missing}: not a Debian-based target"
     # no package asked for: the database is not read at all
-    request = {"dpkg_status": str(missing)}
+    request = {"gatherers": ["packages"], "dpkg_status": str(missing)}
     run = subprocess.run(
         [sys.executable, "-c", probe.PROBE_SOURCE, json.dumps(request)],
         capture_output=True,

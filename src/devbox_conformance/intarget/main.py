@@ -23,20 +23,6 @@ import time
 from . import host
 
 PROBE_VERSION = 1
-# Gatherers run when a request names none (an older caller, or a hand-written request): every kind's.
-DEFAULT_GATHERERS = (
-    "torch_facts",
-    "python_dists",
-    "shells",
-    "commands",
-    "binaries",
-    "files",
-    "env",
-    "accounts",
-    "packages",
-    "security",
-    "node",
-)
 
 
 # Key of the marker that stands for an item's facts when its gatherer raised: {PROBE_ERROR: "one line"}.
@@ -92,7 +78,8 @@ def main(argv):
     facts["probe_errors"] = errors
     with concurrent.futures.ThreadPoolExecutor(max_workers=int(request.get("threads", 8))) as pool:
         # In request order: the longest first (imports: seconds), the many short runs fill the other threads.
-        for name in request.get("gatherers", DEFAULT_GATHERERS):
+        # The host names them (derived from the kind declarations: probe.build_request); none named, none run.
+        for name in request.get("gatherers", ()):
             try:
                 module = importlib.import_module("%s.%s" % (package, name))
                 gathered = module.gather(request, pool)
