@@ -338,3 +338,14 @@ def test_a_run_stopped_at_start_up_replaces_an_earlier_green_page(suite: pytest.
     shown = banner(page.read_text())
     assert shown.startswith("red: FAILED &mdash; exit status 4: --expectations "), shown
     assert "No host: the run stopped before it reached one." in page.read_text()
+
+
+def test_an_unwritable_html_path_is_one_line(suite: pytest.Pytester) -> None:
+    (suite.path / "plain-file").write_text("")
+    target = suite.path / "plain-file" / "page.html"
+    run = run_suite(suite, "--hosts", "local://", "--expectations=exp", f"--html={target}")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    err = run.stderr.str()
+    assert (
+        f"ERROR: --html {target}: cannot write it: " in err and "INTERNALERROR" not in err + run.stdout.str()
+    )

@@ -787,7 +787,10 @@ def _write_html(config: pytest.Config, document: dict[str, Any]) -> None:
     if html and not hasattr(config, "workerinput"):
         from devbox_conformance import report_html  # noqa: PLC0415 - jinja2 only for runs that ask
 
-        report_html.write(_results_path(config, html), document)
+        try:
+            report_html.write(_results_path(config, html), document)
+        except OSError as exc:
+            raise pytest.UsageError(f"--html {html}: cannot write it: {exc.strerror or exc}") from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
