@@ -9,11 +9,12 @@ log() { printf '[host-setup] %s\n' "$*" >&2; }
 
 need_pkgs=()
 # podman (with runc), Ansible's inventory tool and an ssh client let the suite's self-tests reach targets
-# through every transport it supports: podman, ansible://, ssh:// and paramiko://.
+# through every transport it supports: podman, ansible://, ssh:// and paramiko://. Headless Chromium renders
+# the suite's HTML report in its self-tests.
 for spec in dockerd:docker.io debootstrap:debootstrap qemu-aarch64-static:qemu-user-static \
             docker-registry:docker-registry skopeo:skopeo zsh:zsh shellcheck:shellcheck \
             podman:podman runc:runc ansible-inventory:ansible-core ssh:openssh-client \
-            ssh-keygen:openssh-client newuidmap:uidmap; do
+            ssh-keygen:openssh-client newuidmap:uidmap chromium:chromium; do
   cmd=${spec%%:*}; pkg=${spec#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need_pkgs+=("$pkg")
 done

@@ -197,6 +197,7 @@ def test_every_command_has_help() -> None:
         "prune",
         "release",
         "fleet-report",
+        "report",
     }
     helps = {a.dest for a in sub._choices_actions}  # type: ignore[attr-defined]
     assert helps == names

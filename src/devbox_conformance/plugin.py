@@ -140,6 +140,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write a JSON summary of the run (per kind counts, per item outcome)",
     )
+    group.addoption(
+        "--html",
+        dest="devbox_html",
+        metavar="PATH",
+        help="write one self-contained HTML page of the run (per-host table, failures with file:line, "
+        "waivers, skips, performance bars), rendered from the results document",
+    )
 
 
 # testinfra's connection options, passed to every host the suite makes, as testinfra passes them to its own.
@@ -422,6 +429,7 @@ def _write_stopped(config: pytest.Config, status: int | None, line: str) -> None
     path = config.getoption("devbox_results_json", default=None)
     if path:
         results.write_failure(_results_path(config, path), status, line, expectations_dir(config))
+    _write_html(config, results.failure_document(status, line, expectations_dir(config)))
     junit = _junit_path(config)
     if junit is not None:
         suite = str(config.getini("junit_suite_name") or "pytest")
@@ -829,7 +837,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if collector is not None and path:
         error = stopped[1] if stopped else None
         collector.write(_results_path(config, path), int(exitstatus), error)
+    if collector is not None:
+        _write_html(config, collector.document(int(exitstatus), stopped[1] if stopped else None))
     _cleanup(config)
+
+
+def _write_html(config: pytest.Config, document: dict[str, Any]) -> None:
+    """--html: the page of the same document --results-json holds (module report_html renders it)."""
+    html = config.getoption("devbox_html", default=None)
+    if html and not hasattr(config, "workerinput"):
+        from devbox_conformance import report_html  # noqa: PLC0415 - jinja2 only for runs that ask
+
+        try:
+            report_html.write(_results_path(config, html), document)
+        except OSError as exc:
+            raise pytest.UsageError(f"--html {html}: cannot write it: {exc.strerror or exc}") from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

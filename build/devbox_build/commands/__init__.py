@@ -22,4 +22,5 @@ NAMES = (
     "diff",
     "snapshot",
     "fleet_report",
+    "report",
 )
