@@ -23,8 +23,15 @@ class Binary(Item):
     version_regex: str | None = None
 
 
-# The first dotted number in a version banner ("ripgrep 13.0.0", "git version 2.39.5", "v0.24.0").
-_DEFAULT_VERSION = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)+)")
+# The first dotted number in a version banner ("ripgrep 13.0.0", "git version 2.39.5", "v0.24.0"), with
+# the pre-release, post-release or dev suffix that follows it ("14.0.0rc1", "3.25.0-rc2", "1.2.0-beta.3"):
+# dropping it would read a release candidate as its release, and `>=14.0` would pass on 14.0.0rc1. A suffix
+# must end the word, and a one-letter one needs its number: "5.1.2amd64" is 5.1.2 and tmux's "3.3a" (a
+# release after 3.3) is 3.3, not 3.3a0.
+_DEFAULT_VERSION = re.compile(
+    r"(?<![\w.])v?(\d+(?:\.\d+)+"
+    r"(?:[-.]?(?:(?:rc|alpha|beta|preview|pre|dev|post)\.?\d*|[abc]\.?\d+)(?![A-Za-z0-9]))?)"
+)
 
 
 def extract_version(output: str, regex: str | None = None) -> str | None:
@@ -45,6 +52,15 @@ def evaluate(item: Binary, ctx: Context) -> Outcome:
     output = found.get("version_output") or ""
     if found.get("error"):
         return Outcome.failed(expected, f"{found['path']}, version unknown: {found['error']}")
+    code = found.get("version_exit_code")
+    if code not in (None, 0):
+        # A failed version command may still print a number (a usage line, the banner before a crash):
+        # that is not a version the tool stands behind.
+        args = " ".join(item.version_args)
+        return Outcome.failed(
+            expected,
+            f"{found['path']}, `{item.name} {args}` failed with exit code {code}: {output.strip()[:200]!r}",
+        )
     raw = extract_version(output, item.version_regex)
     if raw is None:
         args = " ".join(item.version_args)

@@ -72,16 +72,34 @@ def evaluate(item: CudaItem, ctx: Context) -> Outcome:
     if not cuda:
         return Outcome.skipped(f"torch {facts.get('torch')} has no CUDA (see test_cuda[torch_cuda])")
     if item.name in ("cudnn", "nccl"):
-        version = facts.get(item.name)
+        version = _dotted(facts.get(item.name))
         if not version:
             error = (facts.get("errors") or {}).get(item.name)
             return Outcome.failed(
                 _expected(item), f"torch reports no {item.name} version" + (f": {error}" if error else "")
             )
-        if not at_least(version, item.min_version):
+        if not at_least(version.split(" ")[0], item.min_version):
             return Outcome.failed(_expected(item), f"{item.name} {version}")
         return Outcome.passed(f"{item.name} {version}")
     return _libraries(item, facts)
+
+
+def _dotted(version: object) -> str | None:
+    """A cuDNN or NCCL version as dotted text; a bare version code (8902, 21903) decoded as the library does.
+
+    Why: compared as a version, the code 21903 (NCCL 2.19.3) is above 2.20 and 8902 (cuDNN 8.9.2) above 9.0,
+    so a raw code from a probe or an older torch would pass any minimum.
+    """
+    if version is None or version == "":
+        return None
+    text = str(version).strip()
+    if not text.isdigit():
+        return text
+    code = int(text)
+    # Both libraries: major*1000 + minor*100 + patch in older releases (cuDNN 8, NCCL < 2.9), then
+    # major*10000 + minor*100 + patch, so a five-digit code is the new form.
+    major, rest = divmod(code, 10000 if code >= 10000 else 1000)
+    return f"{major}.{rest // 100}.{rest % 100} (reported as {text})"
 
 
 def _expected(item: CudaItem) -> str:
@@ -102,6 +120,9 @@ def _libraries(item: CudaItem, facts: Mapping[str, Any]) -> Outcome:
             f"{lib}: {', '.join(missing)} not found" for lib, missing in sorted(unresolved.items())
         )
         return Outcome.failed(_expected(item), f"{shown} ({how})")
+    if not how:
+        # Nothing unresolved and no word on how it was judged: the check did not run, it did not pass.
+        return Outcome.failed(_expected(item), "the probe did not say how the libraries were checked")
     if how.startswith(("ldd did not run", "cannot list")) or "no CUDA library" in how:
         return Outcome.failed(_expected(item), how)
     return Outcome.passed(f"{how}; {len(facts.get('loaded') or [])} CUDA libraries loaded by import torch")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devbox_conformance.checks import Context, Outcome
-from devbox_conformance.kinds._match import describe, matches
+from devbox_conformance.kinds._match import describe, mismatch
 from devbox_conformance.kinds.base import Item, Kind
 
 
@@ -42,8 +42,9 @@ def evaluate(item: EnvVar, ctx: Context) -> Outcome:
         expected += " in the image config's Env"
     if item.name not in env:
         return Outcome.failed(expected, "not set", absent=True)
-    if not matches(env[item.name], item.value, item.regex):
-        return Outcome.failed(expected, repr(env[item.name]))
+    wrong = mismatch(env[item.name], item.value, item.regex)
+    if wrong is not None:
+        return Outcome.failed(expected, wrong)
     return Outcome.passed(env[item.name])
 
 

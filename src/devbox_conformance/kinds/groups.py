@@ -17,12 +17,16 @@ class Group(Item):
 
 
 def evaluate(item: Group, ctx: Context) -> Outcome:
-    found = (ctx.facts.get("groups") or {}).get(item.name)
+    groups = ctx.facts.get("groups") or {}
     expected = "group exists" + (f", gid {item.gid}" if item.gid is not None else "")
+    if item.name not in groups:
+        # No answer is not "absent" (None is): an optional group must not skip on a probe that never looked.
+        return Outcome.failed(expected, "not probed (the probe gave no answer for this group)")
+    found = groups[item.name]
     if found is None:
         return Outcome.failed(expected, "no such group", absent=True)
-    if item.gid is not None and found["gid"] != item.gid:
-        return Outcome.failed(expected, f"gid {found['gid']}")
+    if item.gid is not None and found.get("gid") != item.gid:
+        return Outcome.failed(expected, f"gid {found.get('gid')}")
     return Outcome.passed()
 
 

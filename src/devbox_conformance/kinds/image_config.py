@@ -3,6 +3,7 @@ HEALTHCHECK present and the run's container reaching `healthy` within the image'
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,11 +53,42 @@ def evaluate(item: ImageConfig, ctx: Context) -> Outcome:
     if actual in (None, "", []):
         return Outcome.failed(expected, f"{item.name.upper()} not set", absent=True)
     shown = " ".join(actual) if isinstance(actual, list) else str(actual)
-    if value is not None and actual != value and not (isinstance(value, str) and shown == value):
+    if value is not None and actual != value and not (isinstance(value, str) and same_argv(value, actual)):
         return Outcome.failed(expected, repr(actual))
     if not matches(shown, None, item.regex):
         return Outcome.failed(expected, repr(actual))
     return Outcome.passed(shown)
+
+
+def same_argv(value: str, actual: object) -> bool:
+    """A string value read as shell words names the exec-form list `actual`.
+
+    Why not the list joined with spaces: ["bash", "-lc", "sleep", "infinity"] and ["bash", "-lc", "sleep
+    infinity"] join to the same text and run different programs; `bash -lc 'sleep infinity'` names only the
+    second. A value that is not valid shell words names nothing.
+    """
+    if not isinstance(actual, list):
+        return False
+    try:
+        return shlex.split(value) == actual
+    except ValueError:
+        return False
+
+
+def _health_command_matches(test: list[str], value: str | tuple[str, ...] | None) -> bool:
+    """The HEALTHCHECK's command is the item's value, in the form the engine runs it.
+
+    CMD-SHELL ["CMD-SHELL", "x || exit 1"] runs its one string with /bin/sh -c: a string value is that string.
+    CMD ["CMD", "x", "y"] runs its argv with no shell: a string value must split (as shell words) into that
+    argv, a list value must be it. Joining the argv with spaces would let `["CMD", "x || exit 1"]` (a program
+    named "x || exit 1", never healthy) pass for the value `x || exit 1`.
+    """
+    if value is None:
+        return True
+    if test[0] == "CMD-SHELL":
+        return isinstance(value, str) and test[1:] == [value]
+    argv = test[1:] if test[0] == "CMD" else test
+    return list(value) == argv if isinstance(value, tuple) else same_argv(value, argv)
 
 
 def _set_field(item: ImageConfig, config: dict[str, Any]) -> Outcome:
@@ -77,8 +109,9 @@ def _healthcheck(item: ImageConfig, config: dict[str, Any], ctx: Context) -> Out
     if not test or test[0] == "NONE":
         return Outcome.failed(expected, "no HEALTHCHECK in the image config", absent=True)
     shown = " ".join(test[1:]) if test[0] in ("CMD", "CMD-SHELL") else " ".join(test)
-    if not matches(shown, item.value, item.regex):
-        return Outcome.failed(describe(item.value, item.regex), repr(shown))
+    if not _health_command_matches(test, item.value) or not matches(shown, None, item.regex):
+        value = list(item.value) if isinstance(item.value, tuple) else item.value
+        return Outcome.failed(describe(value, item.regex), repr(test))
     if not item.healthy:
         return Outcome.passed(shown)
     if ctx.wait_healthy is None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devbox_conformance.checks import Context, Outcome
-from devbox_conformance.kinds._match import describe, matches
+from devbox_conformance.kinds._match import describe, mismatch
 from devbox_conformance.kinds.base import Item, Kind
 
 
@@ -25,8 +25,9 @@ def evaluate(item: Label, ctx: Context) -> Outcome:
     if item.name not in labels:
         return Outcome.failed(expected, "label not set", absent=True)
     actual = labels[item.name]
-    if not matches(actual, item.value, item.regex):
-        return Outcome.failed(expected, repr(actual))
+    wrong = mismatch(actual, item.value, item.regex)
+    if wrong is not None:
+        return Outcome.failed(expected, wrong)
     return Outcome.passed(actual)
 
 

@@ -31,14 +31,20 @@ def normalize(name: str) -> str:
 
 
 def evaluate(item: PythonDist, ctx: Context) -> Outcome:
-    version = (ctx.facts.get("dists") or {}).get(normalize(item.name))
+    dists = ctx.facts.get("dists") or {}
+    key = normalize(item.name)
     expected = "installed" + (f", version >= {item.min_version}" if item.min_version else "")
     if item.version is not None:
         expected += f", version {item.version}"
     if item.import_name:
         expected += f", `import {item.import_name}` works"
-    if version is None:
+    if key not in dists:
         return Outcome.failed(expected, "not installed", absent=True)
+    version = dists[key]
+    if not version:
+        # Metadata without a Version: the distribution is there but broken (an interrupted install, a
+        # hand-made .dist-info), so even an optional item fails.
+        return Outcome.failed(expected, "installed with no version in its metadata")
     if item.min_version is not None:
         try:
             below = Version(version) < item.min_version

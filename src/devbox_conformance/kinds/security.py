@@ -82,7 +82,8 @@ def evaluate(item: SecurityCheck, ctx: Context) -> Outcome:
     if found.get("error"):
         return Outcome.failed(expected, f"the walk did not run: {found['error']}")
     problems: list[str] = []
-    count = int(found.get("found_count") or 0)
+    # Counts are at least what the lists hold: a count the gatherer failed to keep must not hide a finding.
+    count = max(int(found.get("found_count") or 0), len(found.get("found") or []))
     if count:
         noun = WHAT[item.check][1]
         problems.append(
@@ -96,9 +97,16 @@ def evaluate(item: SecurityCheck, ctx: Context) -> Outcome:
             f"the walk was truncated ({found['truncated']}, {found.get('visited')} entries "
             "visited): the rest was not checked; raise max_entries or narrow paths"
         )
-    if found.get("error_count"):
+    error_count = max(int(found.get("error_count") or 0), len(found.get("errors") or []))
+    if error_count:
         errors = "; ".join(found.get("errors") or [])
-        problems.append(f"{found['error_count']} entries could not be read (is the probe root?): {errors}")
+        problems.append(f"{error_count} entries could not be read (is the probe root?): {errors}")
+    missing = set(found.get("missing") or [])
+    walked = [p for p in item.paths if p not in missing]
+    if walked and not found.get("visited"):
+        # A walk counts its starting paths, so an existing path and nothing visited is a walk that did not
+        # happen (or was not reported): nothing under it was checked.
+        problems.append(f"the walk visited no entry under {', '.join(walked)}: nothing was checked")
     if problems:
         return Outcome.failed(expected, "\n          ".join(problems))
     note = f"{found.get('visited')} entries in {found.get('seconds')} s ({found.get('method')})"

@@ -34,7 +34,10 @@ def _mode(item: Shell) -> str:
 def evaluate(item: Shell, ctx: Context) -> Outcome:
     run = (ctx.facts.get("shells") or {}).get(item.name)
     mode = _mode(item)
-    if not run or not run.get("available"):
+    if not isinstance(run, dict) or "available" not in run:
+        # No answer is not "not on PATH": an optional shell must not skip on a probe that never looked.
+        return Outcome.failed(f"`{mode}` runs", "not probed (the probe gave no answer for this shell)")
+    if not run.get("available"):
         return Outcome.failed(f"`{item.shell}` on PATH", "not on PATH", absent=True)
     if run.get("error"):
         return Outcome.failed(f"`{mode}` starts", run["error"])
@@ -55,10 +58,14 @@ def evaluate(item: Shell, ctx: Context) -> Outcome:
                 problems.append(f"greeting {item.greeting!r} printed {count} times")
             elif lines[0].strip() != item.greeting:
                 problems.append(f"first line is {lines[0].strip()!r}, not the greeting")
-    home = run.get("home") or "~"
+    home = run.get("home")
     path_entries = (run.get("path") or "").split(":")
     for entry in item.path_contains:
-        wanted = home + entry[1:] if entry.startswith("~") else entry
+        if entry.startswith("~") and not home:
+            # A literal "~/..." in PATH is not expanded by exec*p, so it must not stand in for the home.
+            problems.append(f"PATH should hold {entry}, but the shell's HOME is unknown")
+            continue
+        wanted = str(home) + entry[1:] if entry.startswith("~") else entry
         if wanted not in path_entries:
             problems.append(f"PATH lacks {wanted} (PATH={run.get('path')})")
     for alias in item.aliases:

@@ -19,12 +19,17 @@ class User(Item):
 
 
 def evaluate(item: User, ctx: Context) -> Outcome:
-    found = (ctx.facts.get("users") or {}).get(item.name)
+    users = ctx.facts.get("users") or {}
     wanted = {"uid": item.uid, "home": item.home, "shell": item.shell}
     expected = "user exists" + "".join(f", {k} {v}" for k, v in wanted.items() if v is not None)
+    if item.name not in users:
+        # The probe answers every user it is asked about (None: no such user); no answer is not "absent",
+        # or an optional user would skip on a probe that never looked.
+        return Outcome.failed(expected, "not probed (the probe gave no answer for this user)")
+    found = users[item.name]
     if found is None:
         return Outcome.failed(expected, "no such user", absent=True)
-    wrong = [f"{k} {found[k]}" for k, v in wanted.items() if v is not None and found.get(k) != v]
+    wrong = [f"{k} {found.get(k)}" for k, v in wanted.items() if v is not None and found.get(k) != v]
     if wrong:
         return Outcome.failed(expected, ", ".join(wrong))
     return Outcome.passed()
