@@ -237,7 +237,13 @@ def test_a_start_up_failure_replaces_a_green_results_file(
     assert line.startswith("ERROR: ") and expected in line, line
     doc = json.loads((out / "r.json").read_text())
     assert doc["exit_status"] == 4 and doc["error"] == line.removeprefix("ERROR: "), doc
-    assert doc["items"] == [] and doc["totals"] == {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
+    assert doc["items"] == [] and doc["totals"] == {
+        "passed": 0,
+        "failed": 0,
+        "skipped": 0,
+        "error": 0,
+        "waived": 0,
+    }
     suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
     assert suite is not None and (suite.get("errors"), suite.get("tests")) == ("1", "1")
     assert sorted(p.name for p in out.iterdir()) == ["junit.xml", "r.json"]  # no temp file left beside

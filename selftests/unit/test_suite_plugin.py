@@ -62,7 +62,7 @@ def test_local_run_with_results_json(suite: pytest.Pytester, xdist: list[str]) -
     result.assert_outcomes(passed=3, skipped=1)
     doc = json.loads(out.read_text())
     assert doc["target_kind"] == "local" and doc["image"] is None
-    assert doc["counts"]["binaries"] == {"passed": 1, "failed": 0, "skipped": 1, "error": 0}
+    assert doc["counts"]["binaries"] == {"passed": 1, "failed": 0, "skipped": 1, "error": 0, "waived": 0}
     items = {e["name"]: e for e in doc["items"]}
     assert items["test_interface"]["records"] == {"answer": {"value": 42}}
     absent = items["test_binary[devbox-surely-absent-tool]"]

@@ -132,7 +132,7 @@ def test_skips_are_counted_per_host_and_name_their_host(suite: pytest.Pytester) 
     assert result.ret == 1, result.stdout.str()
     doc = json.loads((suite.path / "out" / "r.json").read_text())
     hosts = {h["name"]: h["totals"] for h in doc["hosts"]}
-    assert hosts["local"] == {"passed": 1, "failed": 0, "skipped": 1, "error": 0}, hosts
+    assert hosts["local"] == {"passed": 1, "failed": 0, "skipped": 1, "error": 0, "waived": 0}, hosts
     assert hosts[UNREACHABLE]["failed"] == 2 and hosts[UNREACHABLE]["skipped"] == 0, hosts
     skipped = next(e for e in doc["items"] if e["outcome"] == "skipped")
     assert skipped["host"] == "local"

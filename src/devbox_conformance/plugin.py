@@ -26,11 +26,12 @@ from typing import Any
 
 import pytest
 
-from devbox_conformance import checks, results
+from devbox_conformance import checks, results, waiving
 from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
 from devbox_conformance import session as sess
 from devbox_conformance import target as tgt
+from devbox_conformance import waivers as wv
 from devbox_conformance.results import ResultsCollector
 
 # Test argument name -> item kind; a suite test asks for one of these and gets one test id per item.
@@ -43,6 +44,9 @@ except ImportError:  # pragma: no cover - a pytest without it
 
 STATE_KEY = pytest.StashKey["_Controller | _Worker | None"]()
 WORKER_INPUT = "devbox_run_file"
+# The run's waivers and the day they are judged on, read once by the controller and handed to workers.
+WAIVERS_KEY = pytest.StashKey[waiving.Book]()
+WAIVERS_INPUT = "devbox_waivers"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -146,6 +150,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write one self-contained HTML page of the run (per-host table, failures with file:line, "
         "waivers, skips, performance bars), rendered from the results document",
+    )
+    group.addoption(
+        "--waivers",
+        dest="devbox_waivers",
+        metavar="FILE",
+        help="waivers file: failures accepted until a date, each with its justification (default: "
+        f"{wv.FILE_NAME} beside the expectations when there is one). The date is today, or "
+        f"{wv.TODAY_ENV}=YYYY-MM-DD",
+    )
+    group.addoption(
+        "--strict-waivers",
+        dest="devbox_strict_waivers",
+        action="store_true",
+        help="a stale waiver (one that covered no failure of the run) fails the run",
     )
 
 
@@ -366,6 +384,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if run_file:
             state = sess.RunState.load(run_file)
             config.stash[STATE_KEY] = _Worker(state)
+            config.stash[WAIVERS_KEY] = waiving.Book.from_input(config.workerinput[WAIVERS_INPUT])
             _bind_testinfra_host(config, state)
         return
     if config.pluginmanager.hasplugin("xdist"):
@@ -391,6 +410,7 @@ class _XdistHooks:
         state = node.config.stash.get(STATE_KEY, None)
         if isinstance(state, _Controller):
             node.workerinput[WORKER_INPUT] = str(state.run_file)
+            node.workerinput[WAIVERS_INPUT] = node.config.stash[WAIVERS_KEY].to_input()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -510,6 +530,13 @@ def _prepare(config: pytest.Config) -> None:
             reporter.write_line(line)
 
     try:
+        # A bad waivers file (or DEVBOX_TODAY) is one line before anything is pulled or started.
+        config.stash[WAIVERS_KEY] = waiving.open_book(
+            config.getoption("devbox_waivers"),
+            opts.expectations_dir,
+            config.invocation_params.dir,
+            bool(config.getoption("devbox_strict_waivers")),
+        )
         # --collect-only lists the tests: nothing is pulled, started or contacted, and no probe runs.
         listing = bool(config.option.collectonly)
         state, gather = sess.prepare(opts, tgt.new_run_id(), life.tmpdir, life, progress, listing=listing)
@@ -573,13 +600,18 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if collector is None:
         return
     if run.multi:
-        # The last thing printed, also under -q: one row per host, whatever the size of the fleet.
+        # The last table, also under -q: one row per host, whatever the size of the fleet.
         terminalreporter.write_sep("-", "devbox: hosts")
         for line in collector.host_table():
             terminalreporter.write_line(line)
     elif not quiet:
         for line in collector.host_lines(named=False):
             terminalreporter.write_line(f"devbox: {line}")
+    # Listed at every verbosity: a waived failure is never silent.
+    strict = bool(config.getoption("devbox_strict_waivers"))
+    stale, unapplied = collector.stale_waivers, collector.unapplied_waivers
+    for line in waiving.summary_lines(collector.entries.values(), stale, unapplied, run.multi, strict):
+        terminalreporter.write_line(f"devbox: {line}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -818,6 +850,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         item.user_properties.append(("devbox:host", str(spec.params[HOST_ARG])))
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: sees the report after pytest's own xfail handling
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed check that a waiver covers becomes xfailed ("waived until …"); past its date it stays
+    failed, saying the waiver expired. Nothing else is touched (see waiving.judge)."""
+    report = yield
+    worker = item.config.stash.get(STATE_KEY, None)
+    book = item.config.stash.get(WAIVERS_KEY, None)
+    if worker is None or not book or not book.waivers or report.when != "call" or not report.failed:
+        return report
+    props = dict(item.user_properties)
+    host = worker.state.host(props.get("devbox:host"))
+    if _host_problem(worker, host.name):
+        return report  # an unreachable host is not the item's failure: no waiver hides it
+    scope = wv.scope_of(host.arch, host.image_attrs, worker.state.facts(host.name))
+    message = str(props.get("devbox:message") or report.longreprtext)
+    waiving.judge(item, report, book, host.name, scope, message)
+    return report
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Feed the results collector (in the controller: xdist forwards every worker's reports here)."""
     config = _CONFIG.get("config")
@@ -834,6 +885,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     collector = config.stash.get(RESULTS_KEY, None)
     path = config.getoption("devbox_results_json")
     stopped = config.stash.get(START_ERROR_KEY, None)
+    book = config.stash.get(WAIVERS_KEY, None)
+    if collector is not None and book is not None and not config.option.collectonly and not stopped:
+        run = collector.state
+        scopes = {h.name: wv.scope_of(h.arch, h.image_attrs, run.facts(h.name)) for h in run.hosts}
+        collector.stale_waivers, collector.unapplied_waivers = waiving.stale(
+            book, collector.entries.values(), scopes
+        )
+        if book.strict and collector.stale_waivers and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = exitstatus = pytest.ExitCode.TESTS_FAILED
     if collector is not None and path:
         error = stopped[1] if stopped else None
         collector.write(_results_path(config, path), int(exitstatus), error)

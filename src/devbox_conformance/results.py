@@ -2,11 +2,15 @@
 
     {"arch": "amd64", "image": {"ref": "gpu-devbox:local", "id": "sha256:…", "digests": []},
      "target_kind": "image", "base_kind": "standin", "exit_status": 0,
-     "counts": {"binaries": {"passed": 40, "failed": 0, "skipped": 3}},
+     "counts": {"binaries": {"passed": 40, "failed": 0, "skipped": 3, "error": 0, "waived": 1}},
      "hosts": [{"name": "docker://devbox-conformance-…", "kind": "image", "arch": "amd64", "error": None,
-                "totals": {"passed": 300, "failed": 0, "skipped": 30, "error": 0}}],
+                "totals": {"passed": 300, "failed": 0, "skipped": 30, "error": 0, "waived": 1}}],
      "items": [{"nodeid": "tests/test_binaries.py::test_binary[rg]", "host": "docker://…", "kind": "binaries",
-                "key": "rg", "outcome": "passed", "message": "", "records": {}}]}
+                "key": "rg", "outcome": "passed", "message": "", "records": {}}],
+     "stale_waivers": []}
+
+An item a waiver covered has outcome "waived" and a "waiver" object (id, justification, expires, scope,
+source, the failure it covered); one whose waiver expired is "failed" with the waiver's status "expired".
 
 The top-level arch/image/target fields describe the first host (the only one of an --image run); "hosts"
 has one entry per host and every item names its host.
@@ -36,6 +40,9 @@ class ResultsCollector:
     def __init__(self, state: RunState) -> None:
         self.state = state
         self.entries: dict[str, dict[str, Any]] = {}
+        # Set at the end of the run (plugin): waivers that covered no failure, and those out of scope.
+        self.stale_waivers: list[dict[str, Any]] = []
+        self.unapplied_waivers: list[dict[str, Any]] = []
 
     def add(self, report: pytest.TestReport) -> None:
         entry = self.entries.setdefault(
@@ -62,9 +69,16 @@ class ResultsCollector:
                 entry["key"] = value
             elif name == "devbox:message":
                 entry["message"] = value
+            elif name == "devbox:waiver":
+                entry["waiver"] = value
             elif isinstance(name, str) and name.startswith("devbox:record:"):
                 entry["records"][name.removeprefix("devbox:record:")] = value
-        if report.failed:
+        waived = getattr(report, "wasxfail", None) is not None and (entry.get("waiver") or {}).get("status")
+        if report.when == "call" and report.skipped and waived == "waived":
+            # A failure a valid waiver covers: counted apart, its failure kept as the message.
+            entry["outcome"] = "waived"
+            entry["message"] = entry["waiver"].get("failure") or entry["message"]
+        elif report.failed:
             entry["outcome"] = "failed" if report.when == "call" else "error"
             if not entry["message"]:
                 entry["message"] = report.longreprtext[-2000:]
@@ -120,7 +134,7 @@ class ResultsCollector:
         counts: dict[str, dict[str, int]] = {}
         for entry in self.entries.values():
             kind = entry["kind"] or "other"
-            bucket = counts.setdefault(kind, {"passed": 0, "failed": 0, "skipped": 0, "error": 0})
+            bucket = counts.setdefault(kind, dict.fromkeys(OUTCOMES, 0))
             bucket[entry["outcome"]] += 1
         totals = self._host_totals()
         return {
@@ -149,16 +163,16 @@ class ResultsCollector:
                     "container": h.container,
                     "error": h.error or s.probe_error(h.name),
                     "probe_seconds": s.probe_seconds(h.name),
-                    "totals": totals.get(h.name, {"passed": 0, "failed": 0, "skipped": 0, "error": 0}),
+                    "totals": totals.get(h.name, dict.fromkeys(OUTCOMES, 0)),
                 }
                 for h in s.hosts
             ],
             "exit_status": exit_status,
             "error": error,
             "counts": counts,
-            "totals": {
-                k: sum(b[k] for b in counts.values()) for k in ("passed", "failed", "skipped", "error")
-            },
+            "totals": {k: sum(b[k] for b in counts.values()) for k in OUTCOMES},
+            "stale_waivers": self.stale_waivers,
+            "unapplied_waivers": self.unapplied_waivers,
             "items": sorted(self.entries.values(), key=lambda e: e["nodeid"]),
         }
 
@@ -166,7 +180,8 @@ class ResultsCollector:
         write_atomically(path, json.dumps(self.document(exit_status, error), indent=2, default=str) + "\n")
 
 
-OUTCOMES = ("passed", "failed", "skipped", "error")
+# "waived": a failure a valid waiver covers (pytest counts it xfailed); never counted as passed.
+OUTCOMES = ("passed", "failed", "skipped", "error", "waived")
 
 
 def failure_document(
@@ -190,6 +205,8 @@ def failure_document(
         "error": error,
         "counts": {},
         "totals": dict.fromkeys(OUTCOMES, 0),
+        "stale_waivers": [],
+        "unapplied_waivers": [],
         "items": [],
     }
 

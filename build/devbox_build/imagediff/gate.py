@@ -6,7 +6,15 @@ disappeared or went down in version fails the release, unless the allow-list nam
 reason is the point: a downgrade someone chose is written down beside the release, one nobody chose stops
 it.
 
-Allow-list (YAML):
+Allow-list: a waivers file (see docs/SUITE.md, "Waivers"), the same format and file a team's suite run reads;
+the gate takes the entries whose id is `apt[NAME]` or `python[NAME]`, and an expired one allows nothing:
+
+    waivers:
+      - id: python[transformers]
+        justification: 4.57 breaks our eval harness; back to 4.46 until it is fixed upstream
+        expires: 2027-01-31
+
+The older form is still read (a deprecation line says so):
 
     # Regressions this release accepts against the last one.
     allow:
@@ -23,6 +31,8 @@ Allow-list (YAML):
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +75,8 @@ def load_allow(path: Path) -> tuple[Allowance, ...]:
     """Read an allow-list; a bad one is one UsageError line naming the file and the entry."""
     import yaml  # noqa: PLC0415 - only a release with --allow reads YAML
 
+    if _WAIVERS_FILE.search(_text_or_empty(path)):  # the waivers format: its own loader, its own lines
+        return allowances_from_waivers(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -74,6 +86,10 @@ def load_allow(path: Path) -> tuple[Allowance, ...]:
         raise UsageError(f"--allow {path}:{mark.line + 1 if mark else 1}: malformed YAML") from None
     if data is None:
         return ()
+    warn(
+        f"--allow {path}: the `allow:` list is deprecated; write it as waivers "
+        "(`id: python[NAME]`, `justification`, `expires`; docs/SUITE.md, Waivers)"
+    )
     if not isinstance(data, dict) or set(data) != {"allow"} or not isinstance(data["allow"], list):
         raise UsageError(f"--allow {path}: expected one key, `allow:`, holding a list of entries")
     out = []
@@ -97,6 +113,50 @@ def load_allow(path: Path) -> tuple[Allowance, ...]:
 
             name = normalize(name)
         out.append(Allowance(kinds[0], name, reason))
+    return tuple(out)
+
+
+# A waivers file names `waivers:` at its top level (an allow-list, `allow:`).
+_WAIVERS_FILE = re.compile(r"^waivers\s*:", re.MULTILINE)
+
+
+def _text_or_empty(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""  # the read below says why, in its own words
+
+
+def warn(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def allowances_from_waivers(path: Path, warn: Callable[[str], None] = warn) -> tuple[Allowance, ...]:
+    """The release gate's allow-list from a waivers file: its `apt[NAME]` / `python[NAME]` entries that have
+    not expired (today, or DEVBOX_TODAY). An expired one allows nothing and says so; test ids are the
+    suite's and are left to it."""
+    from devbox_conformance import waivers  # noqa: PLC0415 - only a release with --allow reads waivers
+    from devbox_conformance.checks.python_dists import normalize  # noqa: PLC0415
+
+    try:
+        entries, today = waivers.load(path), waivers.today()
+    except waivers.WaiverError as exc:
+        raise UsageError(str(exc)) from None
+    out = []
+    for waiver in entries:
+        key = waiver.gate_key()
+        if key is None:
+            continue
+        if waiver.expired(today):
+            warn(
+                f"{waiver.source}: waiver {waiver.id} expired on {waiver.expires}: "
+                "it no longer allows a regression"
+            )
+            continue
+        name = normalize(key[1]) if key[0] == "python" else key[1]
+        out.append(
+            Allowance(key[0], name, f"{waiver.justification} (until {waiver.expires}, {waiver.source})")
+        )
     return tuple(out)
 
 
