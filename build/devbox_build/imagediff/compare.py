@@ -131,8 +131,8 @@ class ImageDiff:
 
     @property
     def differs(self) -> bool:
-        """True when anything differs: an item, the total size or a layer (exit 1, like `diff`)."""
-        return bool(self.changes or self.size_delta or self.changed_layers)
+        """True when anything differs: the arch, an item, the total size or a layer (exit 1, like `diff`)."""
+        return bool(self.arch_mismatch or self.changes or self.size_delta or self.changed_layers)
 
     def counts(self) -> dict[str, int]:
         """How many changes of each kind: {"added": 1, "removed": 0, …} in CHANGES order."""

@@ -71,7 +71,8 @@ def _summary(d: ImageDiff) -> str:
     items = f"{len(d.changes)} change{'s' if len(d.changes) != 1 else ''}"
     items += f" ({counts})" if counts else ""
     layers = len(d.changed_layers)
-    return f"{items}; {layers} layer{'s' if layers != 1 else ''} differ{'s' if layers == 1 else ''}"
+    arch = f"architecture {d.old.arch} -> {d.new.arch}; " if d.arch_mismatch else ""
+    return f"{arch}{items}; {layers} layer{'s' if layers != 1 else ''} differ{'s' if layers == 1 else ''}"
 
 
 def _table(rows: list[list[str]]) -> list[str]:
