@@ -267,13 +267,11 @@ def diff(old: ImageFacts, new: ImageFacts) -> ImageDiff:
         ("python", old.dists, new.dists, pep440),
         ("binaries", old.binaries, new.binaries, pep440),
     )
-    changes = [
-        *(
-            c
-            for section, a, b, how in versioned
-            if section not in skip
-            for c in _versions(section, a, b, how)
-        ),
+    changes: list[Change] = []
+    for section, a, b, how in versioned:
+        if section not in skip:  # an unreadable side is an error above, never an empty side
+            changes += _versions(section, a, b, how)
+    changes += [
         *_values("labels", old.labels, new.labels),
         *_values("env", old.env, new.env),
         *_values("config", old.config, new.config),
