@@ -68,11 +68,17 @@ def test_all_packages_reads_installed_ones_with_the_journal(tmp_path: Path) -> N
     )
     found, error = probe_script.probe_all_packages(str(status))
     assert error is None
-    assert found == {
-        "git": "1:2.39.5-0+deb12u3",
+    assert found == {  # every entry names its architecture: the host side keys them (facts.package_keys)
+        "git:amd64": "1:2.39.5-0+deb12u3",
         "libc6:amd64": "2.36-9+deb12u10",
         "libc6:i386": "2.36-9+deb12u10",
+        "htop:amd64": "3.2.2-2",
+    }
+    assert facts.package_keys(found, "amd64") == {
+        "git": "1:2.39.5-0+deb12u3",
         "htop": "3.2.2-2",
+        "libc6": "2.36-9+deb12u10",
+        "libc6:i386": "2.36-9+deb12u10",
     }
 
 
@@ -93,7 +99,7 @@ def test_all_packages_through_the_probe_entry_point(tmp_path: Path) -> None:
         check=True,
     )
     got = json.loads(out.stdout)
-    assert got["all_packages"]["htop"] == "3.2.2-2" and got["all_packages_error"] is None
+    assert got["all_packages"]["htop:amd64"] == "3.2.2-2" and got["all_packages_error"] is None
     assert "packages" not in got  # the existing key is untouched when only all_packages is asked
 
 

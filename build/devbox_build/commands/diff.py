@@ -3,7 +3,9 @@
 apt packages, Python distributions and the contract's binaries (added, removed, upgraded, downgraded),
 labels, environment, entrypoint/cmd, healthcheck, user and workdir, the total size and the size per layer
 by the instruction that made it. Both images are probed at once, one container each, with the suite's own
-probe (imagediff.facts); nothing is extracted. Exit 0: no differences; 1: differences; 2: a usage error.
+probe (imagediff.facts); nothing is extracted. Exit 0: no differences; 1: differences; 2: a usage error,
+a section of either image that could not be read (the diff is printed, the error says what is missing), or
+images of two architectures (refused unless --allow-arch-mismatch: then the diff says so at the top).
 
 Example:
     ./devbox diff gpu-devbox:2026.11 gpu-devbox:2026.12 --format md > release-notes.md
@@ -16,6 +18,7 @@ import sys
 from pathlib import Path
 
 from devbox_build import config
+from devbox_build.errors import UsageError
 from devbox_build.imagediff import compare, facts, render
 
 DEFAULT_EXPECTATIONS = config.REPO_ROOT / "expectations"
@@ -68,6 +71,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="write the diff to FILE instead of stdout",
     )
+    p.add_argument(
+        "--allow-arch-mismatch",
+        action="store_true",
+        help="compare images of different architectures anyway (refused by default: versions differ per "
+        "arch; the diff then says so at the top)",
+    )
     add_image_options(p)
     p.set_defaults(func=run)
 
@@ -87,10 +96,14 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
     )
     d = compare.diff(old, new)
+    if d.arch_mismatch and not args.allow_arch_mismatch:
+        raise UsageError(f"devbox diff: architecture mismatch: {d.arch_mismatch}; or --allow-arch-mismatch")
     out = render.FORMATS[args.format](d)
     if args.output:
         args.output.write_text(out, encoding="utf-8")
         progress(f"devbox diff: {render.text(d).rstrip().splitlines()[-1]}; written to {args.output}")
     else:
         sys.stdout.write(out)
-    return 1 if d.differs else 0
+    for error in d.errors:
+        progress(f"devbox diff: ERROR {error}")
+    return 2 if d.errors else 1 if d.differs else 0

@@ -40,6 +40,10 @@ _NOP = re.compile(r"^/bin/sh -c #\(nop\)\s+")
 # The shell a RUN went through (`/bin/sh -c`, the Dockerfile's `SHELL ["/bin/bash", "-o", "pipefail", "-c"]`):
 # the same on every layer, so a reader sees the command itself.
 _RUN_SHELL = re.compile(r"^RUN /\S*/(?:ba|z|da)?sh(?: -o \w+)* -c ")
+# The engine's architecture name -> dpkg's, for an image whose dpkg database does not name its own.
+DEBIAN_ARCH = {"386": "i386", "arm": "armhf", "ppc64le": "ppc64el", "mips64le": "mips64el"}
+# dpkg's architecture of packages that run anywhere.
+ARCH_ALL = "all"
 
 
 class FactsError(DevboxError):
@@ -81,7 +85,8 @@ class ImageFacts:
     # entrypoint, cmd, healthcheck, user, workdir: each as one display string ("" when unset).
     config: dict[str, str] = field(default_factory=dict)
     layers: tuple[Layer, ...] = ()
-    # dpkg package (name, or name:arch for multi-arch) -> version; only installed ones.
+    # Installed dpkg package -> version, keyed by name and architecture (package_keys): `name` for the
+    # image's own architecture or `all`, `name:arch` for a foreign one.
     packages: dict[str, str] = field(default_factory=dict)
     # PEP 503 normalised distribution name -> version.
     dists: dict[str, str] = field(default_factory=dict)
@@ -90,6 +95,9 @@ class ImageFacts:
     # Each found binary's `--version` arguments and regex as the contract gives them (for snapshots).
     binary_args: dict[str, list[str]] = field(default_factory=dict)
     binary_regex: dict[str, str] = field(default_factory=dict)
+    # Section (compare.SECTIONS key) -> why the probe could not read it. Such a section is never an empty
+    # side: a diff does not compare it and says so, the release gate refuses, a snapshot is not written.
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,6 +168,39 @@ def _config_strings(config: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def package_keys(found: dict[str, str], image_arch: str) -> dict[str, str]:
+    """The probe's `name:arch` -> version as ImageFacts keys it: by name and architecture.
+
+    The image's own architecture (that of the `dpkg` package; the engine's name as a fallback) and `all`
+    are left out of the key, so `libgomp1` of an amd64 image matches `libgomp1` of the next amd64 image, and
+    adding `libgomp1:i386` adds that key and nothing else. A key without `:arch` is kept as it is.
+    """
+    by_name: dict[str, dict[str, str]] = {}
+    for key, version in found.items():
+        name, _, arch = key.partition(":")
+        by_name.setdefault(name, {})[arch] = version
+    own = list(by_name.get("dpkg", {}))
+    native = own[0] if len(own) == 1 and own[0] else DEBIAN_ARCH.get(image_arch, image_arch)
+    out = {}
+    for name, arches in by_name.items():
+        home = [a for a in arches if a in ("", ARCH_ALL, native)]
+        for arch, version in arches.items():
+            out[name if arch in home and len(home) == 1 else f"{name}:{arch}"] = version
+    return dict(sorted(out.items()))
+
+
+def unreadable_sections(probed: dict[str, Any]) -> dict[str, str]:
+    """What the probe could not read: dpkg's database (its own error), or a section it did not answer."""
+    out = {}
+    if probed.get("all_packages_error"):
+        out["apt"] = f"dpkg database: {probed['all_packages_error']}"
+    elif not isinstance(probed.get("all_packages"), dict):
+        out["apt"] = "the probe returned no dpkg packages"
+    if not isinstance(probed.get("dists"), dict):
+        out["python"] = "the probe returned no Python distributions"
+    return out
+
+
 def from_inspect(
     ref: str,
     attrs: dict[str, Any],
@@ -194,11 +235,12 @@ def from_inspect(
         env=env,
         config=_config_strings(config),
         layers=history,
-        packages=dict(sorted((probed.get("all_packages") or {}).items())),
+        packages=package_keys(dict(probed.get("all_packages") or {}), str(attrs.get("Architecture", ""))),
         dists=dict(sorted((probed.get("dists") or {}).items())),
         binaries=dict(sorted(found.items())),
         binary_args={n: list(binaries[n][0]) for n in sorted(found) if n in binaries},
         binary_regex={n: str(binaries[n][1]) for n in sorted(found) if n in binaries and binaries[n][1]},
+        unreadable=unreadable_sections(probed),
     )
 
 
@@ -308,8 +350,6 @@ def gather(
         raise FactsError(f"{ref}: {exc}") from None
     finally:
         eng.remove_container(engine, name)
-    if probed.get("all_packages_error"):
-        progress(f"devbox: {ref}: {probed['all_packages_error']}")
     return from_inspect(ref, attrs, parse_history(history.stdout), probed, binaries)
 
 

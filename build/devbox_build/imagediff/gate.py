@@ -2,9 +2,15 @@
 
 The contract only holds minimums, so transformers going from 4.57 to 4.46 (still above its `>=`) passes
 it. This gate compares the new image with the last release: an apt package or Python distribution that
-disappeared or went down in version fails the release, unless the allow-list names it with a reason. The
-reason is the point: a downgrade someone chose is written down beside the release, one nobody chose stops
-it.
+disappeared, went down in version, or changed to a version that cannot be ordered against the old one (not
+a version of its kind; a PEP 440 local label alone, `+ecf3` -> `+df5b`) fails the release, unless the
+allow-list names it with a reason. The reason is the point: a downgrade someone chose is written down
+beside the release, one nobody chose stops it. A Debian binNMU (`1.4g-1+b1` -> `1.4g-1`) is a rebuild of
+the same source and passes.
+
+What the gate cannot judge refuses it, and no allow-list entry accepts that: a side whose dpkg database or
+Python distributions could not be read (never taken as "nothing installed"), or two images of different
+architectures. apt entries name a foreign architecture's package as `name:arch` (`apt: libgomp1:i386`).
 
 Allow-list: a waivers file (see docs/SUITE.md, "Waivers"), the same format and file a team's suite run reads;
 the gate takes the entries whose id is `apt[NAME]` or `python[NAME]`, and an expired one allows nothing:
@@ -46,6 +52,11 @@ GUARDED = ("apt", "python")
 REGRESSIONS = ("removed", "downgraded")
 
 
+def is_regression(change: Change) -> bool:
+    """Gone, down, or changed beyond ordering: nobody can say the last one is not a downgrade."""
+    return change.section in GUARDED and (change.change in REGRESSIONS or change.unordered)
+
+
 @dataclass(frozen=True)
 class Allowance:
     """One allow-list entry: a package or distribution allowed to go missing or down, and why."""
@@ -65,10 +76,12 @@ class Verdict:
     allowed: tuple[tuple[Change, Allowance], ...]
     # Entries that matched nothing (stale; reported, never fatal).
     unused: tuple[Allowance, ...]
+    # What the gate could not judge (an unreadable side, an arch mismatch): each refuses the release.
+    errors: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.blocking
+        return not self.blocking and not self.errors
 
 
 def load_allow(path: Path) -> tuple[Allowance, ...]:
@@ -165,7 +178,7 @@ def judge(d: ImageDiff, allowed: tuple[Allowance, ...]) -> Verdict:
     by_key = {(a.section, a.name): a for a in allowed}
     blocking, ok, used = [], [], set()
     for change in d.changes:
-        if change.section not in GUARDED or change.change not in REGRESSIONS:
+        if not is_regression(change):
             continue
         allowance = by_key.get((change.section, change.name))
         if allowance is None:
@@ -174,12 +187,14 @@ def judge(d: ImageDiff, allowed: tuple[Allowance, ...]) -> Verdict:
             ok.append((change, allowance))
             used.add((change.section, change.name))
     unused = tuple(a for a in allowed if (a.section, a.name) not in used)
-    return Verdict(blocking=tuple(blocking), allowed=tuple(ok), unused=unused)
+    errors = [*d.errors, *([f"architecture mismatch: {d.arch_mismatch}"] if d.arch_mismatch else [])]
+    return Verdict(blocking=tuple(blocking), allowed=tuple(ok), unused=unused, errors=tuple(errors))
 
 
 def describe(change: Change) -> str:
-    """`python transformers 4.57.1 -> 4.46.0 (downgraded)`."""
-    return f"{change.section} {change.name} {change.old or '-'} -> {change.new or '-'} ({change.change})"
+    """`python transformers 4.57.1 -> 4.46.0 (downgraded)`; a reason follows the kind when there is one."""
+    kind = f"{change.change}: {change.reason}" if change.reason else change.change
+    return f"{change.section} {change.name} {change.old or '-'} -> {change.new or '-'} ({kind})"
 
 
 def release_gate(
@@ -217,9 +232,13 @@ def release_gate(
             progress(f"   REGRESSION {describe(change)}")
         for allowance in verdict.unused:
             progress(f"   note: allow-list entry {allowance.section}: {allowance.name} matched nothing")
-        state = (
-            "green" if verdict.ok else f"RED ({len(verdict.blocking)} regression(s) not in the allow-list)"
-        )
+        for error in verdict.errors:
+            progress(f"   REFUSED {error}")
+        state = "green"
+        if verdict.errors:
+            state = f"RED ({len(verdict.errors)} thing(s) could not be compared; no allow-list accepts that)"
+        elif not verdict.ok:
+            state = f"RED ({len(verdict.blocking)} regression(s) not in the allow-list)"
         progress(f"== against {arch}: {state}; {render.text(d).rstrip().splitlines()[-1]}; diff: {notes}")
         ok = ok and verdict.ok
     return ok

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from devbox_build.imagediff.compare import SECTIONS, ImageDiff
+from devbox_build.imagediff.compare import SECTIONS, Change, ImageDiff
 from devbox_build.imagediff.facts import ImageFacts
 
 JSON_SCHEMA_VERSION = 1
@@ -71,7 +71,8 @@ def _summary(d: ImageDiff) -> str:
     items = f"{len(d.changes)} change{'s' if len(d.changes) != 1 else ''}"
     items += f" ({counts})" if counts else ""
     layers = len(d.changed_layers)
-    return f"{items}; {layers} layer{'s' if layers != 1 else ''} differ{'s' if layers == 1 else ''}"
+    arch = f"architecture {d.old.arch} -> {d.new.arch}; " if d.arch_mismatch else ""
+    return f"{arch}{items}; {layers} layer{'s' if layers != 1 else ''} differ{'s' if layers == 1 else ''}"
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -93,13 +94,32 @@ def _header_rows(d: ImageDiff) -> list[list[str]]:
     return [row("A", d.old), row("B", d.new)]
 
 
+def warnings(d: ImageDiff) -> list[str]:
+    """What makes this diff incomplete or not like-for-like, one line each; shown first in every view."""
+    lines = [f"ERROR: {error}" for error in d.errors]
+    if d.arch_mismatch:
+        lines.append(f"ARCHITECTURE MISMATCH: {d.arch_mismatch}")
+    return lines
+
+
 def text(d: ImageDiff) -> str:
     """The terminal view: both images, one row per change, the size and the layers that moved."""
     lines = _table(_header_rows(d))
+    if warnings(d):
+        lines += ["", *warnings(d)]
     if d.changes:
-        rows = [["SECTION", "NAME", "CHANGE", "A", "B"]]
+        # The NOTE column (why a version is `changed` or `rebuilt`) only when some change has one.
+        notes = any(c.reason for c in d.changes)
+        rows = [["SECTION", "NAME", "CHANGE", "A", "B", *(["NOTE"] if notes else [])]]
         rows += [
-            [c.section, c.name, c.change, _cut(c.old, VALUE_WIDTH), _cut(c.new, VALUE_WIDTH)]
+            [
+                c.section,
+                c.name,
+                c.change,
+                _cut(c.old, VALUE_WIDTH),
+                _cut(c.new, VALUE_WIDTH),
+                *([c.reason] if notes else []),
+            ]
             for c in d.changes
         ]
         lines += ["", *_table(rows)]
@@ -146,13 +166,16 @@ def markdown(d: ImageDiff) -> str:
             f"| {side} | {_md(f.ref)} | {_md(_short_id(f.image_id))} | "
             f"{_md(f.digest) if f.digest else '—'} | {_date(f.created)} | {human_size(f.size)} |"
         )
+    out += [f"\n**{line}**" for line in warnings(d)]
     out += ["", f"**{_summary(d)}**"]
     for section, title in SECTIONS.items():
         changes = [c for c in d.changes if c.section == section]
         if not changes:
             continue
         out += ["", f"### {title}", "", f"| {_NAME_HEAD[section]} | change | A | B |", "|---|---|---|---|"]
-        out += [f"| {_md(c.name)} | {c.change} | {_md(c.old)} | {_md(c.new)} |" for c in changes]
+        for c in changes:
+            kind = f"{c.change}: {c.reason}" if c.reason else c.change
+            out.append(f"| {_md(c.name)} | {kind} | {_md(c.old)} | {_md(c.new)} |")
     out += [
         "",
         "### Size",
@@ -172,7 +195,21 @@ def markdown(d: ImageDiff) -> str:
 
 
 def document(d: ImageDiff) -> dict[str, Any]:
-    """The JSON view as a dict (schema_version 1); every layer of either image is listed, with its change."""
+    """The JSON view as a dict (schema_version 1); every layer of either image is listed, with its change.
+
+    Optional keys, present only when they say something: a change's `reason` (why `changed`/`rebuilt`)
+    and `unordered` (true: the versions could not be ordered), the document's `errors` (sections not
+    compared) and `arch_mismatch`.
+    """
+
+    def change(c: Change) -> dict[str, Any]:
+        out: dict[str, Any] = {"section": c.section, "name": c.name, "change": c.change, "old": c.old}
+        out["new"] = c.new
+        if c.reason:
+            out["reason"] = c.reason
+        if c.unordered:
+            out["unordered"] = True
+        return out
 
     def image(f: ImageFacts) -> dict[str, Any]:
         return {
@@ -184,16 +221,19 @@ def document(d: ImageDiff) -> dict[str, Any]:
             "size": f.size,
         }
 
-    return {
+    doc: dict[str, Any] = {
         "schema_version": JSON_SCHEMA_VERSION,
         "old": image(d.old),
         "new": image(d.new),
+    }
+    if d.errors:
+        doc["errors"] = list(d.errors)
+    if d.arch_mismatch:
+        doc["arch_mismatch"] = d.arch_mismatch
+    return doc | {
         "differs": d.differs,
         "counts": d.counts(),
-        "changes": [
-            {"section": c.section, "name": c.name, "change": c.change, "old": c.old, "new": c.new}
-            for c in d.changes
-        ],
+        "changes": [change(c) for c in d.changes],
         "size": {"old": d.old.size, "new": d.new.size, "delta": d.size_delta},
         "layers": [
             {"instruction": r.instruction, "old": r.old, "new": r.new, "delta": r.delta, "change": r.change}

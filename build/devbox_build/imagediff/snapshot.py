@@ -27,6 +27,22 @@ from devbox_build.errors import UsageError
 from devbox_build.imagediff.facts import ImageFacts
 
 DEFAULT_VERSION_ARGS = ["--version"]
+# Architecture names (the engine's and dpkg's) whose `<arch>.yaml` a snapshot may have written: `--force`
+# over a snapshot of another architecture removes them, so the directory never claims an arch it was not
+# taken on (the loader then refuses to check an image of that arch against it).
+ARCH_FILES = (
+    "amd64",
+    "arm64",
+    "386",
+    "i386",
+    "arm",
+    "armhf",
+    "armel",
+    "ppc64le",
+    "ppc64el",
+    "s390x",
+    "riscv64",
+)
 
 
 def _q(value: str) -> str:
@@ -92,6 +108,9 @@ def overlay(f: ImageFacts, contract: str) -> str:
 def write(directory: Path, f: ImageFacts, contract: str, *, force: bool = False) -> Path:
     """Write the overlay directory; refuse to replace an existing snapshot unless `force`.
 
+    A snapshot of facts with an unreadable section is refused: it would pin nothing there, and the check
+    against it would pass an image that lost every package.
+
     What is written is loaded back with the suite's own loader (schema and all) before this returns, so a
     snapshot that the suite would refuse never stays on disk.
     """
@@ -100,11 +119,21 @@ def write(directory: Path, f: ImageFacts, contract: str, *, force: bool = False)
     common = directory / "common.yaml"
     if common.exists() and not force:
         raise UsageError(f"{common} exists: pass --force to replace that snapshot")
+    if f.unreadable:
+        raise UsageError(
+            f"{f.ref}: nothing written: "
+            + "; ".join(
+                f"{section} could not be read ({why})" for section, why in sorted(f.unreadable.items())
+            )
+        )
     if not (f.binaries or f.dists or f.packages):
         raise UsageError(
             f"{f.ref}: nothing to pin (no binary of the contract, Python distribution or dpkg package found)"
         )
     directory.mkdir(parents=True, exist_ok=True)
+    for arch in ARCH_FILES:
+        if arch != f.arch:
+            (directory / f"{arch}.yaml").unlink(missing_ok=True)
     common.write_text(overlay(f, contract), encoding="utf-8")
     (directory / f"{f.arch}.yaml").write_text(
         f"# {f.arch}: nothing beyond common.yaml (a snapshot is of one image, of one arch).\n",

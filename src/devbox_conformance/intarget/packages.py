@@ -91,10 +91,11 @@ def _dpkg_records(status_path):
 
 
 def probe_all_packages(status_path=DPKG_STATUS):
-    """Every package dpkg records as installed: ({name: version}, error), for `devbox diff` and snapshots.
+    """Every package dpkg records as installed: ({"name:arch": version}, error), for `devbox diff`.
 
-    Installed means want `install` or `hold` with `ok installed`, as the packages check reads it. A package
-    installed for several architectures (multi-arch) is keyed `name:arch`, one entry per architecture.
+    Installed means want `install` or `hold` with `ok installed`, as the packages check reads it. Every
+    entry names its architecture (dpkg's `Architecture:`; a stanza without one is keyed by name alone), so
+    the host side can tell the image's own packages from foreign ones whatever else is installed.
     """
     records, error = _dpkg_records(status_path)
     if error:
@@ -107,7 +108,7 @@ def probe_all_packages(status_path=DPKG_STATUS):
             if len(words) == 3 and words[0] in ("install", "hold") and words[1:] == ["ok", "installed"]:
                 installed[arch] = version
         for arch, version in installed.items():
-            found[package if len(installed) == 1 else "%s:%s" % (package, arch)] = version
+            found["%s:%s" % (package, arch) if arch else package] = version
     return found, None
 
 
