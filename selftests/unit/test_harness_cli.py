@@ -184,6 +184,7 @@ def test_every_command_has_help() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     names = set(sub.choices)  # type: ignore[attr-defined]
     assert names == {
+        "check",
         "setup-builder",
         "base",
         "build",

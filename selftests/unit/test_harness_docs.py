@@ -20,6 +20,7 @@ from devbox_build.cli import make_parser
 
 BUILD_README = config.REPO_ROOT / "build" / "README.md"
 ROOT_README = config.REPO_ROOT / "README.md"
+DOCS = sorted((config.REPO_ROOT / "docs").glob("*.md"))
 HARNESS_SRC = config.REPO_ROOT / "build" / "devbox_build"
 BUILD_COMMANDS = ("build", "build-native", "push", "release")
 _OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
@@ -177,11 +178,19 @@ def test_every_documented_option_of_a_command_exists() -> None:
             assert opt in all_option_strings(command), f"build option {opt} is missing from `{command}`"
 
 
-@pytest.mark.parametrize("readme", [BUILD_README, ROOT_README], ids=["build/README.md", "README.md"])
+@pytest.mark.parametrize(
+    "readme",
+    [BUILD_README, ROOT_README, *DOCS],
+    ids=["build/README.md", "README.md", *(f"docs/{d.name}" for d in DOCS)],
+)
 def test_every_devbox_invocation_in_the_docs_uses_real_options(readme: Path) -> None:
     runs = invocations(readme.read_text())
-    assert runs, f"{readme.name}: no ./devbox invocation found: the parsing here is broken"
+    if readme in (BUILD_README, ROOT_README):
+        assert runs, f"{readme.name}: no ./devbox invocation found: the parsing here is broken"
     for command, tokens in runs:
+        if command == "check":  # IMAGE, then pytest's arguments (test_docs_commands checks pytest's options)
+            assert not tokens or not tokens[0].startswith("-"), f"{readme.name}: `devbox check` without IMAGE"
+            continue
         known = all_option_strings(command) | all_option_strings("")
         for token in tokens:
             if token == "--":
@@ -209,6 +218,19 @@ def test_root_readme_variables_are_in_the_reference() -> None:
     root = _harness_table(ROOT_README.read_text())
     reference = env_table(BUILD_README.read_text(), "Environment variables")
     assert root <= reference | {"LOG_DIR", "RESULTS_DIR"}, root - reference
+
+
+def test_help_of_every_documented_subcommand_works(capsys: pytest.CaptureFixture[str]) -> None:
+    """`devbox COMMAND --help` exits 0 and prints a usage line for every command the docs run."""
+    documented = {
+        c for doc in (BUILD_README, ROOT_README, *DOCS) for c, _ in invocations(doc.read_text()) if c
+    }
+    assert {"build", "release", "check", "diff", "snapshot", "fleet-report"} <= documented, documented
+    for command in sorted(documented):
+        with pytest.raises(SystemExit) as done:
+            make_parser().parse_args([command, "--help"])
+        assert done.value.code == 0, command
+        assert capsys.readouterr().out.startswith(f"usage: devbox {command}"), command
 
 
 # ---- the checks themselves catch drift ----

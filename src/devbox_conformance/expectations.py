@@ -172,6 +172,9 @@ _TYPE_NAMES = {
 }
 
 
+_ENUM_WORDS = {"arch": "arch", "sets": "set", "base": "base kind"}
+
+
 def _schema_error_text(err: jsonschema.ValidationError) -> tuple[list[Any], str, bool]:
     """(path, message, point at the key) for one schema error."""
     path = list(err.absolute_path)
@@ -188,7 +191,8 @@ def _schema_error_text(err: jsonschema.ValidationError) -> tuple[list[Any], str,
         got = _TYPE_NAMES.get(type(err.instance), type(err.instance).__name__)
         return path, f"wrong type: expected {want}, got {got} ({shown_value(err.instance)})", False
     if err.validator == "enum":
-        what = "unknown arch" if "arch" in path else "invalid value"
+        # A typo in a `when:` condition would otherwise make the item never apply, silently.
+        what = next((f"unknown {w}" for k, w in _ENUM_WORDS.items() if k in path), "invalid value")
         choices = ", ".join(map(str, err.validator_value))
         return path, f"{what} {shown_value(err.instance)} (expected one of {choices})", False
     if err.validator == "required":
@@ -516,7 +520,8 @@ def overlay_files(directory: Path, arch: str, base_kind: str, _depth: int = 0) -
     """The files merged for (arch, base_kind), in order; raises when a required one is missing.
 
     A directory that `extends:` another contributes its files after that contract's; its own arch overlay
-    is optional (the extended contract already has one).
+    is optional (the extended contract already has one). A directory without `extends:` needs the overlay
+    of `arch` when it has any `<arch>.yaml` (or is the shipped contract); with none it is arch-neutral.
     """
     common = directory / "common.yaml"
     if not directory.is_dir():
@@ -531,10 +536,12 @@ def overlay_files(directory: Path, arch: str, base_kind: str, _depth: int = 0) -
     inherited = overlay_files(parent, arch, base_kind, _depth + 1) if parent is not None else []
     arch_file = directory / f"{arch}.yaml"
     files = [*inherited, common]
+    have = sorted(p.stem for p in directory.glob("*.yaml") if p.stem != "common")
     if arch_file.is_file():
         files.append(arch_file)
-    elif parent is None:
-        have = sorted(p.stem for p in directory.glob("*.yaml") if p.stem != "common")
+    elif parent is None and (have or directory.resolve() == SHIPPED_DIR):
+        # A contract that describes arches must describe this one; one with no overlay at all (a team's
+        # arch-neutral common.yaml) is the same on every arch. The shipped contract always has them.
         raise ExpectationsError(
             f"{_display(arch_file)}: no overlay for arch {arch!r} (overlays: {', '.join(have) or 'none'})"
         )
@@ -559,6 +566,7 @@ def load(directory: Path | str, arch: str, base_kind: str) -> Expectations:
                 f"{shown}:{_line_of(node, ['extends'], True)}: extends: only common.yaml may extend a "
                 f"contract (an arch or base overlay cannot); move it to common.yaml"
             )
+        _remove_everywhere(shown, data, node, merged)
         for kind, (_cls, keyname) in KINDS.items():
             for at, raw in entries(data, kind):
                 key = raw[keyname]
@@ -586,6 +594,26 @@ def load(directory: Path | str, arch: str, base_kind: str) -> Expectations:
             f"in {', '.join(model.files)}"
         )
     return model
+
+
+def _remove_everywhere(
+    shown: str, data: Mapping[str, Any], node: yaml.Node | None, merged: dict[str, dict[str, Any]]
+) -> None:
+    """Top-level `remove: [nvtop]`: drop that key from every kind an earlier file defined it in.
+
+    Why: one tool is checked in several kinds (`binaries` and `packages` for an apt tool); a team that drops
+    it should write one line, not find the second test failing. A name no earlier item has is an error, so
+    a typo never leaves the item checked while the file seems to drop it.
+    """
+    for i, key in enumerate(data.get("remove") or []):
+        hit = [kind for kind, items in merged.items() if key in items]
+        if not hit:
+            raise ExpectationsError(
+                f"{shown}:{_line_of(node, ['remove', i])}: remove[{i}]: no earlier item {key!r} "
+                f"in any kind to remove"
+            )
+        for kind in hit:
+            del merged[kind][key]
 
 
 def _build(kind: str, raw: dict[str, Any], source: str) -> Item:

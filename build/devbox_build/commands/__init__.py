@@ -9,6 +9,7 @@ from __future__ import annotations
 
 # Order = order in `devbox --help`.
 NAMES = (
+    "check",
     "setup_builder",
     "base",
     "build",

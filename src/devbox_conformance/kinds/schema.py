@@ -35,6 +35,27 @@ TOP: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+# The package sets (one list file each under packages/apt and packages/pip; a unit test keeps them equal).
+# Why an enum: a typo in `when: {sets: [...]}` would make the item never apply on any build, silently.
+KNOWN_SETS: tuple[str, ...] = (
+    "base-tools",
+    "dev-tools",
+    "gpu-tools",
+    "fun-tools",
+    "shell",
+    "python-core",
+    "python-extras",
+)
+
+REMOVE: dict[str, Any] = {
+    "description": "Keys to drop from EVERY kind an earlier file (the extended contract, or an earlier "
+    "overlay) defines them in: `remove: [nvtop]` drops binaries[nvtop] and packages[nvtop] "
+    "alike. A key no earlier item has is an error.",
+    "type": "array",
+    "minItems": 1,
+    "items": {"type": "string", "minLength": 1},
+}
+
 EXTENDS: dict[str, Any] = {
     "type": "string",
     "minLength": 1,
@@ -73,7 +94,7 @@ WHEN: dict[str, Any] = {
             "then the item is checked.",
             "type": "array",
             "minItems": 1,
-            "items": {"type": "string", "pattern": "^[a-z0-9-]+$"},
+            "items": {"enum": list(KNOWN_SETS)},
         },
         "base": {
             "description": "Base kinds this item applies to.",
@@ -182,7 +203,7 @@ def build() -> dict[str, Any]:
     kinds = all_kinds()
     return {
         **TOP,
-        "properties": {"extends": EXTENDS, **{k.section: group_form(k) for k in kinds}},
+        "properties": {"extends": EXTENDS, "remove": REMOVE, **{k.section: group_form(k) for k in kinds}},
         "$defs": {"when": WHEN, **{k.section: definition(k) for k in kinds}},
     }
 
