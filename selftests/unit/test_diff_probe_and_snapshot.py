@@ -90,7 +90,7 @@ def test_all_packages_without_dpkg_says_why(tmp_path: Path) -> None:
 def test_all_packages_through_the_probe_entry_point(tmp_path: Path) -> None:
     status = tmp_path / "status"
     status.write_text(STATUS)
-    request = {"all_packages": True, "dpkg_status": str(status)}
+    request = {"gatherers": ["packages"], "all_packages": True, "dpkg_status": str(status)}
     out = subprocess.run(
         [sys.executable, probe_script.__file__, json.dumps(request)],
         capture_output=True,

@@ -71,7 +71,7 @@ def test_extends_a_directory_path_and_its_overlays_order(tmp_path: Path) -> None
     "value, words",
     [
         ("no-such-dir", "extends: 'no-such-dir': no common.yaml in"),
-        (3, "extends: expected 'gpu-devbox' or a directory path, got 3"),
+        (3, "extends: expected 'gpu-devbox', a shipped profile (gpu-node) or a directory path, got 3"),
     ],
 )
 def test_a_bad_extends_is_one_line(tmp_path: Path, value: object, words: str) -> None:

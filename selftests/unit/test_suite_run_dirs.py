@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,9 +74,12 @@ def test_each_dir_is_judged_by_its_own_lease(tmp_path: Path) -> None:
 
 
 def test_a_run_dir_has_a_heartbeat_that_is_renewed_and_stops_with_the_dir(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(eng.LEASE_ENV, "4")  # renewed every second
+    # A temp dir of its own: this test makes its heartbeat stale on purpose, and a suite run in another
+    # xdist worker would rightly reap it from the shared /tmp.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     path = eng.make_run_dir()
     try:
         beat = path / eng.RUN_DIR_HEARTBEAT
