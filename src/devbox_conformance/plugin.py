@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from devbox_conformance import checks, results, waiving
+from devbox_conformance import checks, cli_args, results, waiving
 from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
 from devbox_conformance import session as sess
@@ -49,45 +49,74 @@ WAIVERS_KEY = pytest.StashKey[waiving.Book]()
 WAIVERS_INPUT = "devbox_waivers"
 
 
+GROUP_TITLE = "gpu-devbox conformance suite (every option also answers to --devbox-NAME)"
+# The suite's options that take a value, by every spelling (see cli_args: they must never move the rootdir).
+VALUE_OPTIONS: list[str] = []
+
+
+def _adder(group: Any) -> Callable[..., None]:
+    """`add("image", ...)` registers --image and --devbox-image: old names stay, the prefix groups them."""
+
+    def add(name: str, **kwargs: Any) -> None:
+        names = cli_args.spellings(name)
+        group.addoption(*names, **kwargs)
+        if kwargs.get("action") not in ("store_true", "store_false"):
+            VALUE_OPTIONS.extend(n for n in names if n not in VALUE_OPTIONS)
+
+    return add
+
+
+HOSTS_HELP = (
+    "targets to check, comma-separated testinfra host specs (this is testinfra's --hosts): local:// (this "
+    "machine), ssh://[USER@]HOST[:PORT] (with --ssh-config, --ssh-identity-file), paramiko://HOST, "
+    "docker://NAME, podman://NAME, kubectl://POD, ansible://GROUP (with --ansible-inventory). Several hosts "
+    "are probed in parallel and every item is checked per host. devbox-node-check (the node checks without "
+    "pytest) runs its probe with the interpreter named by DEVBOX_NODE_CHECK_PYTHON"
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("devbox", "gpu-devbox conformance suite")
-    group.addoption(
-        "--image",
+    group = parser.getgroup("devbox", GROUP_TITLE)
+    add = _adder(group)
+    add(
+        "image",
         dest="devbox_image",
         metavar="IMAGE",
-        help="image to check (pulled per --pull; one container is started for the run)",
+        help="image to check (pulled per --pull; one container is started for the run). The container "
+        f"stops itself when the run is gone for {eng.LEASE_ENV} seconds (default {eng.DEFAULT_LEASE_S:.0f}); "
+        f"{eng.GROUP_ENV}=NAME labels it with a group of runs",
     )
-    group.addoption(
-        "--container",
+    add(
+        "container",
         dest="devbox_container",
         metavar="NAME",
         help="running container to check (never removed)",
     )
-    group.addoption(
-        "--platform",
+    add(
+        "platform",
         dest="devbox_platform",
         metavar="OS/ARCH",
         help="platform for --image, e.g. linux/arm64: that variant of a multi-arch tag is "
         "pulled and checked against its arch's overlay (runs emulated under QEMU)",
     )
-    group.addoption(
-        "--pull",
+    add(
+        "pull",
         dest="devbox_pull",
         choices=eng.PULL_CHOICES,
         default="missing",
         help="when to pull --image: missing (also when the local copy is another arch than "
         "--platform), always, or never (default: %(default)s)",
     )
-    group.addoption(
-        "--engine",
+    add(
+        "engine",
         dest="devbox_engine",
         choices=("auto", "docker", "podman"),
         default="auto",
         help="container engine for --image and --container: auto (docker when its client is "
-        "there, else podman), docker or podman (default: %(default)s)",
+        "there, else podman), docker or podman (default: %(default)s); DEVBOX_DOCKER names the docker client",
     )
-    group.addoption(
-        "--engine-arg",
+    add(
+        "engine-arg",
         dest="devbox_engine_args",
         metavar="ARG",
         action="append",
@@ -95,34 +124,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="extra option for the engine's `run` of --image, repeatable (e.g. "
         "--engine-arg=--runtime=runc for podman where its defaults are refused)",
     )
-    group.addoption(
-        "--expectations",
+    add(
+        "expectations",
         dest="devbox_expectations",
         metavar="DIR",
         default=None,
         help="expectations directory, relative to the rootdir (default: expectations/ there, "
         "else the contract shipped with the suite); it may `extends: gpu-devbox`",
     )
-    group.addoption(
-        "--no-contract",
+    add(
+        "no-contract",
         dest="devbox_no_contract",
         action="store_true",
         help="do not add the shipped contract's tests to the run (only the paths given)",
     )
-    group.addoption(
-        "--arch",
+    add(
+        "arch",
         dest="devbox_arch",
         metavar="ARCH",
         help="override the target's architecture (picks <ARCH>.yaml)",
     )
-    group.addoption(
-        "--base-kind",
+    add(
+        "base-kind",
         dest="devbox_base_kind",
         choices=tgt.BASE_KINDS,
         help="override the base kind (default: build manifest / image labels)",
     )
-    group.addoption(
-        "--gpus",
+    add(
+        "gpus",
         dest="devbox_gpus",
         choices=("auto", "all", "none"),
         default="auto",
@@ -131,40 +160,58 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "REQUIRED, on every target (--hosts and local:// too): GPU items and GPU performance tests then "
         "fail, not skip, where no GPU is visible",
     )
-    group.addoption(
-        "--perf",
+    add(
+        "perf",
         dest="devbox_perf",
         action="store_true",
-        help="also run the performance baselines (serially; same as selecting them with "
-        "-m performance). Without it they are not collected",
+        help="also run the performance baselines (serially: refused with -n N; same as selecting them "
+        "with -m performance). Without it they are not collected. Each figure is printed against its "
+        "limit; DEVBOX_PERF_DEVICE picks the GPU index of the in-target benchmark (default 0)",
     )
-    group.addoption(
-        "--results-json",
+    add(
+        "results-json",
         dest="devbox_results_json",
         metavar="PATH",
         help="write a JSON summary of the run (per kind counts, per item outcome)",
     )
-    group.addoption(
-        "--html",
+    add(
+        "html",
         dest="devbox_html",
         metavar="PATH",
         help="write one self-contained HTML page of the run (per-host table, failures with file:line, "
         "waivers, skips, performance bars), rendered from the results document",
     )
-    group.addoption(
-        "--waivers",
+    add(
+        "waivers",
         dest="devbox_waivers",
         metavar="FILE",
         help="waivers file: failures accepted until a date, each with its justification (default: "
         f"{wv.FILE_NAME} beside the expectations when there is one). The date is today, or "
         f"{wv.TODAY_ENV}=YYYY-MM-DD",
     )
-    group.addoption(
-        "--strict-waivers",
+    add(
+        "strict-waivers",
         dest="devbox_strict_waivers",
         action="store_true",
         help="a stale waiver (one that covered no failure of the run) fails the run",
     )
+    # testinfra owns --hosts; the prefixed spelling is the same option (same dest), with the suite's help.
+    group.addoption(f"{cli_args.PREFIX}hosts", dest="hosts", metavar="SPEC[,SPEC…]", help=HOSTS_HELP)
+    VALUE_OPTIONS.append(f"{cli_args.PREFIX}hosts")
+
+
+# Outermost wrapper: this runs before pytest's capture plugin redirects the process's output to its files.
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Any:
+    """A path given with a space to an option moved pytest's rootdir before this plugin was loaded: run the
+    command again spelled with `=` (cli_args says why), or stop in one line where that cannot be done."""
+    if not hasattr(early_config, "workerinput"):
+        names = [*VALUE_OPTIONS, *cli_args.TESTINFRA_VALUE_OPTIONS]
+        params = early_config.invocation_params
+        problem = cli_args.respell(params.args, params.dir, names)
+        if problem:
+            raise pytest.UsageError(problem)
+    return (yield)
 
 
 # testinfra's connection options, passed to every host the suite makes, as testinfra passes them to its own.
