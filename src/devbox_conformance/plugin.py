@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shlex
 import shutil
 import signal
 import tempfile
@@ -32,6 +33,7 @@ from devbox_conformance import expectations as exp
 from devbox_conformance import session as sess
 from devbox_conformance import target as tgt
 from devbox_conformance import waivers as wv
+from devbox_conformance.performance import conclude
 from devbox_conformance.results import ResultsCollector
 
 # Test argument name -> item kind; a suite test asks for one of these and gets one test id per item.
@@ -52,6 +54,7 @@ WAIVERS_INPUT = "devbox_waivers"
 GROUP_TITLE = "gpu-devbox conformance suite (every option also answers to --devbox-NAME)"
 # The suite's options that take a value, by every spelling (see cli_args: they must never move the rootdir).
 VALUE_OPTIONS: list[str] = []
+SUITE_OPTIONS: list[str] = []
 
 
 def _adder(group: Any) -> Callable[..., None]:
@@ -60,6 +63,7 @@ def _adder(group: Any) -> Callable[..., None]:
     def add(name: str, **kwargs: Any) -> None:
         names = cli_args.spellings(name)
         group.addoption(*names, **kwargs)
+        SUITE_OPTIONS.extend(names)
         if kwargs.get("action") not in ("store_true", "store_false"):
             VALUE_OPTIONS.extend(n for n in names if n not in VALUE_OPTIONS)
 
@@ -292,6 +296,8 @@ def _suite_requested(config: pytest.Config, opts: sess.Options) -> bool:
     """True when a target is given or the suite's own tests/ are collected (in a gpu-devbox checkout)."""
     if opts.image or opts.container or opts.hosts:
         return True
+    if _suite_option_given(config):
+        return True  # `--perf --results-json r.json` without a target: the suite's "no target", not exit 5
     if not (config.rootpath / "expectations" / "common.yaml").is_file():
         return False  # another project's tests/, with this plugin installed through its entry point
     suite_dir = (config.rootpath / "tests").resolve()
@@ -300,6 +306,13 @@ def _suite_requested(config: pytest.Config, opts: sess.Options) -> bool:
         if path == suite_dir or suite_dir in path.parents:
             return True
     return False
+
+
+def _suite_option_given(config: pytest.Config) -> bool:
+    """True when the command line names one of the suite's own options (any spelling)."""
+    names = set(SUITE_OPTIONS)
+    args = [*config.invocation_params.args, *shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))]
+    return any(arg.split("=", 1)[0] in names for arg in args if arg.startswith("--"))
 
 
 class _Worker:
@@ -564,6 +577,12 @@ def _bind_testinfra_host(config: pytest.Config, state: sess.RunState) -> None:
 
 
 def _prepare(config: pytest.Config) -> None:
+    if _perf_requested(config) and getattr(config.option, "dist", "no") != "no":
+        # Under xdist every performance test would skip and the run pass: a green that measured nothing.
+        raise pytest.UsageError(
+            "--perf with -n N: performance tests run serially, never beside other tests: "
+            f"{conclude.SERIAL_HINT}"
+        )
     opts = _options(config)
     life = _Lifecycle()
     config.stash[LIFECYCLE_KEY] = life
@@ -654,6 +673,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     elif not quiet:
         for line in collector.host_lines(named=False):
             terminalreporter.write_line(f"devbox: {line}")
+    for line in conclude.figure_lines(collector.entries.values(), run.multi):
+        terminalreporter.write_line(f"devbox: {line}")
     # Listed at every verbosity: a waived failure is never silent.
     strict = bool(config.getoption("devbox_strict_waivers"))
     stale, unapplied = collector.stale_waivers, collector.unapplied_waivers

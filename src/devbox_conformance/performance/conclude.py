@@ -9,7 +9,7 @@ fails or skips, so a failing or inconclusive run still leaves its numbers behind
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pytest
@@ -64,3 +64,48 @@ def conclude(
         pytest.fail(verdict.message, pytrace=False)
     if verdict.outcome in (Outcome.INCONCLUSIVE, Outcome.UNJUDGED):
         pytest.skip(verdict.message)
+
+
+def _num(value: float) -> str:
+    """781 / 12.4 / 0.812: enough digits to compare with a limit, never pytest-benchmark's seconds."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+def figure_line(figures: Mapping[str, Any]) -> str:
+    """`matmul_bf16 781 TFLOPS >= 750 (104 %)`: the figure against the limit it was judged on.
+
+    Why: pytest-benchmark's table shows milliseconds per round; the figure a floor is about (GFLOPS, GB/s)
+    was only in the results JSON. A figure without a limit says so, with its outcome, never a bare number.
+    """
+    name, unit, value = figures.get("metric"), figures.get("unit") or "", figures.get("value")
+    if not isinstance(value, (int, float)):
+        return f"{name}: no figure ({figures.get('outcome')})"
+    shown = f"{name} {_num(value)} {unit}".rstrip()
+    parts = []
+    lower, upper = figures.get("lower_limit"), figures.get("upper_limit")
+    if isinstance(lower, (int, float)):
+        ratio = f" ({value / lower * 100:.0f} %)" if lower > 0 else ""
+        parts.append(f">= {_num(lower)}{ratio}")
+    if isinstance(upper, (int, float)):
+        ratio = f" ({value / upper * 100:.0f} %)" if upper > 0 else ""
+        parts.append(f"<= {_num(upper)}{ratio}")
+    outcome = str(figures.get("outcome") or "")
+    if not parts:
+        return f"{shown} (no limit: {outcome or 'unjudged'})"
+    tail = "" if outcome == "pass" else f" {outcome.upper()}"
+    return f"{shown} {', '.join(parts)}{tail}"
+
+
+def figure_lines(entries: Iterable[Mapping[str, Any]], named: bool = False) -> list[str]:
+    """One line per performance figure of the run's results entries, its host first when there are many."""
+    lines = []
+    for entry in entries:
+        figures = (entry.get("records") or {}).get("performance")
+        if isinstance(figures, Mapping):
+            prefix = f"{entry.get('host')}: " if named and entry.get("host") else ""
+            lines.append(prefix + figure_line(figures))
+    return lines
