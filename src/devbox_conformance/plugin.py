@@ -309,8 +309,9 @@ def _suite_requested(config: pytest.Config, opts: sess.Options) -> bool:
 
 
 def _suite_option_given(config: pytest.Config) -> bool:
-    """True when the command line names one of the suite's own options (any spelling)."""
-    names = set(SUITE_OPTIONS)
+    """True when the command line names one of the suite's own options (any spelling); --no-contract alone
+    asks for nothing of the suite (another project's run may pass it)."""
+    names = set(SUITE_OPTIONS) - set(cli_args.spellings("no-contract"))
     args = [*config.invocation_params.args, *shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))]
     return any(arg.split("=", 1)[0] in names for arg in args if arg.startswith("--"))
 
