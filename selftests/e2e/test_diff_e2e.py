@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from devbox_e2e import DOCKER, REPO, devbox
 
+from devbox_conformance import expectations as exp
+
 pytestmark = pytest.mark.e2e
 
 FIXTURE_EXPECTATIONS = "selftests/fixtures/suite/expectations"
@@ -132,7 +134,8 @@ def test_snapshot_passes_its_image_and_fails_the_variant(
     )
     header = (snap / "common.yaml").read_text()
     assert "#   image id: sha256:" in header and "#   created:  20" in header, header[:800]
-    assert f"# extends: {FIXTURE_EXPECTATIONS}" in header and "media-types" in header, made.stdout
+    assert exp.extends_of(snap) == (REPO / FIXTURE_EXPECTATIONS).resolve(), header[:800]
+    assert "media-types" in header, made.stdout
     good = conformance("--image", suite_fixture_image, f"--expectations={snap}", "tests")
     assert good.returncode == 0 and not good.failed, good.describe()
     assert len(good.names("passed")) > 100, good.describe()  # every dpkg package, dist and binary pinned

@@ -519,9 +519,9 @@ def extends_of(directory: Path) -> Path | None:
 def overlay_files(directory: Path, arch: str, base_kind: str, _depth: int = 0) -> list[Path]:
     """The files merged for (arch, base_kind), in order; raises when a required one is missing.
 
-    A directory that `extends:` another contributes its files after that contract's; its own arch overlay
-    is optional (the extended contract already has one). A directory without `extends:` needs the overlay
-    of `arch` when it has any `<arch>.yaml` (or is the shipped contract); with none it is arch-neutral.
+    A directory that `extends:` another contributes its files after that contract's. A directory needs the
+    overlay of `arch` when it has any `<arch>.yaml` (or is the shipped contract); with none it is
+    arch-neutral (an extending one's arch overlays are then the extended contract's).
     """
     common = directory / "common.yaml"
     if not directory.is_dir():
@@ -539,9 +539,11 @@ def overlay_files(directory: Path, arch: str, base_kind: str, _depth: int = 0) -
     have = sorted(p.stem for p in directory.glob("*.yaml") if p.stem != "common")
     if arch_file.is_file():
         files.append(arch_file)
-    elif parent is None and (have or directory.resolve() == SHIPPED_DIR):
-        # A contract that describes arches must describe this one; one with no overlay at all (a team's
-        # arch-neutral common.yaml) is the same on every arch. The shipped contract always has them.
+    elif have or (parent is None and directory.resolve() == SHIPPED_DIR):
+        # A contract that describes arches must describe this one, whether or not it extends another (a
+        # snapshot has only the overlay of the arch it was taken on, and must not judge another); one with
+        # no overlay at all (a team's arch-neutral common.yaml) is the same on every arch. The shipped
+        # contract always has them.
         raise ExpectationsError(
             f"{_display(arch_file)}: no overlay for arch {arch!r} (overlays: {', '.join(have) or 'none'})"
         )

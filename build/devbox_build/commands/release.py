@@ -101,6 +101,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="allow-list for --against (YAML): `allow: [{python: NAME, reason: WHY}, {apt: NAME, …}]`",
     )
     p.add_argument(
+        "--expectations",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a team's contract: passed to each arch's suite as --expectations=DIR and used by --against "
+        "for the binaries' version arguments (default: the suite's own)",
+    )
+    p.add_argument(
+        "--waivers",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="waivers passed to each arch's suite and read by the --against gate (default: waivers.yaml "
+        "beside --expectations when present)",
+    )
+    p.add_argument(
         "--force",
         action="store_true",
         help="replace TAG when it already exists in the registry (refused otherwise)",
@@ -157,7 +173,39 @@ def suite_scope(extra: str, *, perf: bool, hook: bool) -> dict[str, str]:
     }
 
 
-def suite_command(template: str, extra: str, *, image: str, arch: str, results: Path) -> list[str]:
+def team_files(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """(--expectations, --waivers) as absolute paths; the waivers default to `waivers.yaml` beside the
+    expectations when that file exists. The suite runs from the checkout: a relative path must not move."""
+    expectations = args.expectations.resolve() if args.expectations else None
+    if expectations is not None and not (expectations / "common.yaml").is_file():
+        raise UsageError(f"--expectations {args.expectations}: no common.yaml there")
+    waivers = args.waivers.resolve() if args.waivers else None
+    if waivers is None and expectations is not None and (expectations / "waivers.yaml").is_file():
+        waivers = expectations / "waivers.yaml"
+    if waivers is not None and not waivers.is_file():
+        raise UsageError(f"--waivers {args.waivers}: no such file")
+    return expectations, waivers
+
+
+def team_args(expectations: Path | None, waivers: Path | None) -> list[str]:
+    """The suite options that name the team's contract and waivers (pure)."""
+    out = [f"--expectations={expectations}"] if expectations else []
+    return out + ([f"--waivers={waivers}"] if waivers else [])
+
+
+def team_labels(expectations: Path | None, waivers: Path | None) -> dict[str, str]:
+    """Labels (and results facts) naming the team's contract and waivers that gated the release (pure)."""
+    out = {}
+    if expectations:
+        out[f"{RELEASE_LABEL}-expectations"] = str(expectations)
+    if waivers:
+        out[f"{RELEASE_LABEL}-waivers"] = str(waivers)
+    return out
+
+
+def suite_command(
+    template: str, extra: str, *, image: str, arch: str, results: Path, team: list[str] | None = None
+) -> list[str]:
     """The suite's argument list for one arch (pure; unit-tested)."""
     fields = {
         "python": sys.executable,
@@ -166,7 +214,7 @@ def suite_command(template: str, extra: str, *, image: str, arch: str, results: 
         "arch": arch,
         "results": str(results),
     }
-    return [tok.format(**fields) for tok in shlex.split(template)] + shlex.split(extra)
+    return [tok.format(**fields) for tok in shlex.split(template)] + list(team or []) + shlex.split(extra)
 
 
 def required_labels(args: argparse.Namespace, dockerfile_text: str) -> list[str]:
@@ -181,11 +229,19 @@ def required_labels(args: argparse.Namespace, dockerfile_text: str) -> list[str]
     return out + [label for label in args.require_label if label not in out]
 
 
-def against_allowances(args: argparse.Namespace) -> tuple[Allowance, ...]:
-    """The --allow list, read before anything is built: a bad file costs seconds, not a build."""
+def allow_source(args: argparse.Namespace, waivers: Path | None) -> Path | None:
+    """What the --against gate reads: --allow, else the team's waivers (one mechanism for both)."""
     if args.allow and not args.against:
         raise UsageError("--allow applies to --against REF: name the previous release to compare with")
-    return load_allow(args.allow) if args.allow else ()
+    if not args.against:
+        return None
+    return args.allow or waivers
+
+
+def against_allowances(args: argparse.Namespace, waivers: Path | None = None) -> tuple[Allowance, ...]:
+    """The --allow list (or the waivers), read before anything is built: a bad file costs seconds."""
+    source = allow_source(args, waivers)
+    return load_allow(source) if source else ()
 
 
 def _refuse_early(args: argparse.Namespace) -> None:
@@ -229,7 +285,9 @@ def run(args: argparse.Namespace) -> int:
     apply_registry(args)
     arches = list(config.parse_platforms(args.platforms))
     buildopts.validate(args)
-    allowed = against_allowances(args)
+    expectations, waivers = team_files(args)
+    team = team_args(expectations, waivers)
+    allowed = against_allowances(args, waivers)
     dockerfile_text = dockerfile_path(Path(args.context).resolve(), args.dockerfile).read_text(
         encoding="utf-8", errors="replace"
     )
@@ -253,6 +311,7 @@ def run(args: argparse.Namespace) -> int:
     scopes: dict[str, dict[str, str]] = {}
     for arch, (ref, image_id) in built.items():
         scopes[arch] = suite_scope(args.suite_args, perf=perf and arch == config.host_arch(), hook=hook)
+        scopes[arch].update(team_labels(expectations, waivers))
         ids[arch] = stamp_labels(docker, image_id, ref, scopes[arch])
         print(f"== {arch}: {ref} = {ids[arch]}; suite {scopes[arch][RELEASE_LABEL]}")
     verdicts: dict[str, int] = {}
@@ -262,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
             phases.append(("performance", PERF_SUITE_CMD, results_dir / f"{arch}-performance.json"))
         for phase, template, results in phases:
             extra = args.suite_args if phase == "conformance" else serial_args(args.suite_args)
-            cmd = suite_command(template, extra, image=ref, arch=arch, results=results)
+            cmd = suite_command(template, extra, image=ref, arch=arch, results=results, team=team)
             print(f"== {phase} {arch}: {shlex.join(cmd)}")
             started = time.monotonic()
             res = runner.stream(cmd, on_line=print, cwd=config.REPO_ROOT, env={"DOCKER_BUILDKIT": "1"})
@@ -284,7 +343,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"release: {', '.join(red)} failed the conformance suite; nothing was pushed")
         return 1
     refs = {arch: ref for arch, (ref, _) in built.items()}
-    if args.against and not release_gate(refs, args.against, allowed, results_dir, DEFAULT_EXPECTATIONS):
+    if args.against and not release_gate(
+        refs, args.against, allowed, results_dir, expectations or DEFAULT_EXPECTATIONS
+    ):
         print(
             f"release: a package or distribution of {args.against} is gone or went down in version; "
             f"nothing was pushed (name it in --allow with a reason to accept it)"

@@ -1,8 +1,8 @@
 """`devbox snapshot IMG`: write an expectations overlay pinning what a known-good image has.
 
 Binaries of the contract at `>=` their version, Python distributions at `>=` their version, every installed
-dpkg package; the header names the image, its digest and date and the contract it extends. Check the next
-image against it with `pytest --image NEW --expectations DIR` (see imagediff.snapshot).
+dpkg package; its `extends:` names the contract it was taken against, so `pytest --image NEW
+--expectations=DIR` checks the next image against both in one run (see imagediff.snapshot).
 
 Example:
     ./devbox snapshot gpu-devbox:2026.11 --output snapshots/2026.11
@@ -14,7 +14,6 @@ import argparse
 import re
 from pathlib import Path
 
-from devbox_build import config
 from devbox_build.commands.diff import add_image_options, progress
 from devbox_build.imagediff import facts, snapshot
 
@@ -46,13 +45,6 @@ def default_dir(ref: str) -> Path:
     return Path("snapshots") / re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(config.REPO_ROOT))
-    except ValueError:
-        return str(path)
-
-
 def run(args: argparse.Namespace) -> int:
     f = facts.gather(
         args.image,
@@ -62,10 +54,13 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
     )
     directory = args.output or default_dir(args.image)
-    common = snapshot.write(directory, f, _shown(args.expectations), force=args.force)
+    common = snapshot.write(directory, f, args.expectations, force=args.force)
     print(
         f"devbox snapshot: {f.ref} ({f.arch}): {len(f.binaries)} binaries, {len(f.dists)} Python "
         f"distributions, {len(f.packages)} dpkg packages pinned in {common}"
     )
-    print(f"check an image against it: python3 -m pytest --image IMAGE --expectations {directory} tests")
+    print(
+        "check an image against it and the contract it extends, from any directory: "
+        f"python3 -m pytest --image IMAGE --expectations={directory.resolve()}"
+    )
     return 0
