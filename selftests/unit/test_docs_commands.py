@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 # Options whose value is a path: written `--opt=PATH` in the docs.
 PATH_OPTIONS = ("--expectations", "--results-json", "--junitxml", "--ssh-config", "--ssh-identity-file",
-                "--ansible-inventory")  # fmt: skip
+                "--ansible-inventory", "--html", "--waivers")  # fmt: skip
 # Options that write a file: sent to the temp dir when the line runs.
-OUTPUT_OPTIONS = ("--results-json", "--junitxml", "--benchmark-json")
+OUTPUT_OPTIONS = ("--results-json", "--junitxml", "--benchmark-json", "--html")
 # What the docs' shell variables stand for when a line runs here.
 VARIABLES = {"ARCH": "amd64", "HOME": "/nonexistent-home", "DIR": "/nonexistent-dir"}
 _OPTION = re.compile(r"^(--?[A-Za-z][\w-]*)")
