@@ -26,6 +26,8 @@ PATH_OPTIONS = ("--expectations", "--results-json", "--junitxml", "--ssh-config"
                 "--ansible-inventory", "--html", "--waivers")  # fmt: skip
 # Options that write a file: sent to the temp dir when the line runs.
 OUTPUT_OPTIONS = ("--results-json", "--junitxml", "--benchmark-json", "--html")
+# Options that save a run's benchmarks: left out when a line only collects.
+SAVE_OPTIONS = ("--benchmark-save", "--benchmark-autosave")
 # What the docs' shell variables stand for when a line runs here.
 VARIABLES = {"ARCH": "amd64", "HOME": "/nonexistent-home", "DIR": "/nonexistent-dir"}
 _OPTION = re.compile(r"^(--?[A-Za-z][\w-]*)")
@@ -136,6 +138,8 @@ def runnable(args: list[str], out: Path) -> list[str] | None:
         if ready[-1:] == ["--image"]:
             tok = PLACEHOLDER_IMAGES.get(tok, tok)
         name, eq, value = tok.partition("=")
+        if name in SAVE_OPTIONS:
+            continue  # --collect-only runs nothing, so nothing is saved (pytest-benchmark warns)
         if eq and name in OUTPUT_OPTIONS:
             ready.append(f"{name}={out / Path(value).name}")
             continue
