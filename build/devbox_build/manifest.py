@@ -1,19 +1,18 @@
-"""Publish per-arch images and join them into one multi-arch manifest list.
+"""Log in to a registry and push per-arch images with their progress in the log.
 
-buildx: `docker buildx imagetools create`; without buildx: `docker manifest create/push` (experimental CLI
-on 20.10, `--insecure` for loopback registries, which Docker reaches over HTTP).
+The manifest list is not made here: publish.py writes it from the pushed digests through the registry's
+API (`docker manifest create --amend` reused a stale local list after a failed push).
 
 Example:
-    push_images(docker, ["reg:5000/gpu-devbox:1.0-amd64", "reg:5000/gpu-devbox:1.0-arm64"])
-    publish_list(docker, "reg:5000/gpu-devbox:1.0", [...the same refs...])
+    push_image(docker, "reg:5000/gpu-devbox:1.0-arm64")
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from devbox_build.docker import Docker, is_insecure_registry, registry_of
+from devbox_build.docker import Docker, registry_of
 from devbox_build.progress import LayerProgress
 
 
@@ -41,26 +40,3 @@ def push_image(docker: Docker, ref: str, echo: Callable[[str], None] = print) ->
     echo(f"pushing {ref}")
     progress = LayerProgress(echo=lambda line: echo(f"  {line}"))
     docker.run("push", ref, output="stream", on_line=progress.feed)
-
-
-def push_images(docker: Docker, refs: Sequence[str]) -> None:
-    for ref in refs:
-        push_image(docker, ref)
-
-
-def list_commands(docker: Docker, target: str, refs: Sequence[str]) -> list[list[str]]:
-    """The commands that create and push the manifest list (pure; unit-tested)."""
-    if docker.buildx:
-        return [docker.cmd("buildx", "imagetools", "create", "--tag", target, *refs)]
-    insecure = ["--insecure"] if is_insecure_registry(target) else []
-    return [
-        docker.cmd("manifest", "create", *insecure, "--amend", target, *refs),
-        docker.cmd("manifest", "push", *insecure, "--purge", target),
-    ]
-
-
-def publish_list(docker: Docker, target: str, refs: Sequence[str]) -> None:
-    """Create TARGET as a manifest list of the already-pushed REFS and push it."""
-    print(f"assembling manifest list {target} from {len(refs)} image(s)")
-    for cmd in list_commands(docker, target, refs):
-        docker.run(*cmd[1:])

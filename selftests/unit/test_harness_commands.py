@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from devbox_build import hostinfo, manifest, runner
+from devbox_build import hostinfo, runner
 from devbox_build.cli import main, make_parser
 from devbox_build.commands import release, setup_builder, verify
 from devbox_build.commands import run as run_cmd
@@ -107,24 +107,6 @@ def test_registry_helpers() -> None:
     assert not is_insecure_registry("ghcr.io/x/y:1") and not is_insecure_registry("sytelus/gpu-devbox")
     assert split_ref("127.0.0.1:5000/a/b:t") == ("127.0.0.1:5000/a/b", "t")
     assert split_ref("127.0.0.1:5000/a") == ("127.0.0.1:5000/a", "latest")
-
-
-def test_manifest_commands() -> None:
-    refs = ["127.0.0.1:5000/x:1-amd64", "127.0.0.1:5000/x:1-arm64"]
-    assert manifest.list_commands(LEGACY, "127.0.0.1:5000/x:1", refs) == [
-        ["/usr/bin/docker", "manifest", "create", "--insecure", "--amend", "127.0.0.1:5000/x:1", *refs],
-        ["/usr/bin/docker", "manifest", "push", "--insecure", "--purge", "127.0.0.1:5000/x:1"],
-    ]
-    assert manifest.list_commands(LEGACY, "ghcr.io/x:1", refs)[1] == [
-        "/usr/bin/docker",
-        "manifest",
-        "push",
-        "--purge",
-        "ghcr.io/x:1",
-    ]
-    assert manifest.list_commands(BUILDX, "ghcr.io/x:1", refs) == [
-        ["/usr/bin/docker", "buildx", "imagetools", "create", "--tag", "ghcr.io/x:1", *refs]
-    ]
 
 
 INDEX = {

@@ -174,7 +174,7 @@ class RecordingDocker:
 
 def test_push_streams_through_the_layer_filter(capsys: pytest.CaptureFixture[str]) -> None:
     docker = RecordingDocker(PUSH_LOG.splitlines())
-    manifest.push_images(docker, ["127.0.0.1:5000/gpu-devbox:two-amd64"])  # type: ignore[arg-type]
+    manifest.push_image(docker, "127.0.0.1:5000/gpu-devbox:two-amd64")  # type: ignore[arg-type]
     ((args, kw),) = docker.calls
     assert args == ("push", "127.0.0.1:5000/gpu-devbox:two-amd64") and kw["output"] == "stream"
     out = capsys.readouterr().out.splitlines()
