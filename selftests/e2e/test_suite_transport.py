@@ -199,7 +199,9 @@ def test_team_testinfra_tests_check_the_image_under_test(
     )
     assert rc == 0, out
     names = {e["name"] for e in doc["items"] if e["outcome"] == "passed"}
-    assert any(n.startswith("test_workspace_is_seeded[docker://devbox-conformance-") for n in names), names
+    # The id names the image, never this run's container: the same test has the same id in every run.
+    assert f"test_workspace_is_seeded[docker://{suite_fixture_image}]" in names, names
+    assert doc["hosts"][0]["name"] == f"docker://{suite_fixture_image}", doc["hosts"]
     # A defect only the team's own test knows about: the YAML contract passes, the team's test fails.
     broken = derive_image("no-workspace-seed", ["RUN rm -f /workspace/.keep"])
     rc, out, doc = suite("--image", broken, f"--expectations={FIXTURE_EXPECTATIONS}", "tests", str(team))

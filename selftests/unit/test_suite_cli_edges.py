@@ -70,6 +70,24 @@ def test_a_spaced_path_outside_the_tree_keeps_the_rootdir(pytester: pytest.Pytes
     assert spaced == joined
 
 
+def test_a_spaced_output_path_that_does_not_exist_yet_is_respelled(pytester: pytest.Pytester) -> None:
+    """The run creates `--results-json out/r.json` itself; xdist's workers parse the same arguments after it
+    exists, so a spelling that depended on the path not existing yet moved their rootdir (a worker crash)."""
+    out = pytester.path.parent / "outside-later" / "r.json"
+    pytester.makepyfile(
+        probe_args="""
+import json, pathlib
+
+def pytest_configure(config):
+    args = list(config.invocation_params.args)
+    (pathlib.Path(__file__).parent / "args.json").write_text(json.dumps(args))
+"""
+    )
+    pytester.runpytest_subprocess("-p", "probe_args", "--collect-only", "-q", "--results-json", str(out))
+    args = json.loads((pytester.path / "args.json").read_text())
+    assert f"--results-json={out}" in args and "--results-json" not in args, args
+
+
 def test_pytest_main_with_a_spaced_path_is_one_line(pytester: pytest.Pytester) -> None:
     """In-process (not this process's command line) the run cannot be respelled: one line, exit 4."""
     outside = pytester.mkdir("team")

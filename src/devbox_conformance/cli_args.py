@@ -69,14 +69,17 @@ def _exists(value: str, cwd: Path) -> bool:
         return False
 
 
-def misread(args: Sequence[str], value_options: Iterable[str], cwd: Path) -> list[str]:
-    """The `--opt value` pairs (as `--opt value` strings) whose value pytest counted as a path."""
+def misread(
+    args: Sequence[str], value_options: Iterable[str], cwd: Path, *, existing_only: bool = True
+) -> list[str]:
+    """The `--opt value` pairs (as `--opt value` strings) whose value pytest counted as a path; with
+    `existing_only=False`, every spaced pair (the value may become a path later in the run)."""
     names = set(value_options)
     found = []
     for i, arg in enumerate(args[:-1]):
         if arg == "--":
             break
-        if arg in names and _exists(args[i + 1], cwd):
+        if arg in names and (not existing_only or _exists(args[i + 1], cwd)):
             found.append(f"{arg} {args[i + 1]}")
     return found
 
@@ -97,10 +100,16 @@ def respell(invocation_args: Sequence[str], cwd: Path, value_options: Iterable[s
     to stop with where that cannot be done (pytest.main() from Python), None when nothing was misread."""
     names = tuple(value_options)
     env_args = shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
-    bad = misread(list(invocation_args), names, cwd) + misread(env_args, names, cwd)
+    head = own_command_line(invocation_args)
+    # Where the command can be run again, every spaced pair is respelled, not only the paths that exist now:
+    # `--results-json out/r.json` exists once the run has begun, and xdist's workers parse the same
+    # arguments again then (their rootdir would move while the controller's did not).
+    existing_only = head is None
+    bad = misread(list(invocation_args), names, cwd, existing_only=existing_only) + misread(
+        env_args, names, cwd, existing_only=existing_only
+    )
     if not bad:
         return None
-    head = own_command_line(invocation_args)
     if head is None:
         spelled = ", ".join(f"{b.split(' ', 1)[0]}={b.split(' ', 1)[1]}" for b in bad)
         return (

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from devbox_conformance import checks, cli_args, results, waiving
+from devbox_conformance import checks, cli_args, results, testinfra_ids, waiving
 from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
 from devbox_conformance import session as sess
@@ -575,6 +575,7 @@ def _bind_testinfra_host(config: pytest.Config, state: sess.RunState) -> None:
         config.stash[USER_HOSTS_KEY] = config.getoption("hosts", default=None)
     if state.first.kind in ("image", "container"):
         config.option.hosts = state.testinfra_hosts()
+        testinfra_ids.pin(config.option, {h.spec: h.name for h in state.hosts})
 
 
 def _prepare(config: pytest.Config) -> None:

@@ -3,7 +3,7 @@
     {"arch": "amd64", "image": {"ref": "gpu-devbox:local", "id": "sha256:…", "digests": []},
      "target_kind": "image", "base_kind": "standin", "exit_status": 0,
      "counts": {"binaries": {"passed": 40, "failed": 0, "skipped": 3, "error": 0, "waived": 1}},
-     "hosts": [{"name": "docker://devbox-conformance-…", "kind": "image", "arch": "amd64", "error": None,
+     "hosts": [{"name": "docker://sytelus/gpu-devbox:latest", "kind": "image", "arch": "amd64", "error": None,
                 "totals": {"passed": 300, "failed": 0, "skipped": 30, "error": 0, "waived": 1}}],
      "items": [{"nodeid": "tests/test_binaries.py::test_binary[rg]", "host": "docker://…", "kind": "binaries",
                 "key": "rg", "outcome": "passed", "message": "", "records": {}}],

@@ -259,7 +259,8 @@ def _image_host(opts: Options, run_id: str, life: Lifecycle, progress: Callable[
     )
     return tgt.Target(
         spec=f"{engine.name}://{name}",
-        name=f"{engine.name}://{name}",
+        # The image, not the container: test ids, results and reports name the same host in every run.
+        name=f"{engine.name}://{ref}",
         kind="image",
         arch=tgt.image_arch(attrs),
         image_ref=ref,
