@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from devbox_conformance.performance import baselines as bl
-from devbox_conformance.performance import gpu_bench
+from devbox_conformance.performance import gpu_bench, node_spread
 from devbox_conformance.performance.measure import Measurer, script_source
 from devbox_conformance.performance.report import BenchReport, parse_report
 
@@ -95,6 +95,9 @@ class FakeCuda:
 
     def device_count(self) -> int:
         return 1
+
+    def current_device(self) -> int:
+        return 0
 
     def set_device(self, device: object) -> None:
         self.trace.append("set_device")
@@ -396,7 +399,7 @@ def test_report_describes_the_device_torch_and_smi(emulated: Emulated) -> None:
 
 def test_every_metric_is_measured_or_has_its_error(emulated: Emulated) -> None:
     report = emulated.report
-    assert sorted(report["metrics"]) == sorted((*MEASURED, "nccl_allreduce"))
+    assert sorted(report["metrics"]) == sorted((*MEASURED, "nccl_allreduce", gpu_bench.PER_DEVICE_METRIC))
     assert list(report["errors"]) == ["attention_flash_attn"]
     assert report["errors"]["attention_flash_attn"].startswith("absent: "), report["errors"]
     assert emulated.pinned_requests == 2  # one pinned host buffer per host copy
@@ -627,3 +630,42 @@ def test_nccl_and_backend_flag_tests_read_the_report(emulated: Emulated) -> None
         else:
             with pytest.raises(AssertionError, match=flag):
                 GPU_TESTS.test_gpu_backend_flag(flag, j.report, lambda k, v: None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every device in turn, for the slowest GPU against the node's median.
+
+
+def test_every_device_is_measured_in_turn_and_a_failing_one_is_listed(
+    real_torch: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = emulate(monkeypatch, real_torch)
+    monkeypatch.setattr(fake.cuda, "device_count", lambda: 3)
+    chosen: list[object] = []
+
+    def set_device(device: object) -> None:
+        chosen.append(device)
+        if device == 2:
+            raise RuntimeError("CUDA error: uncorrectable ECC error encountered")
+
+    monkeypatch.setattr(fake.cuda, "set_device", set_device)
+    report = gpu_bench.run((gpu_bench.PER_DEVICE_METRIC,), 0, quick=True)
+    assert report["errors"] == {}, report["errors"]
+    entry = report["metrics"][gpu_bench.PER_DEVICE_METRIC]
+    devices = entry["devices"]
+    assert [d["index"] for d in devices] == [0, 1, 2]
+    assert all(d["value"] > 0 and d["name"] == "NVIDIA H200" for d in devices[:2]), devices
+    assert devices[2]["error"].startswith("RuntimeError: CUDA error: uncorrectable ECC"), devices
+    # The measured device is made current again after the pass (the main device of the run is 0).
+    assert chosen[-1] == 0 and 0 < entry["value"] <= 100.0
+    parsed = parse_report(json.dumps(report)).metrics[gpu_bench.PER_DEVICE_METRIC]
+    verdict = node_spread.judge(parsed.details["devices"])
+    # A device that could not be measured never makes the node look even.
+    assert not verdict.ok and verdict.message.startswith("GPU 2 could not be measured (RuntimeError"), verdict
+
+
+def test_the_per_device_pass_is_not_in_the_session_run() -> None:
+    """It has its own test and time budget; the default run measures the figures judged by floors only."""
+    assert gpu_bench.PER_DEVICE_METRIC in gpu_bench.ALL_METRICS
+    assert gpu_bench.PER_DEVICE_METRIC not in gpu_bench.DEFAULT_METRICS
+    assert GPU_TESTS.GPU_METRICS == gpu_bench.FIGURE_METRICS == gpu_bench.DEFAULT_METRICS

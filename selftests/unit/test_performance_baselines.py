@@ -8,17 +8,9 @@ from pathlib import Path
 import pytest
 
 from devbox_conformance.performance import baselines as bl
+from devbox_conformance.performance import gpu_bench
 
-GPU_METRICS = {
-    "matmul_bf16",
-    "matmul_fp16",
-    "matmul_tf32",
-    "copy_d2d",
-    "copy_h2d_pinned",
-    "copy_d2h_pinned",
-    "attention_sdpa_flash",
-    "attention_flash_attn",
-}
+GPU_METRICS = set(gpu_bench.FIGURE_METRICS)
 
 
 @pytest.fixture(scope="module")

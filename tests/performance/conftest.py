@@ -11,7 +11,7 @@ import pytest
 
 from devbox_conformance.kinds.gpu import absent_message
 from devbox_conformance.performance import baselines as bl
-from devbox_conformance.performance.conclude import skip_under_xdist
+from devbox_conformance.performance.conclude import require_measurable, skip_under_xdist
 from devbox_conformance.performance.measure import Measurer
 from devbox_conformance.performance.report import BenchReport
 from devbox_conformance.plugin import expectations_dir
@@ -91,16 +91,7 @@ def gpu_measurer(
 
 @pytest.fixture(scope="session")
 def gpu_report(gpu_measurer: Measurer, devbox_gpus_required: str | None) -> BenchReport:
-    report = gpu_measurer.report()
-    if not report.available:
-        if devbox_gpus_required:
-            pytest.fail(
-                f"GPUs were asked for ({devbox_gpus_required}) and GPU figures are not measurable in the "
-                f"target: {report.reason}",
-                pytrace=False,
-            )
-        pytest.skip(f"GPU figures not measurable in the target: {report.reason}")
-    return report
+    return require_measurable(gpu_measurer.report(), devbox_gpus_required)
 
 
 @pytest.fixture(scope="session")

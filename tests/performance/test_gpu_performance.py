@@ -14,23 +14,15 @@ from typing import Any
 import pytest
 
 from devbox_conformance.performance import baselines as bl
-from devbox_conformance.performance.conclude import conclude
+from devbox_conformance.performance import gpu_bench, node_spread
+from devbox_conformance.performance.conclude import conclude, require_measurable
 from devbox_conformance.performance.measure import Measurer, device_state
 from devbox_conformance.performance.report import BenchReport
 from devbox_conformance.performance.verdict import Context
 
 pytestmark = [pytest.mark.performance, pytest.mark.xdist_group("performance")]
 
-GPU_METRICS = (
-    "matmul_bf16",
-    "matmul_fp16",
-    "matmul_tf32",
-    "copy_d2d",
-    "copy_h2d_pinned",
-    "copy_d2h_pinned",
-    "attention_sdpa_flash",
-    "attention_flash_attn",
-)
+GPU_METRICS = gpu_bench.FIGURE_METRICS
 
 
 def gpu_record(report: BenchReport) -> dict[str, Any]:
@@ -122,6 +114,36 @@ def test_nccl_single_rank_allreduce(
         },
     )
     assert m.details.get("ok") is True, f"all_reduce over one rank changed the tensor ({m.how})"
+
+
+def test_slowest_gpu_against_node_median(
+    gpu_measurer: Measurer, devbox_gpus_required: str | None, results_record: Any
+) -> None:
+    """No GPU of the node is more than 5 % behind the node's median bf16 matmul (node_spread says why)."""
+    report = require_measurable(
+        gpu_measurer.run((gpu_bench.PER_DEVICE_METRIC,), timeout=900), devbox_gpus_required
+    )
+    m = report.metrics.get(gpu_bench.PER_DEVICE_METRIC)
+    if m is None:
+        error = report.errors.get(gpu_bench.PER_DEVICE_METRIC, "no figure in the report")
+        pytest.fail(f"measuring every GPU failed in the target: {error}", pytrace=False)
+    devices = list(m.details.get("devices") or [])
+    spread = node_spread.judge(devices)
+    results_record(
+        "performance",
+        {
+            "metric": node_spread.METRIC,
+            "unit": "%",
+            "value": spread.percent,
+            "lower_limit": spread.floor_percent,
+            "upper_limit": None,
+            "outcome": "pass" if spread.ok else "fail",
+            "how": m.how,
+            "devices": devices,
+            **gpu_record(report),
+        },
+    )
+    assert spread.ok, spread.message
 
 
 @pytest.mark.parametrize("flag", ["cudnn_enabled", "flash_sdp_enabled"])

@@ -16,6 +16,7 @@ import pytest
 
 from .benchfeed import feed
 from .measure import Judged
+from .report import BenchReport
 from .verdict import Outcome
 
 SERIAL_HINT = "pytest --image IMG -m performance -p no:xdist  (or -n 0)"
@@ -109,3 +110,16 @@ def figure_lines(entries: Iterable[Mapping[str, Any]], named: bool = False) -> l
             prefix = f"{entry.get('host')}: " if named and entry.get("host") else ""
             lines.append(prefix + figure_line(figures))
     return lines
+
+
+def require_measurable(report: BenchReport, devbox_gpus_required: str | None) -> BenchReport:
+    """A report that could not measure at all skips with its reason, or fails where GPUs were asked for."""
+    if not report.available:
+        if devbox_gpus_required:
+            pytest.fail(
+                f"GPUs were asked for ({devbox_gpus_required}) and GPU figures are not measurable in the "
+                f"target: {report.reason}",
+                pytrace=False,
+            )
+        pytest.skip(f"GPU figures not measurable in the target: {report.reason}")
+    return report

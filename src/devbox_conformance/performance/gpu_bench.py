@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -61,7 +62,9 @@ SMI_FIELDS = (
     "pcie.link.width.max",
 )
 
-ALL_METRICS = (
+# The figures judged against a GPU model's floors: the one list of them (the contract's tests and the
+# baselines' schema import it).
+FIGURE_METRICS = (
     "matmul_bf16",
     "matmul_fp16",
     "matmul_tf32",
@@ -70,10 +73,12 @@ ALL_METRICS = (
     "copy_d2h_pinned",
     "attention_sdpa_flash",
     "attention_flash_attn",
-    "nccl_allreduce",
 )
-# NCCL init can hang on a broken install; it runs only when asked for, so a hang costs one test.
-DEFAULT_METRICS = tuple(m for m in ALL_METRICS if m != "nccl_allreduce")
+# The bf16 matmul on every visible device, for the slowest GPU against the node's median.
+PER_DEVICE_METRIC = "matmul_bf16_per_device"
+ALL_METRICS = (*FIGURE_METRICS, "nccl_allreduce", PER_DEVICE_METRIC)
+# NCCL and the per-device pass run only when asked for: each has its own test and its own time budget.
+DEFAULT_METRICS = FIGURE_METRICS
 
 
 def query_nvidia_smi(index: int) -> dict[str, str]:
@@ -222,6 +227,38 @@ def measure_copy_host(bench: Bench, nbytes: int, direction: str) -> dict[str, An
     return result
 
 
+def measure_per_device(torch: Any, n: int, warmup: int, iterations: int, repeats: int) -> dict[str, Any]:
+    """The bf16 matmul on each visible device, one after the other (never side by side: a shared host link
+    or power budget would make the slowest look slower). A device that fails is listed with its error,
+    never left out: a missing device must not make the node look even."""
+    current = torch.cuda.current_device()
+    devices: list[dict[str, Any]] = []
+    for index in range(int(torch.cuda.device_count())):
+        try:
+            torch.cuda.set_device(index)
+            entry = measure_matmul(Bench(torch, index, warmup, iterations, repeats), "bf16", n)
+            name = torch.cuda.get_device_properties(index).name
+            devices.append({"index": index, "name": name, "value": entry["value"], "spread": entry["spread"]})
+        except Exception as exc:  # noqa: BLE001 - reported for this device, the others still run
+            devices.append({"index": index, "error": f"{type(exc).__name__}: {exc}"})
+        finally:
+            torch.cuda.empty_cache()
+    torch.cuda.set_device(current)
+    values = [d["value"] for d in devices if "value" in d]
+    median = statistics.median(values) if values else 0.0
+    ratio = 100.0 * min(values) / median if median > 0 else 0.0
+    work = 2.0 * n * n * n
+    return {
+        "unit": "% of median",
+        "value": ratio,
+        "spread": 0.0,
+        "samples": [d.get("value", 0.0) for d in devices],
+        "durations_s": [work / (d["value"] * 1e12) for d in devices if d.get("value")],
+        "how": f"torch.matmul {n}x{n}x{n} bf16 on each of {len(devices)} devices in turn; slowest / median",
+        "devices": devices,
+    }
+
+
 def _attention_work(batch: int, heads: int, seq: int, dim: int) -> float:
     # Two matmuls (QK^T and PV), 2 FLOPs per multiply-add, non-causal.
     return 4.0 * batch * heads * seq * seq * dim
@@ -367,6 +404,7 @@ def run(metrics: tuple[str, ...], device_index: int, quick: bool) -> dict[str, A
         "attention_sdpa_flash": lambda: measure_attention_sdpa(bench, *attn),
         "attention_flash_attn": lambda: measure_attention_flash_attn(bench, *attn),
         "nccl_allreduce": lambda: nccl_smoke(torch, device_index),
+        PER_DEVICE_METRIC: lambda: measure_per_device(torch, n, warmup, iterations, repeats),
     }
     for name in metrics:
         try:
