@@ -27,9 +27,11 @@ from typing import Any
 
 import pytest
 
-from devbox_conformance import checks, cli_args, results, waiving
+from devbox_conformance import checks, cli_args, localrun, reaper, results, waiving
 from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
+from devbox_conformance import labels as lbl
+from devbox_conformance import lease as leases
 from devbox_conformance import session as sess
 from devbox_conformance import target as tgt
 from devbox_conformance import waivers as wv
@@ -87,8 +89,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="devbox_image",
         metavar="IMAGE",
         help="image to check (pulled per --pull; one container is started for the run). The container "
-        f"stops itself when the run is gone for {eng.LEASE_ENV} seconds (default {eng.DEFAULT_LEASE_S:.0f}); "
-        f"{eng.GROUP_ENV}=NAME labels it with a group of runs",
+        f"stops itself when the run is gone for {leases.LEASE_ENV} seconds "
+        f"(default {leases.DEFAULT_LEASE_S:.0f}); {lbl.GROUP_ENV}=NAME labels it with a group of runs",
     )
     add(
         "container",
@@ -151,7 +153,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add(
         "base-kind",
         dest="devbox_base_kind",
-        choices=tgt.BASE_KINDS,
+        choices=lbl.BASE_KINDS,
         help="override the base kind (default: build manifest / image labels)",
     )
     add(
@@ -384,14 +386,14 @@ class _Lifecycle:
     def __init__(self) -> None:
         self.container: str | None = None
         self.engine: eng.Engine | None = None
-        self.lease: eng.Lease | None = None
+        self.lease: leases.Lease | None = None
         self.tmpdir: Path | None = None
         self._old_sigterm: Any = None
 
     def started(self, engine: eng.Engine, name: str) -> None:
         """Called just before the container is started, so that nothing can start it unowned."""
         self.container, self.engine = name, engine
-        self.lease = eng.Lease(engine, name)
+        self.lease = leases.Lease(engine, name)
         atexit.register(self.cleanup)
         self._old_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
 
@@ -409,7 +411,7 @@ class _Lifecycle:
         if self.tmpdir:
             dirs = sess.ssh_socket_dirs(self.tmpdir)
             for socket in (s for d in dirs for s in d.glob("ssh-*")):  # this run's ssh masters (one per host)
-                tgt.run_command(
+                localrun.run_command(
                     ["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "devbox-host"], timeout=10
                 )
             for directory in reversed(dirs):
@@ -588,8 +590,8 @@ def _prepare(config: pytest.Config) -> None:
     life = _Lifecycle()
     config.stash[LIFECYCLE_KEY] = life
     # A run killed outright (SIGKILL, a CI time-out) cleans nothing up: its temp dir goes with the next run.
-    eng.reap_dead_run_dirs()
-    life.tmpdir = eng.make_run_dir()
+    reaper.reap_dead_run_dirs()
+    life.tmpdir = reaper.make_run_dir()
     reporter = config.pluginmanager.get_plugin("terminalreporter")
 
     def progress(line: str) -> None:
@@ -606,7 +608,7 @@ def _prepare(config: pytest.Config) -> None:
         )
         # --collect-only lists the tests: nothing is pulled, started or contacted, and no probe runs.
         listing = bool(config.option.collectonly)
-        state, gather = sess.prepare(opts, tgt.new_run_id(), life.tmpdir, life, progress, listing=listing)
+        state, gather = sess.prepare(opts, lbl.new_run_id(), life.tmpdir, life, progress, listing=listing)
         _bind_testinfra_host(config, state)
         probe = None if listing else _Probe(gather)
         config.stash[STATE_KEY] = _Controller(state, life.tmpdir, probe)

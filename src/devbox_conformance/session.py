@@ -26,9 +26,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from devbox_conformance import arch as archs
 from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
-from devbox_conformance import probe
+from devbox_conformance import labels as lbl
+from devbox_conformance import probe, reaper
 from devbox_conformance import target as tgt
 
 # Hosts prepared and probed side by side at most (each is mostly waiting on its transport).
@@ -244,12 +246,12 @@ def _engine(opts: Options) -> eng.Engine:
 def _image_host(opts: Options, run_id: str, life: Lifecycle, progress: Callable[[str], None]) -> tgt.Target:
     engine = _engine(opts)
     ref = opts.image or ""
-    eng.reap_dead_runs(engine)
+    reaper.reap_dead_runs(engine)
     attrs = eng.resolve_image(engine, ref, platform=opts.platform, pull=opts.pull, progress=progress)
     # A bad expectations file is found before a container is started for nothing.
-    base = opts.base_kind or tgt.base_kind_from_labels(tgt.image_labels(attrs)) or "other"
+    base = opts.base_kind or lbl.base_kind_from_labels(lbl.image_labels(attrs)) or "other"
     try:
-        _load_model(str(Path(opts.expectations_dir).resolve()), opts.arch or tgt.image_arch(attrs), base)
+        _load_model(str(Path(opts.expectations_dir).resolve()), opts.arch or archs.image_arch(attrs), base)
     except exp.ExpectationsError as exc:
         raise UsageProblem(str(exc)) from None
     name = f"devbox-conformance-{run_id}"
@@ -261,7 +263,7 @@ def _image_host(opts: Options, run_id: str, life: Lifecycle, progress: Callable[
         spec=f"{engine.name}://{name}",
         name=f"{engine.name}://{name}",
         kind="image",
-        arch=tgt.image_arch(attrs),
+        arch=archs.image_arch(attrs),
         image_ref=ref,
         image_attrs=attrs,
         container=name,
@@ -279,7 +281,7 @@ def _container_host(engine: eng.Engine, container: str) -> tgt.Target:
         spec=f"{engine.name}://{name}",
         name=f"{engine.name}://{name}",
         kind="container",
-        arch=tgt.image_arch(attrs),
+        arch=archs.image_arch(attrs),
         image_ref=(cattrs.get("Config") or {}).get("Image"),
         image_attrs=attrs,
         container=name,
@@ -314,7 +316,7 @@ def _expand_hosts(opts: Options) -> list[tgt.Target]:
                 spec=spec,
                 name=hid,
                 kind=kind,
-                arch=tgt.local_arch() if kind == "local" else "unknown",
+                arch=archs.local_arch() if kind == "local" else "unknown",
                 connection=dict(opts.connection),
             )
         )
@@ -419,7 +421,7 @@ def _hello(target: tgt.Target) -> tuple[tgt.Target, str | None, str | None]:
     lines = result.stdout.splitlines()
     if len(lines) < 3:
         return target, None, f"{target.name} answered the hello with {result.stdout[-200:]!r}"
-    arch = target.arch if target.kind in ("image", "container") else tgt.normalize_arch(lines[0].strip())
+    arch = target.arch if target.kind in ("image", "container") else archs.normalize_arch(lines[0].strip())
     target = replace(target, arch=arch, has_timeout=lines[1].strip() == "timeout=yes")
     if lines[2].strip() in ("python3=", ""):
         return (
@@ -431,7 +433,7 @@ def _hello(target: tgt.Target) -> tuple[tgt.Target, str | None, str | None]:
     try:
         manifest = json.loads("\n".join(lines[3:]) or "null")
         kind = (manifest.get("base") or {}).get("kind") if isinstance(manifest, dict) else None
-        base = kind if kind in tgt.BASE_KINDS else None
+        base = kind if kind in lbl.BASE_KINDS else None
     except ValueError:
         pass
     return target, base, None
@@ -444,9 +446,9 @@ def _listing_targets(opts: Options, kind: str) -> list[tgt.Target]:
         attrs = eng.image_attrs(engine, opts.image or "")
         arch = (
             opts.arch
-            or (tgt.image_arch(attrs) if attrs else None)
+            or (archs.image_arch(attrs) if attrs else None)
             or eng.platform_arch(opts.platform)
-            or tgt.local_arch()
+            or archs.local_arch()
         )
         return [
             tgt.Target(
@@ -460,7 +462,7 @@ def _listing_targets(opts: Options, kind: str) -> list[tgt.Target]:
         ]
     if kind == "container":
         return [_container_host(_engine(opts), opts.container or "")]
-    return [replace(t, arch=opts.arch or tgt.local_arch()) for t in _expand_hosts(opts)]
+    return [replace(t, arch=opts.arch or archs.local_arch()) for t in _expand_hosts(opts)]
 
 
 def prepare(
@@ -511,10 +513,10 @@ def prepare(
             greeted = list(pool.map(_hello, targets))
     if len(greeted) == 1 and greeted[0][2]:
         raise UsageProblem(greeted[0][2])
-    fallback_arch = opts.arch or next((t.arch for t, _, err in greeted if not err), tgt.local_arch())
+    fallback_arch = opts.arch or next((t.arch for t, _, err in greeted if not err), archs.local_arch())
     hosts = []
     for index, (t, base, error) in enumerate(greeted):
-        labels_base = tgt.base_kind_from_labels(tgt.image_labels(t.image_attrs))
+        labels_base = lbl.base_kind_from_labels(lbl.image_labels(t.image_attrs))
         arch = opts.arch or (t.arch if not error and t.arch != "unknown" else fallback_arch)
         hosts.append(
             HostState(
