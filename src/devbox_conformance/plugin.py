@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from devbox_conformance import checks, cli_args, localrun, reaper, results, waiving
+from devbox_conformance import checks, cli_args, localrun, reaper, results, sshmux, waiving
 from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
 from devbox_conformance import labels as lbl
@@ -409,7 +409,7 @@ class _Lifecycle:
             name, self.container = self.container, None
             eng.remove_container(self.engine, name)
         if self.tmpdir:
-            dirs = sess.ssh_socket_dirs(self.tmpdir)
+            dirs = sshmux.ssh_socket_dirs(self.tmpdir)
             for socket in (s for d in dirs for s in d.glob("ssh-*")):  # this run's ssh masters (one per host)
                 localrun.run_command(
                     ["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "devbox-host"], timeout=10
