@@ -45,8 +45,10 @@ sys.path[:0] = [str(REPO / "src"), str(Path(__file__).resolve().parent)]
 
 import peer_checks as pc  # noqa: E402
 
+from devbox_conformance import arch as archs  # noqa: E402
 from devbox_conformance import engine as eng  # noqa: E402
 from devbox_conformance import expectations as exp  # noqa: E402
+from devbox_conformance import labels as lbl  # noqa: E402
 from devbox_conformance import probe  # noqa: E402
 from devbox_conformance import target as tgt  # noqa: E402
 
@@ -158,8 +160,8 @@ def prepare(
 ) -> tuple[exp.Expectations, dict[str, Any], dict[str, Any]]:
     """Load the model the suite would load for IMAGE, read the `when:` facts, warm the page cache."""
     attrs = eng.image_attrs(eng.choose("docker"), image) or {}
-    arch = tgt.image_arch(attrs)
-    base_kind = tgt.base_kind_from_labels(tgt.image_labels(attrs)) or "other"
+    arch = archs.image_arch(attrs)
+    base_kind = lbl.base_kind_from_labels(lbl.image_labels(attrs)) or "other"
     model = exp.load(expectations_dir, arch, base_kind)
     request = {
         "binaries": [],

@@ -34,8 +34,11 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path[:0] = [str(REPO / "src"), str(REPO / "build")]
 
+from devbox_conformance import arch as archs  # noqa: E402
 from devbox_conformance import engine as eng  # noqa: E402
 from devbox_conformance import expectations as exp  # noqa: E402
+from devbox_conformance import labels as lbl  # noqa: E402
+from devbox_conformance import lease as leases  # noqa: E402
 from devbox_conformance import probe  # noqa: E402
 from devbox_conformance import target as tgt  # noqa: E402
 
@@ -47,14 +50,14 @@ def suite_probe(ref: str, expectations: Path) -> tuple[float, float]:
     engine = eng.choose("auto")
     started = time.monotonic()
     attrs = eng.resolve_image(engine, ref, platform=None, pull="never", progress=lambda line: None)
-    arch = tgt.image_arch(attrs)
-    base = tgt.base_kind_from_labels(tgt.image_labels(attrs)) or "other"
+    arch = archs.image_arch(attrs)
+    base = lbl.base_kind_from_labels(lbl.image_labels(attrs)) or "other"
     request = probe.build_request(exp.load(expectations, arch, base))
-    run_id = tgt.new_run_id()
+    run_id = lbl.new_run_id()
     name = f"devbox-conformance-{run_id}"
     try:
         eng.start_container(engine, ref, run_id, platform=None, gpu_args=[])
-        lease = eng.Lease(engine, name)
+        lease = leases.Lease(engine, name)
         target = tgt.Target(
             spec=f"{engine.name}://{name}",
             name=name,

@@ -61,7 +61,9 @@ sys.path[:0] = [str(REPO / "src"), str(BENCH), str(REPO / "selftests" / "e2e")]
 import peer_checks as pc  # noqa: E402
 from ssh_fleet import SshFleet, build_node_image  # noqa: E402
 
+from devbox_conformance import arch as archs  # noqa: E402
 from devbox_conformance import expectations as exp  # noqa: E402
+from devbox_conformance import labels as lbl  # noqa: E402
 from devbox_conformance import probe  # noqa: E402
 from devbox_conformance import target as tgt  # noqa: E402
 
@@ -477,7 +479,7 @@ def derive_naive_checks(expectations: Path, ssh_config: Path) -> tuple[list[pc.C
         timeout=60,
         check=True,
     ).stdout.strip()
-    arch = tgt.normalize_arch(uname)
+    arch = archs.normalize_arch(uname)
     target = tgt.Target(
         "ssh://node1", "ssh://node1", "host", arch, connection={"ssh_config": str(ssh_config)}
     )
@@ -493,7 +495,7 @@ def derive_naive_checks(expectations: Path, ssh_config: Path) -> tuple[list[pc.C
     facts = probe.collect_facts(target, request, timeout=900)
     manifest = facts.get("manifest") if isinstance(facts.get("manifest"), dict) else {}
     base_kind = (manifest.get("base") or {}).get("kind") or "other"
-    if base_kind not in tgt.BASE_KINDS:
+    if base_kind not in lbl.BASE_KINDS:
         base_kind = "other"
     model = exp.load(expectations, arch, base_kind)
     derived = pc.derive_checks(model, probe.conditions(facts, arch, base_kind))

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from devbox_build.errors import UsageError
+from devbox_conformance.arch import MACHINE_TO_ARCH
 
 # The repository root: build/devbox_build/config.py -> parents[2].
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +34,6 @@ DEFAULT_WHEELHOUSE = Path("/opt/wheels")
 SUPPORTED_ARCHES = ("amd64", "arm64")
 STANDIN_BASE = "gpu-devbox-base:{suite}-{arch}"
 
-# uname -m spellings -> Docker's arch names
-_MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 _ARM64_V8 = {"arm64/v8": "arm64", "aarch64/v8": "arm64"}
 
 # Docker's reference grammar (distribution/reference): a registry host[:port], then lowercase path
@@ -58,9 +57,9 @@ def env(name: str, default: str, environ: Mapping[str, str] | None = None) -> st
 def host_arch(machine: str | None = None) -> str:
     """This machine's architecture in Docker's spelling (amd64, arm64)."""
     m = (machine or platform.machine()).lower()
-    if m not in _MACHINE_TO_ARCH:
+    if m not in MACHINE_TO_ARCH:
         raise UsageError(f"unsupported host architecture {m!r}: gpu-devbox builds for amd64 and arm64")
-    return _MACHINE_TO_ARCH[m]
+    return MACHINE_TO_ARCH[m]
 
 
 def parse_arch(text: str) -> str:
@@ -72,7 +71,7 @@ def parse_arch(text: str) -> str:
         value = _ARM64_V8.get(value, value)
     elif "/" in value:
         raise UsageError(f"bad platform {text!r}: only linux/amd64 and linux/arm64 are supported")
-    value = _MACHINE_TO_ARCH.get(value, value)
+    value = MACHINE_TO_ARCH.get(value, value)
     if value not in SUPPORTED_ARCHES:
         raise UsageError(f"bad platform {text!r}: use linux/amd64 or linux/arm64")
     return value

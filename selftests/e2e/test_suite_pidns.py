@@ -20,7 +20,9 @@ import pytest
 import yaml
 from devbox_e2e import DOCKER, REPO
 
-from devbox_conformance.engine import GROUP_LABEL, LEASE_PATH, RUN_DIR_PREFIX
+from devbox_conformance.labels import GROUP_LABEL
+from devbox_conformance.lease import LEASE_PATH
+from devbox_conformance.reaper import RUN_DIR_PREFIX
 
 pytestmark = pytest.mark.e2e
 

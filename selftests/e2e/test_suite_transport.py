@@ -25,7 +25,9 @@ from devbox_e2e import DOCKER, REPO, LocalRegistry, standin_base
 from ssh_fleet import SshFleet, build_node_image
 
 from devbox_conformance import engine as eng
-from devbox_conformance.engine import RUN_DIR_PREFIX
+from devbox_conformance import lease as leases
+from devbox_conformance import reaper
+from devbox_conformance.reaper import RUN_DIR_PREFIX
 
 pytestmark = pytest.mark.e2e
 
@@ -395,7 +397,7 @@ def _run_dir_of(pid: int) -> Path:
     """The temp dir of the run with this pid (its owner file names it; other runs here make their own)."""
     found = [
         owner.parent
-        for owner in Path(tempfile.gettempdir()).glob(f"{RUN_DIR_PREFIX}*/{eng.RUN_DIR_OWNER}")
+        for owner in Path(tempfile.gettempdir()).glob(f"{RUN_DIR_PREFIX}*/{reaper.RUN_DIR_OWNER}")
         if owner.read_text().split(":")[:2] == [socket.gethostname(), str(pid)]
     ]
     assert len(found) == 1, f"no single run dir names pid {pid} as its owner: {found}"
@@ -414,15 +416,15 @@ def test_the_next_run_reaps_a_killed_runs_container_and_temp_dir(
     engine = eng.choose("docker")
     left = _run_dir_of(pid)
     deadline = time.monotonic() + 2 * lease_s
-    age = eng.lease_age(engine, name)
-    while (age is None or age <= eng.stale_after(lease_s) or not eng.run_dir_stale(left)) and (
+    age = leases.lease_age(engine, name)
+    while (age is None or age <= leases.stale_after(lease_s) or not reaper.run_dir_stale(left)) and (
         time.monotonic() < deadline
     ):
         time.sleep(1)
-        age = eng.lease_age(engine, name)
-    assert age is not None and age > eng.stale_after(lease_s), f"lease of {name}: {age}"
+        age = leases.lease_age(engine, name)
+    assert age is not None and age > leases.stale_after(lease_s), f"lease of {name}: {age}"
     assert name in containers(), "the killed run's container went before its lease ran out"
-    assert left.exists() and eng.run_dir_stale(left)
+    assert left.exists() and reaper.run_dir_stale(left)
     t0 = time.monotonic()
     gone_at: list[float] = []
     with tempfile.TemporaryDirectory(prefix="devbox-transport-") as tmp:

@@ -51,7 +51,8 @@ def test_environment_puts_this_checkouts_suite_first() -> None:
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONPATH"] = str(config.REPO_ROOT / "build")
+    # What ./devbox sets: the harness and this checkout's suite, whose tables the harness reads.
+    env["PYTHONPATH"] = os.pathsep.join([str(config.REPO_ROOT / "build"), str(config.REPO_ROOT / "src")])
     return subprocess.run(
         [sys.executable, "-m", "devbox_build", "check", *args],
         cwd=tmp_path,

@@ -21,7 +21,7 @@ from devbox_conformance.kinds.base import When
 from devbox_conformance.kinds.commands import Command
 from devbox_conformance.kinds.files import File
 from devbox_conformance.kinds.security import SecurityCheck
-from devbox_conformance.target import RunResult
+from devbox_conformance.localrun import RunResult
 
 
 def _probe(request: dict[str, Any]) -> tuple[int, dict[str, Any] | None, str]:

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from devbox_conformance import probe, probe_script
+from devbox_conformance.arch import local_arch
 from devbox_conformance.expectations import load
 from devbox_conformance.intarget import shells
-from devbox_conformance.target import Target, local_arch
+from devbox_conformance.target import Target
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,19 +18,22 @@ from pathlib import Path
 import pytest
 
 from devbox_conformance import engine as eng
-from devbox_conformance.target import RunResult
+from devbox_conformance import labels as lbl
+from devbox_conformance import lease as leases
+from devbox_conformance import reaper
+from devbox_conformance.localrun import RunResult
 
 
 def _run_dir(
     parent: Path, name: str, owner: str | None, beat_age_s: float | None, lease: str = "120"
 ) -> Path:
-    path = parent / f"{eng.RUN_DIR_PREFIX}{name}"
+    path = parent / f"{reaper.RUN_DIR_PREFIX}{name}"
     path.mkdir()
     (path / "devbox-run-x.json").write_text("{}")
     if owner is not None:
-        (path / eng.RUN_DIR_OWNER).write_text(owner + "\n")
+        (path / reaper.RUN_DIR_OWNER).write_text(owner + "\n")
     if beat_age_s is not None:
-        beat = path / eng.RUN_DIR_HEARTBEAT
+        beat = path / reaper.RUN_DIR_HEARTBEAT
         beat.write_text(lease + "\n")
         then = time.time() - beat_age_s
         os.utime(beat, (then, then))
@@ -47,11 +50,11 @@ def test_only_dirs_with_a_stale_heartbeat_are_removed(tmp_path: Path) -> None:
     host = socket.gethostname()
     # Heartbeat of a 120 s lease: stale after two missed renewals (60 s).
     stale = _run_dir(tmp_path, "stale", f"{host}:{os.getpid()}:1", beat_age_s=61)
-    fresh = _run_dir(tmp_path, "fresh", eng.owner_label(), beat_age_s=5)
+    fresh = _run_dir(tmp_path, "fresh", lbl.owner_label(), beat_age_s=5)
     unmarked = _run_dir(tmp_path, "unmarked", None, beat_age_s=None)
     # An older suite's dir: an owner file, no heartbeat: never judged.
     no_beat = _run_dir(tmp_path, "nobeat", f"{host}:{_gone_pid()}:1", beat_age_s=None)
-    assert eng.reap_dead_run_dirs(tmp_path) == [stale]
+    assert reaper.reap_dead_run_dirs(tmp_path) == [stale]
     assert not stale.exists() and fresh.exists() and unmarked.exists() and no_beat.exists()
 
 
@@ -61,7 +64,7 @@ def test_a_dir_whose_owner_pid_is_not_visible_but_whose_heartbeat_is_fresh_is_ke
     host = socket.gethostname()
     invisible = _run_dir(tmp_path, "pidns", f"{host}:{_gone_pid()}:1", beat_age_s=1)
     reused = _run_dir(tmp_path, "reused", f"{host}:1:999999999", beat_age_s=1)
-    assert eng.reap_dead_run_dirs(tmp_path) == []
+    assert reaper.reap_dead_run_dirs(tmp_path) == []
     assert invisible.exists() and reused.exists()
 
 
@@ -69,30 +72,30 @@ def test_each_dir_is_judged_by_its_own_lease(tmp_path: Path) -> None:
     # A dir of a run with a 600 s lease is alive at 200 s; one with a 8 s lease is dead at 5 s.
     long_lease = _run_dir(tmp_path, "long", None, beat_age_s=200, lease="600")
     short_lease = _run_dir(tmp_path, "short", None, beat_age_s=5, lease="8")
-    assert eng.reap_dead_run_dirs(tmp_path) == [short_lease]
+    assert reaper.reap_dead_run_dirs(tmp_path) == [short_lease]
     assert long_lease.exists()
 
 
 def test_a_run_dir_has_a_heartbeat_that_is_renewed_and_stops_with_the_dir(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv(eng.LEASE_ENV, "4")  # renewed every second
+    monkeypatch.setenv(leases.LEASE_ENV, "4")  # renewed every second
     # A temp dir of its own: this test makes its heartbeat stale on purpose, and a suite run in another
     # xdist worker would rightly reap it from the shared /tmp.
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    path = eng.make_run_dir()
+    path = reaper.make_run_dir()
     try:
-        beat = path / eng.RUN_DIR_HEARTBEAT
-        assert path.name.startswith(eng.RUN_DIR_PREFIX)
-        assert (path / eng.RUN_DIR_OWNER).read_text().strip() == eng.owner_label()
+        beat = path / reaper.RUN_DIR_HEARTBEAT
+        assert path.name.startswith(reaper.RUN_DIR_PREFIX)
+        assert (path / reaper.RUN_DIR_OWNER).read_text().strip() == lbl.owner_label()
         assert beat.read_text().strip() == "4"
         old = time.time() - 100
         os.utime(beat, (old, old))
-        assert eng.run_dir_stale(path)
+        assert reaper.run_dir_stale(path)
         deadline = time.monotonic() + 10
-        while eng.run_dir_stale(path) and time.monotonic() < deadline:
+        while reaper.run_dir_stale(path) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not eng.run_dir_stale(path), "the heartbeat was not renewed"
+        assert not reaper.run_dir_stale(path), "the heartbeat was not renewed"
     finally:
         shutil.rmtree(path)
     time.sleep(1.5)
@@ -105,31 +108,31 @@ def test_a_run_dir_has_a_heartbeat_that_is_renewed_and_stops_with_the_dir(
 def test_the_lease_setting_is_read_when_needed(
     monkeypatch: pytest.MonkeyPatch, value: str, expected: float
 ) -> None:
-    monkeypatch.setenv(eng.LEASE_ENV, value)
-    assert eng.lease_seconds() == expected
+    monkeypatch.setenv(leases.LEASE_ENV, value)
+    assert leases.lease_seconds() == expected
 
 
 @pytest.mark.parametrize("value", ["2m", "nan", "inf", "-5", "0", "3", "1e9", "120s"])
 def test_a_bad_lease_setting_is_one_line_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
-    monkeypatch.setenv(eng.LEASE_ENV, value)
-    with pytest.raises(eng.LeaseSettingError) as info:
-        eng.lease_seconds()
+    monkeypatch.setenv(leases.LEASE_ENV, value)
+    with pytest.raises(leases.LeaseSettingError) as info:
+        leases.lease_seconds()
     assert str(info.value) == (
         f"DEVBOX_CONTAINER_LEASE_S={value!r}: "
         "takes a plain number of seconds from 4 to 86400 (e.g. 120; no unit)"
     )
     # pytest prints a UsageError as one `ERROR:` line, wherever the run first needs the lease.
     assert isinstance(info.value, pytest.UsageError)
-    with pytest.raises(eng.LeaseSettingError):
-        eng.make_run_dir()
+    with pytest.raises(leases.LeaseSettingError):
+        reaper.make_run_dir()
 
 
 def test_a_bad_lease_setting_does_not_break_import(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", "import devbox_conformance.engine, devbox_conformance.plugin"],
-        env={**os.environ, eng.LEASE_ENV: "2m"},
+        env={**os.environ, leases.LEASE_ENV: "2m"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -192,9 +195,10 @@ def test_only_containers_with_a_stale_lease_are_removed(monkeypatch: pytest.Monk
             "created-now": _stamp(1),
         },
     )
-    monkeypatch.setattr(eng, "run_command", fake)
+    for module in (eng, leases, reaper):  # each calls the local runner it imported
+        monkeypatch.setattr(module, "run_command", fake)
     engine = eng.Engine("docker", "docker")
-    dead = eng.reap_dead_runs(engine)
+    dead = reaper.reap_dead_runs(engine)
     assert sorted(dead) == ["exited-old", "never-renewed", "old-suite", "stale"]
     assert sorted(fake.removed) == sorted(dead)
 
@@ -212,8 +216,9 @@ def test_a_container_that_cannot_hold_its_lease_is_refused_in_one_line(
             )
         return RunResult(0, "cid\n", "")
 
-    monkeypatch.setattr(eng, "run_command", fake)
-    monkeypatch.delenv(eng.LEASE_ENV, raising=False)
+    for module in (eng, leases, reaper):  # each calls the local runner it imported
+        monkeypatch.setattr(module, "run_command", fake)
+    monkeypatch.delenv(leases.LEASE_ENV, raising=False)
     with pytest.raises(eng.TargetError) as info:
         eng.start_container(
             eng.Engine("docker", "docker", ("--read-only",)), "img:1", "r1", platform=None, gpu_args=[]
@@ -229,10 +234,10 @@ def test_a_container_that_cannot_hold_its_lease_is_refused_in_one_line(
 
 
 def test_containers_carry_lease_and_group_labels(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(eng.GROUP_ENV, "ci-42")
-    args = eng.run_labels("r1", 90)
+    monkeypatch.setenv(lbl.GROUP_ENV, "ci-42")
+    args = lbl.run_labels("r1", 90)
     labels = [args[i + 1] for i in range(0, len(args), 2)]
-    assert labels[:2] == [f"{eng.CONTAINER_LABEL}=r1", f"{eng.LEASE_LABEL}=90"]
-    assert f"{eng.GROUP_LABEL}=ci-42" in labels
-    monkeypatch.delenv(eng.GROUP_ENV)
-    assert not any(label.startswith(eng.GROUP_LABEL) for label in eng.run_labels("r1", 90)[1::2])
+    assert labels[:2] == [f"{lbl.CONTAINER_LABEL}=r1", f"{lbl.LEASE_LABEL}=90"]
+    assert f"{lbl.GROUP_LABEL}=ci-42" in labels
+    monkeypatch.delenv(lbl.GROUP_ENV)
+    assert not any(label.startswith(lbl.GROUP_LABEL) for label in lbl.run_labels("r1", 90)[1::2])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox_conformance import session as sess
+from devbox_conformance import sshmux
 
 pytest_plugins = ["pytester"]
 
@@ -45,8 +45,8 @@ def socket_of(controlpath: str) -> str:
 
 def test_a_short_run_dir_keeps_its_sockets(tmp_path: Path) -> None:
     run_dir = Path(os.path.realpath("/tmp")) / "devbox-conformance-abcdefgh"
-    assert sess.ssh_socket_dir(run_dir) == run_dir
-    assert not (run_dir / sess.SOCKET_DIR_LINK).exists()
+    assert sshmux.ssh_socket_dir(run_dir) == run_dir
+    assert not (run_dir / sshmux.SOCKET_DIR_LINK).exists()
 
 
 def test_a_long_run_dir_gets_a_short_linked_socket_dir(long_tmpdir: Path) -> None:
@@ -54,13 +54,13 @@ def test_a_long_run_dir_gets_a_short_linked_socket_dir(long_tmpdir: Path) -> Non
     run_dir.mkdir()
     too_long = socket_of(str(run_dir / "ssh-%%C"))
     assert not binds(too_long)  # the defect: this is where the sockets went
-    connection = sess._with_ssh_multiplexing({}, run_dir)
+    connection = sshmux.with_ssh_multiplexing({}, run_dir)
     short = Path(connection["controlpath"]).parent
     try:
-        assert short != run_dir and short.parent == sess.SHORT_SOCKET_PARENT
+        assert short != run_dir and short.parent == sshmux.SHORT_SOCKET_PARENT
         assert binds(socket_of(connection["controlpath"]))
-        assert sess.ssh_socket_dirs(run_dir) == [run_dir, short]
-        assert (short / sess.RUN_DIR_LINK).resolve() == run_dir.resolve()
+        assert sshmux.ssh_socket_dirs(run_dir) == [run_dir, short]
+        assert (short / sshmux.RUN_DIR_LINK).resolve() == run_dir.resolve()
         assert oct(short.stat().st_mode & 0o777) == "0o700"
     finally:
         shutil.rmtree(short, ignore_errors=True)
@@ -70,10 +70,10 @@ def test_a_short_dir_whose_run_is_gone_is_removed_and_a_live_one_kept(long_tmpdi
     live_run, dead_run = long_tmpdir / "live", long_tmpdir / "dead"
     live_run.mkdir()
     dead_run.mkdir()
-    live, dead = sess.ssh_socket_dir(live_run), sess.ssh_socket_dir(dead_run)
+    live, dead = sshmux.ssh_socket_dir(live_run), sshmux.ssh_socket_dir(dead_run)
     try:
         shutil.rmtree(dead_run)  # the dead run's temp dir was reaped
-        removed = sess.remove_orphan_socket_dirs()
+        removed = sshmux.remove_orphan_socket_dirs()
         assert dead in removed and not dead.exists()
         assert live.is_dir() and live not in removed
     finally:
@@ -91,7 +91,7 @@ def test_ssh_under_a_long_tmpdir_reaches_the_host(
     )
     pytester.makepyfile(test_s="def test_binary(binary, check):\n    check('binaries', binary)\n")
     monkeypatch.setenv("TMPDIR", str(long_tmpdir))
-    before = set(sess.SHORT_SOCKET_PARENT.glob(sess.SOCKET_DIR_PREFIX + "*"))
+    before = set(sshmux.SHORT_SOCKET_PARENT.glob(sshmux.SOCKET_DIR_PREFIX + "*"))
     result = pytester.runpytest_subprocess(
         "-p",
         "devbox_conformance.plugin",
@@ -109,7 +109,9 @@ def test_ssh_under_a_long_tmpdir_reaches_the_host(
     assert result.ret == pytest.ExitCode.USAGE_ERROR, text
     assert "ControlPath too long" not in text
     assert "port 1: Connection refused" in text, text
-    assert set(sess.SHORT_SOCKET_PARENT.glob(sess.SOCKET_DIR_PREFIX + "*")) <= before  # removed with the run
+    assert (
+        set(sshmux.SHORT_SOCKET_PARENT.glob(sshmux.SOCKET_DIR_PREFIX + "*")) <= before
+    )  # removed with the run
     assert not list(long_tmpdir.glob("devbox-conformance-*"))
 
 

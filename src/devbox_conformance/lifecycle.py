@@ -19,7 +19,9 @@ import pytest
 
 from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
-from devbox_conformance import options, outputs, testinfra_ids, waiving
+from devbox_conformance import labels as lbl
+from devbox_conformance import lease as leases
+from devbox_conformance import localrun, options, outputs, reaper, runopts, sshmux, testinfra_ids, waiving
 from devbox_conformance import session as sess
 from devbox_conformance import target as tgt
 from devbox_conformance.performance import conclude
@@ -71,14 +73,14 @@ class Lifecycle:
     def __init__(self) -> None:
         self.container: str | None = None
         self.engine: eng.Engine | None = None
-        self.lease: eng.Lease | None = None
+        self.lease: leases.Lease | None = None
         self.tmpdir: Path | None = None
         self._old_sigterm: Any = None
 
     def started(self, engine: eng.Engine, name: str) -> None:
         """Called just before the container is started, so that nothing can start it unowned."""
         self.container, self.engine = name, engine
-        self.lease = eng.Lease(engine, name)
+        self.lease = leases.Lease(engine, name)
         atexit.register(self.cleanup)
         self._old_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
 
@@ -94,9 +96,9 @@ class Lifecycle:
             name, self.container = self.container, None
             eng.remove_container(self.engine, name)
         if self.tmpdir:
-            dirs = sess.ssh_socket_dirs(self.tmpdir)
+            dirs = sshmux.ssh_socket_dirs(self.tmpdir)
             for socket in (s for d in dirs for s in d.glob("ssh-*")):  # this run's ssh masters (one per host)
-                tgt.run_command(
+                localrun.run_command(
                     ["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "devbox-host"], timeout=10
                 )
             for directory in reversed(dirs):
@@ -148,8 +150,8 @@ def prepare(config: pytest.Config) -> None:
     life = Lifecycle()
     config.stash[LIFECYCLE_KEY] = life
     # A run killed outright (SIGKILL, a CI time-out) cleans nothing up: its temp dir goes with the next run.
-    eng.reap_dead_run_dirs()
-    life.tmpdir = eng.make_run_dir()
+    reaper.reap_dead_run_dirs()
+    life.tmpdir = reaper.make_run_dir()
     reporter = config.pluginmanager.get_plugin("terminalreporter")
 
     def progress(line: str) -> None:
@@ -166,11 +168,11 @@ def prepare(config: pytest.Config) -> None:
         )
         # --collect-only lists the tests: nothing is pulled, started or contacted, and no probe runs.
         listing = bool(config.option.collectonly)
-        state, gather = sess.prepare(opts, tgt.new_run_id(), life.tmpdir, life, progress, listing=listing)
+        state, gather = sess.prepare(opts, lbl.new_run_id(), life.tmpdir, life, progress, listing=listing)
         bind_testinfra_host(config, state)
         probe = None if listing else Probe(gather)
         config.stash[STATE_KEY] = Controller(state, life.tmpdir, probe)
-    except sess.UsageProblem as exc:
+    except runopts.UsageProblem as exc:
         life.cleanup()
         raise pytest.UsageError(str(exc)) from None
     except exp.ExpectationsError as exc:
@@ -188,7 +190,7 @@ def wait_probe(session: pytest.Session) -> None:
     if isinstance(state, Controller) and state.probe is not None:
         try:
             state.probe.wait()
-        except sess.UsageProblem as exc:
+        except runopts.UsageProblem as exc:
             session.config.stash[START_ERROR_KEY] = (int(pytest.ExitCode.USAGE_ERROR), str(exc))
             raise pytest.UsageError(str(exc)) from None
 

@@ -27,9 +27,11 @@ from typing import Any
 
 from devbox_conformance import checks, probe, slurm
 from devbox_conformance import expectations as exp
+from devbox_conformance.arch import normalize_arch
 from devbox_conformance.kinds import all_kinds
 from devbox_conformance.kinds import node as node_kind
-from devbox_conformance.target import normalize_arch, pack_python, run_command
+from devbox_conformance.localrun import run_command
+from devbox_conformance.target import pack_python
 
 PROFILE_DIR = exp.PROFILES_DIR / "gpu-node"
 # The health check's kinds: facts of the node only (the `gpu` items compute on every GPU).

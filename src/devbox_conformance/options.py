@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from devbox_conformance import cli_args
+from devbox_conformance import cli_args, runopts
 from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
-from devbox_conformance import session as sess
-from devbox_conformance import target as tgt
+from devbox_conformance import labels as lbl
+from devbox_conformance import lease as leases
 from devbox_conformance import waivers as wv
 
 GROUP_TITLE = "gpu-devbox conformance suite (every option also answers to --devbox-NAME)"
@@ -59,8 +59,8 @@ def add_options(parser: pytest.Parser) -> None:
         dest="devbox_image",
         metavar="IMAGE",
         help="image to check (pulled per --pull; one container is started for the run). The container "
-        f"stops itself when the run is gone for {eng.LEASE_ENV} seconds (default {eng.DEFAULT_LEASE_S:.0f}); "
-        f"{eng.GROUP_ENV}=NAME labels it with a group of runs",
+        f"stops itself when the run is gone for {leases.LEASE_ENV} seconds "
+        f"(default {leases.DEFAULT_LEASE_S:.0f}); {lbl.GROUP_ENV}=NAME labels it with a group of runs",
     )
     add(
         "container",
@@ -123,7 +123,7 @@ def add_options(parser: pytest.Parser) -> None:
     add(
         "base-kind",
         dest="devbox_base_kind",
-        choices=tgt.BASE_KINDS,
+        choices=lbl.BASE_KINDS,
         help="override the base kind (default: build manifest / image labels)",
     )
     add(
@@ -191,7 +191,7 @@ _CONNECTION_OPTIONS = (
 USER_HOSTS_KEY = pytest.StashKey["str | None"]()
 
 
-def run_options(config: pytest.Config) -> sess.Options:
+def run_options(config: pytest.Config) -> runopts.Options:
     if USER_HOSTS_KEY in config.stash:
         hosts = config.stash[USER_HOSTS_KEY]
     else:
@@ -199,7 +199,7 @@ def run_options(config: pytest.Config) -> sess.Options:
     if isinstance(hosts, list):
         hosts = ",".join(hosts) or None
     connection = {name: config.getoption(name, default=None) for name in _CONNECTION_OPTIONS}
-    return sess.Options(
+    return runopts.Options(
         image=config.getoption("devbox_image"),
         container=config.getoption("devbox_container"),
         hosts=hosts,
@@ -250,7 +250,7 @@ def add_contract(config: pytest.Config) -> None:
     config.args.append(str(contract))
 
 
-def suite_requested(config: pytest.Config, opts: sess.Options) -> bool:
+def suite_requested(config: pytest.Config, opts: runopts.Options) -> bool:
     """True when a target is given or the suite's own tests/ are collected (in a gpu-devbox checkout)."""
     if opts.image or opts.container or opts.hosts:
         return True

@@ -19,7 +19,8 @@ from devbox_conformance.expectations import Expectations
 from devbox_conformance.intarget.security import TIMEOUT_S as SECURITY_WALK_S
 from devbox_conformance.kinds import all_kinds
 from devbox_conformance.kinds.packages import DPKG_STATUS_PATH  # noqa: F401 - imported from here
-from devbox_conformance.target import RunResult, Target
+from devbox_conformance.localrun import RunResult
+from devbox_conformance.target import Target
 
 MANIFEST_PATH = "/etc/devbox/build-manifest.json"
 # Name the in-target package is imported under in the target by the probe (its modules import each other

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 
-from devbox_conformance.target import run_command
+from devbox_conformance.localrun import run_command
 
 REASON_PREFIX = "devbox:"
 # Slurm shows long reasons whole, but they are read in `sinfo -R` columns: keep them to one glance.

@@ -18,22 +18,14 @@ from __future__ import annotations
 
 import base64
 import math
-import platform
 import shlex
-import subprocess
 import threading
-import uuid
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-# Label every container the suite starts carries; its value is the run id.
-CONTAINER_LABEL = "io.github.gpu-devbox.conformance"
-BASE_KIND_LABEL = "io.github.gpu-devbox.base-kind"
-BASE_NAME_LABEL = "org.opencontainers.image.base.name"
-BASE_KINDS = ("ngc", "standin", "other")
+from devbox_conformance.localrun import RunResult, decode
 
-_MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 # How long past its own limit a call may take before the run stops waiting for the host.
 CALL_GRACE_S = 30.0
 # Runs shipped Python: decode the zlib+base64 source and arguments, then run the source as __main__.
@@ -47,52 +39,6 @@ _PY_BOOT = (
 
 class TargetError(Exception):
     """A target cannot be reached or prepared; the message is one line meant for the user."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What one command run inside a target returned."""
-
-    # Exit status of the command (124 when it ran past its timeout, 127 when it could not be started).
-    exit_code: int
-    # Decoded stdout and stderr (UTF-8, undecodable bytes replaced).
-    stdout: str
-    stderr: str
-
-
-def run_command(argv: list[str], timeout: float, stdin: str | None = None) -> RunResult:
-    """The suite's runner for commands on THIS machine (engine CLIs): argv in, RunResult out, no raise."""
-    try:
-        proc = subprocess.run(
-            argv,
-            input=stdin.encode() if stdin is not None else None,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as exc:
-        return RunResult(
-            124,
-            _decode(exc.stdout),
-            _decode(exc.stderr) + f"\ntimed out after {timeout:g} s: {shlex.join(argv)}",
-        )
-    except OSError as exc:
-        return RunResult(127, "", f"cannot run {shlex.join(argv)}: {exc}")
-    return RunResult(proc.returncode, _decode(proc.stdout), _decode(proc.stderr))
-
-
-def _decode(data: bytes | str | None) -> str:
-    if data is None:
-        return ""
-    return data if isinstance(data, str) else data.decode("utf-8", "replace")
-
-
-def normalize_arch(machine: str) -> str:
-    return _MACHINE_TO_ARCH.get(machine.lower(), machine.lower())
-
-
-def local_arch() -> str:
-    return normalize_arch(platform.machine())
 
 
 def first_line(exc: BaseException) -> str:
@@ -190,7 +136,7 @@ class Target:
         if "error" in box:
             raise TargetError(f"cannot reach {self.name}: {first_line(box['error'])}")
         out = box["result"]
-        return RunResult(int(out.rc), _decode(out.stdout_bytes), _decode(out.stderr_bytes))
+        return RunResult(int(out.rc), decode(out.stdout_bytes), decode(out.stderr_bytes))
 
     def run_python(
         self, source: str, args: list[str] | tuple[str, ...] = (), timeout: float = 600
@@ -208,30 +154,3 @@ class Target:
             "image_ref": self.image_ref,
             "engine": self.engine,
         }
-
-
-def image_arch(attrs: dict[str, Any]) -> str:
-    return normalize_arch(str(attrs.get("Architecture") or "unknown"))
-
-
-def image_labels(attrs: dict[str, Any] | None) -> dict[str, str]:
-    if not attrs:
-        return {}
-    return dict((attrs.get("Config") or {}).get("Labels") or {})
-
-
-def base_kind_from_labels(labels: dict[str, str]) -> str | None:
-    """ngc/standin/other from the image's labels, None when they say nothing."""
-    kind = labels.get(BASE_KIND_LABEL)
-    if kind in BASE_KINDS:
-        return kind
-    name = labels.get(BASE_NAME_LABEL, "")
-    if name.startswith("nvcr.io/nvidia/pytorch"):
-        return "ngc"
-    if name.startswith("gpu-devbox-base:"):
-        return "standin"
-    return "other" if name else None
-
-
-def new_run_id() -> str:
-    return uuid.uuid4().hex[:12]

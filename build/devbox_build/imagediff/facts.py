@@ -290,9 +290,15 @@ def gather(
     FactsError (one line) when the image cannot be resolved, started or probed; UsageError for a contract
     the loader refuses.
     """
+    from devbox_conformance import arch as archs  # noqa: PLC0415
     from devbox_conformance import engine as eng  # noqa: PLC0415
     from devbox_conformance import expectations as exp  # noqa: PLC0415
-    from devbox_conformance import probe  # noqa: PLC0415
+    from devbox_conformance import labels as lbl  # noqa: PLC0415
+    from devbox_conformance import lease as leases  # noqa: PLC0415
+    from devbox_conformance import (
+        localrun,  # noqa: PLC0415
+        probe,  # noqa: PLC0415
+    )
     from devbox_conformance import target as tgt  # noqa: PLC0415
 
     try:
@@ -300,14 +306,14 @@ def gather(
         attrs = eng.resolve_image(engine, ref, platform=platform, pull=pull, progress=progress)
     except tgt.TargetError as exc:
         raise FactsError(str(exc)) from None
-    arch = tgt.image_arch(attrs)
-    base = tgt.base_kind_from_labels(tgt.image_labels(attrs)) or "other"
+    arch = archs.image_arch(attrs)
+    base = lbl.base_kind_from_labels(lbl.image_labels(attrs)) or "other"
     try:
         model = exp.load(expectations_dir, arch, base)
     except exp.ExpectationsError as exc:
         raise UsageError(str(exc)) from None
     request, binaries = probe_request(model)
-    history = tgt.run_command(
+    history = localrun.run_command(
         [
             engine.cli,
             "image",
@@ -322,7 +328,7 @@ def gather(
     )
     if history.exit_code != 0:
         raise FactsError(f"cannot read the history of {ref}: {history.stderr.strip()[-300:]}")
-    run_id = tgt.new_run_id()
+    run_id = lbl.new_run_id()
     name = f"devbox-conformance-{run_id}"
     try:
         # The health command is replaced: a diff reads the image's health config, never runs it, and the
@@ -330,7 +336,7 @@ def gather(
         eng.start_container(
             engine, str(attrs.get("Id") or ref), run_id, platform=platform, gpu_args=["--health-cmd", "true"]
         )
-        lease = eng.Lease(engine, name)
+        lease = leases.Lease(engine, name)
         try:
             target = tgt.Target(
                 spec=f"{engine.name}://{name}",

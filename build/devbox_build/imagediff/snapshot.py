@@ -204,7 +204,7 @@ def write(directory: Path, f: ImageFacts, contract: Path | str, *, force: bool =
     check anything of the contract less strictly, never stays on disk.
     """
     from devbox_conformance import expectations as exp  # noqa: PLC0415 - suite deps on demand
-    from devbox_conformance import target as tgt  # noqa: PLC0415
+    from devbox_conformance import labels as lbl  # noqa: PLC0415
 
     common = directory / "common.yaml"
     if common.exists() and not force:
@@ -220,7 +220,7 @@ def write(directory: Path, f: ImageFacts, contract: Path | str, *, force: bool =
         raise UsageError(
             f"{f.ref}: nothing to pin (no binary of the contract, Python distribution or dpkg package found)"
         )
-    base = tgt.base_kind_from_labels(f.labels) or "other"
+    base = lbl.base_kind_from_labels(f.labels) or "other"
     source = _contract_dir(contract)
     try:
         model = exp.load(source, f.arch, base)

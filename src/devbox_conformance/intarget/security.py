@@ -15,7 +15,6 @@ The allow-list is applied here, so the facts hold what is wrong (the first SHOWN
 
 import fnmatch
 import grp
-import json
 import os
 import pwd
 import re
@@ -25,48 +24,13 @@ import tempfile
 import threading
 import time
 
+from .credentials import named_secret, secret_reason, sniffed
+
 # Entries shown per item (violations and allowed hits); the counts are exact.
 SHOWN = 50
 DEFAULT_MAX_ENTRIES = 1000000
 # A walk that takes longer is stopped and reported truncated (a hung mount, a huge tree).
 TIMEOUT_S = 120.0
-# Files at most this large are sniffed for a PEM private key (a 4096-bit RSA key is about 3.3 KB); only the
-# first SNIFF_BYTES are read.
-SNIFF_MAX = 16384
-SNIFF_BYTES = 128
-# Not sniffed: source, document, data and archive files by their extension. A private key saved as .py or
-# .html is not how keys leak, and skipping them keeps a source tree (a base's /opt) from costing seconds of
-# opens; .pem, .key and files without an extension are read.
-NOT_SNIFFED = frozenset(
-    "7z a bz2 c cc cfg cmake cpp css csv cu cuh cxx decTest diff f90 gif gz h hh hpp htm html hxx ico in ini "
-    "jar java jpeg jpg js json map md mjs mo npy npz o patch pl png po pom pt py pyc pyi pyo pyx rb rs rst "
-    "sh so svg tar tcl toml ts tsv txt typed wav whl xml xz yaml yml zip zst".split()
-)
-PEM_PRIVATE = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
-# Files that hold credentials by their very name (path suffixes, as under a home directory).
-TOKEN_FILES = (
-    ".netrc",
-    ".git-credentials",
-    ".pypirc",
-    ".huggingface/token",
-    ".cache/huggingface/token",
-    ".cache/huggingface/stored_tokens",
-    ".aws/credentials",
-    ".config/gh/hosts.yml",
-    ".config/gcloud/application_default_credentials.json",
-    ".config/gcloud/credentials.db",
-    ".kube/config",
-    ".azure/accessTokens.json",
-    ".azure/msal_token_cache.json",
-)
-# File name -> the TOKEN_FILES suffixes with that name: one dict lookup per file, not a test per suffix.
-TOKEN_BY_NAME = {}
-for _token in TOKEN_FILES:
-    TOKEN_BY_NAME.setdefault(_token.rpartition("/")[2], []).append(_token)
-# Docker's config.json: read whole up to this size; an "auths" entry holding one of these keys is a secret.
-JSON_MAX = 1 << 20
-DOCKER_KEYS = ("auth", "identitytoken", "password", "registrytoken")
-
 # find's tests per check: the candidates (judge() decides on them, with the same rules as the fallback).
 FIND_TESTS = {
     "world_writable": ["-perm", "-0002", "!", "-type", "l", "!", "(", "-type", "d", "-perm", "-1000", ")"],
@@ -99,75 +63,6 @@ def _type_char(mode):
     return "?"
 
 
-def _docker_credentials(path):
-    """The registries a Docker config.json holds credentials for ("auths" entries with a secret)."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(JSON_MAX)
-    except OSError:
-        return []
-    try:
-        auths = json.loads(raw.decode("utf-8", "replace")).get("auths")
-    except (ValueError, AttributeError):
-        return ["(unparsable config.json)"] if b'"auths"' in raw and b'"auth"' in raw else []
-    if not isinstance(auths, dict):
-        return []
-    return sorted(
-        reg
-        for reg, entry in auths.items()
-        if isinstance(entry, dict) and any(entry.get(k) for k in DOCKER_KEYS)
-    )
-
-
-def _sniff(path):
-    """The PEM header of the private key the file starts with (after white space), or None."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(SNIFF_BYTES).lstrip(b"\xef\xbb\xbf \t\r\n")
-    except OSError:
-        return None
-    if head.startswith(b"PuTTY-User-Key-File-"):
-        return "PuTTY-User-Key-File"
-    hit = PEM_PRIVATE.match(head)
-    return hit.group(0).decode("ascii") if hit else None
-
-
-def _named_secret(name):
-    """True when a file of this name may be a secret by its name alone (the walk stats only those and the
-    small files sniffed)."""
-    return (
-        name.startswith("id_")
-        or name.startswith("ssh_host_")
-        or name in TOKEN_BY_NAME
-        or name == "config.json"
-    )
-
-
-def _sniffed(name):
-    return name.rpartition(".")[2] not in NOT_SNIFFED
-
-
-def _secret(path, size):
-    """Why the regular file at `path` (of `size` bytes) is a secret, or None."""
-    parent, _, name = path.rpartition("/")
-    if parent.endswith("/.ssh") and name.startswith("id_") and not name.endswith(".pub"):
-        return "ssh private key"
-    if name.startswith("ssh_host_") and name.endswith("_key"):
-        return "ssh host key"
-    for token in TOKEN_BY_NAME.get(name, ()):
-        if path.endswith("/" + token):
-            return "credentials file (%s)" % token
-    if name == "config.json" and path.endswith("/.docker/config.json"):
-        registries = _docker_credentials(path)
-        if registries:
-            return "docker credentials for %s" % ", ".join(registries[:3])
-    if size <= SNIFF_MAX and _sniffed(name):
-        header = _sniff(path)
-        if header:
-            return "private key (%s)" % header
-    return None
-
-
 def judge(check, path, type_char, mode, size, owner, group):
     """Why the entry violates `check`, or None: the same rules for find's candidates and the fallback's."""
     if check == "world_writable":
@@ -183,7 +78,7 @@ def judge(check, path, type_char, mode, size, owner, group):
     if check == "secrets":
         if type_char != "f" or size <= 0:
             return None
-        return _secret(path, size)
+        return secret_reason(path, size)
     raise ValueError("unknown security check %r" % check)
 
 
@@ -290,23 +185,8 @@ def _find_walk(paths, result):
             return False
         timer = threading.Timer(TIMEOUT_S, proc.kill)
         timer.start()
-        pending = b""
         try:
-            while True:
-                chunk = proc.stdout.read(65536)
-                if not chunk:
-                    break
-                result.out["visited"] += chunk.count(b"\0")
-                parts = (pending + chunk).split(b"\0")
-                pending = parts.pop()
-                for part in parts:
-                    if part:
-                        _find_record(part, result)
-                if result.out["visited"] > result.cap:
-                    result.out["visited"] = result.cap
-                    result.out["truncated"] = "stopped after max_entries (%d) entries" % result.cap
-                    proc.kill()
-                    break
+            _read_find(proc, result)
         finally:
             timer.cancel()
             proc.stdout.close()
@@ -320,6 +200,26 @@ def _find_walk(paths, result):
             if line.strip():
                 result.error(line.strip())
     return True
+
+
+def _read_find(proc, result):
+    """Count find's NULs (one per entry), record its candidates, and stop find at the cap."""
+    pending = b""
+    while True:
+        chunk = proc.stdout.read(65536)
+        if not chunk:
+            return
+        result.out["visited"] += chunk.count(b"\0")
+        parts = (pending + chunk).split(b"\0")
+        pending = parts.pop()
+        for part in parts:
+            if part:
+                _find_record(part, result)
+        if result.out["visited"] > result.cap:
+            result.out["visited"] = result.cap
+            result.out["truncated"] = "stopped after max_entries (%d) entries" % result.cap
+            proc.kill()
+            return
 
 
 def _find_record(part, result):
@@ -359,7 +259,6 @@ def _python_walk(paths, result):
     For secrets only directories (for their device) and files a name test keeps are stat'ed.
     """
     deadline = time.monotonic() + TIMEOUT_S
-    secrets = result.check == "secrets"
     stack = []
     for top in paths:
         try:
@@ -381,26 +280,30 @@ def _python_walk(paths, result):
         try:
             with os.scandir(directory) as entries:
                 for entry in entries:
-                    result.out["visited"] += 1
-                    try:
-                        if secrets and not entry.is_dir(follow_symlinks=False):
-                            name = entry.name
-                            if not entry.is_file(follow_symlinks=False) or not (
-                                _named_secret(name) or _sniffed(name)
-                            ):
-                                continue
-                        st = entry.stat(follow_symlinks=False)
-                    except OSError as exc:
-                        result.error("%s: %s" % (entry.path, exc.strerror or exc))
-                        continue
-                    if (
-                        _judge_stat(result, entry.path, st) == "d"
-                        and st.st_dev == dev
-                        and not result.pruned(entry.path)
-                    ):
-                        stack.append((entry.path, dev))
+                    _visit(entry, dev, result, stack)
         except OSError as exc:
             result.error("%s: %s" % (directory, exc.strerror or exc))
+
+
+def _visit(entry, dev, result, stack):
+    """Judge one directory entry; a directory on the same file system, not pruned, goes on the stack."""
+    result.out["visited"] += 1
+    try:
+        if result.check == "secrets" and not _may_be_secret(entry):
+            return
+        st = entry.stat(follow_symlinks=False)
+    except OSError as exc:
+        result.error("%s: %s" % (entry.path, exc.strerror or exc))
+        return
+    if _judge_stat(result, entry.path, st) == "d" and st.st_dev == dev and not result.pruned(entry.path):
+        stack.append((entry.path, dev))
+
+
+def _may_be_secret(entry):
+    """Whether the secrets walk must stat the entry: a directory (its device), or a file a name test keeps."""
+    if entry.is_dir(follow_symlinks=False):
+        return True
+    return entry.is_file(follow_symlinks=False) and (named_secret(entry.name) or sniffed(entry.name))
 
 
 def scan(spec, use_find=True):

@@ -17,18 +17,11 @@ from __future__ import annotations
 
 import time
 
-from devbox_conformance.engine import (
-    Engine,
-    Lease,
-    choose,
-    lease_seconds,
-    remove_container,
-    renew_every,
-    run_labels,
-    watchdog_command,
-)
+from devbox_conformance.engine import Engine, choose, remove_container
 from devbox_conformance.intarget.stats import summarize
-from devbox_conformance.target import new_run_id, run_command
+from devbox_conformance.labels import new_run_id, run_labels
+from devbox_conformance.lease import Lease, lease_seconds, renew_every, watchdog_command
+from devbox_conformance.localrun import run_command
 
 from .report import Measurement
 

@@ -11,13 +11,13 @@ least noisy attempt is kept. Example::
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from devbox_conformance import intarget
+from devbox_conformance.arch import local_arch
 from devbox_conformance.probe import package_source
 
 from .baselines import MetricBaseline, NoisePolicy
@@ -66,8 +66,7 @@ def script_source(name: str) -> str:
 
 
 def host_arch() -> str:
-    machine = platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    return local_arch()
 
 
 def is_emulated(target: RunsPython) -> bool:
