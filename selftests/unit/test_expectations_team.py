@@ -94,6 +94,14 @@ def test_common_only_contract_loads_on_every_arch(tmp_path: Path) -> None:
         assert keys(exp.load(d, arch, "other"), "binaries") == ["our-cli"]
 
 
+def test_a_waivers_file_beside_a_common_only_contract_is_not_an_overlay(tmp_path: Path) -> None:
+    # waivers.yaml beside the contract was counted as an overlay: "no overlay for arch (overlays: waivers)".
+    waivers = "waivers:\n  - id: test_binary[our-cli]\n    justification: x\n    expires: 2027-01-01\n"
+    d = write(tmp_path, {"common.yaml": "binaries:\n  - name: our-cli\n", "waivers.yaml": waivers})
+    for arch in ("amd64", "arm64"):
+        assert keys(exp.load(d, arch, "other"), "binaries") == ["our-cli"]
+
+
 def test_a_contract_with_overlays_still_needs_this_arch(tmp_path: Path) -> None:
     d = write(tmp_path, {"common.yaml": "binaries:\n  - name: our-cli\n", "arm64.yaml": ""})
     with pytest.raises(exp.ExpectationsError) as info:

@@ -217,3 +217,67 @@ def test_the_profile_is_named_in_extends_and_in_expectations(tmp_path: Path) -> 
     (bad / "common.yaml").write_text("extends: gpu-nod\n")
     code, doc, out = _run(tmp_path, "", "--expectations", str(bad))
     assert code == 2 and "extends: 'gpu-nod': no common.yaml" in out, out
+
+
+# Waivers: the suite's file, judged the same way on a node.
+NVLINK_DEFECT = "nvlink.4=up,inactive,up"
+
+
+def _waive(team: Path, test_id: str, expires: str = "2027-01-31", scope: str = "") -> None:
+    (team / "waivers.yaml").write_text(
+        f"waivers:\n  - id: {test_id}\n    justification: NVLink bridge on order (TICKET-7)\n"
+        f"    expires: {expires}\n{scope}"
+    )
+
+
+def _run_on(tmp_path: Path, emu: str, team: Path, today: str, *args: str) -> tuple[int, dict, str]:
+    os.environ["DEVBOX_TODAY"] = today
+    try:
+        return _run(tmp_path, emu, "--expectations", str(team), *args)
+    finally:
+        del os.environ["DEVBOX_TODAY"]
+
+
+def test_a_valid_waiver_keeps_the_node_in_service_and_says_waived(tmp_path: Path) -> None:
+    team = _team(tmp_path)
+    _waive(team, "test_node[nvlink]")
+    code, doc, out = _run_on(tmp_path, NVLINK_DEFECT, team, "2026-12-05")
+    assert code == 0, out
+    assert _outcomes(doc)["nvlink"] == "waived" and doc["totals"]["waived"] == 1, doc["totals"]
+    message = next(i["message"] for i in doc["items"] if i["key"] == "nvlink")
+    assert message.startswith("waived until 2027-01-31: NVLink bridge on order (TICKET-7)"), message
+    assert "GPU 4: link(s) 1 inactive" in message  # the failure stays visible
+    assert "WAIVED  test_node[nvlink]" in out and "1 waived" in out
+
+
+def test_an_expired_waiver_is_red_and_the_reason_says_it_expired(tmp_path: Path) -> None:
+    team = _team(tmp_path)
+    _waive(team, "test_node[nvlink]")
+    code, doc, out = _run_on(tmp_path, NVLINK_DEFECT, team, "2027-02-01")
+    assert code == 1, out
+    assert _outcomes(doc)["nvlink"] == "failed"
+    message = next(i["message"] for i in doc["items"] if i["key"] == "nvlink")
+    assert message.startswith("waiver expired on 2027-01-31"), message
+    verdict = nodecheck.Verdict("node", "nvlink", "test_node[nvlink]", "failed", message)
+    assert verdict.short.startswith("node[nvlink] waiver expired: GPU 4"), verdict.short
+
+
+def test_a_waiver_out_of_scope_or_for_nothing_waives_nothing(tmp_path: Path) -> None:
+    team = _team(tmp_path)
+    _waive(team, "test_node[nvlink]", scope="    scope: {gpu: [NVIDIA B200]}\n")
+    code, doc, _ = _run_on(tmp_path, NVLINK_DEFECT, team, "2026-12-05")
+    assert code == 1 and _outcomes(doc)["nvlink"] == "failed"
+    # A waiver for an item that passes is stale, and listed.
+    _waive(team, "test_node[ecc]")
+    code, doc, out = _run_on(tmp_path, "", team, "2026-12-05")
+    assert code == 0 and "waived" not in set(_outcomes(doc).values())
+    assert [w["id"] for w in doc["stale_waivers"]] == ["test_node[ecc]"]
+    assert "STALE   waiver test_node[ecc]" in out
+
+
+def test_a_bad_waivers_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    team = _team(tmp_path)
+    (team / "waivers.yaml").write_text("waivers:\n  - id: test_node[nvlink]\n    expires: 2027-01-31\n")
+    code, doc, out = _run_on(tmp_path, "", team, "2026-12-05")
+    assert code == 2 and "Traceback" not in out
+    assert "waivers.yaml:2: waivers[0]: 'justification' is required" in out, out

@@ -536,7 +536,8 @@ def overlay_files(directory: Path, arch: str, base_kind: str, _depth: int = 0) -
     inherited = overlay_files(parent, arch, base_kind, _depth + 1) if parent is not None else []
     arch_file = directory / f"{arch}.yaml"
     files = [*inherited, common]
-    have = sorted(p.stem for p in directory.glob("*.yaml") if p.stem != "common")
+    # waivers.yaml lives beside the contract (the suite and devbox-node-check find it there): not an overlay.
+    have = sorted(p.stem for p in directory.glob("*.yaml") if p.stem not in ("common", "waivers"))
     if arch_file.is_file():
         files.append(arch_file)
     elif have or (parent is None and directory.resolve() == SHIPPED_DIR):

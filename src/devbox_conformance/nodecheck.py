@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devbox_conformance import checks, probe, slurm
+from devbox_conformance import checks, nodewaivers, probe, slurm
 from devbox_conformance import expectations as exp
+from devbox_conformance import waivers as wv
 from devbox_conformance.arch import normalize_arch
 from devbox_conformance.kinds import all_kinds
 from devbox_conformance.kinds import node as node_kind
@@ -64,7 +65,9 @@ class Verdict:
         found, expected = lines.get("found"), lines.get("expected")
         if found is None:
             return f"{self.kind}[{self.key}] {self.message.splitlines()[0] if self.message else 'failed'}"
-        return f"{self.kind}[{self.key}] {found}" + (f" (expected {expected})" if expected else "")
+        # A failure a waiver no longer covers says so in the drain reason: someone's promise ran out.
+        expired = "waiver expired: " if self.message.startswith("waiver expired on") else ""
+        return f"{self.kind}[{self.key}] {expired}{found}" + (f" (expected {expected})" if expected else "")
 
 
 def _base_kind() -> str:
@@ -98,8 +101,8 @@ def run_probe(model: exp.Expectations, kinds: Sequence[str], timeout: float) -> 
 
 def check(
     directory: Path, kinds: Sequence[str], timeout: float = PROBE_TIMEOUT_S
-) -> tuple[list[Verdict], str, str]:
-    """(verdicts, arch, base kind) of this machine against `directory`, the items of `kinds` only."""
+) -> tuple[list[Verdict], str, str, wv.Scope]:
+    """(verdicts, arch, base kind, waiver scope) of this machine against `directory`, `kinds` only."""
     arch = normalize_arch(platform.machine())
     base_kind = _base_kind()
     try:
@@ -129,7 +132,7 @@ def check(
             verdicts.append(
                 Verdict(kind.section, item.key, f"{kind.test}[{item.key}]", outcome.status, outcome.message)
             )
-    return verdicts, arch, base_kind
+    return verdicts, arch, base_kind, wv.scope_of(arch, None, facts)
 
 
 def results_document(
@@ -139,9 +142,10 @@ def results_document(
     arch: str | None,
     base_kind: str | None,
     error: str | None,
+    stale_waivers: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The suite's results document (schema 2) for one local host."""
-    totals = {k: 0 for k in ("passed", "failed", "skipped", "error")}
+    totals = {k: 0 for k in ("passed", "failed", "skipped", "error", "waived")}
     counts: dict[str, dict[str, int]] = {}
     for v in verdicts:
         totals[v.status] += 1
@@ -183,6 +187,7 @@ def results_document(
             }
             for v in verdicts
         ],
+        "stale_waivers": list(stale_waivers),
     }
 
 
@@ -239,6 +244,13 @@ def make_parser() -> argparse.ArgumentParser:
         default=PROBE_TIMEOUT_S,
         help="seconds the probe may take (default: %(default)s)",
     )
+    p.add_argument(
+        "--waivers",
+        default=None,
+        metavar="FILE",
+        help="the suite's waivers file (default: waivers.yaml beside the expectations when present): a "
+        "waived failure neither fails the check nor drains the node, and is printed as WAIVED",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print failures only")
     return p
 
@@ -250,24 +262,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     results = Path(args.results_json.replace("%n", node)) if args.results_json else None
     verdicts: list[Verdict] = []
+    stale: list[dict[str, Any]] = []
     arch = base_kind = error = None
     try:
         directory = args.expectations
         if not directory.exists():
             directory = exp.shipped(str(directory)) or directory
-        verdicts, arch, base_kind = check(directory, kinds, args.timeout)
+        book = nodewaivers.open_book(args.waivers, directory)
+        verdicts, arch, base_kind, scope = check(directory, kinds, args.timeout)
+        verdicts, stale = nodewaivers.apply(verdicts, book, node, scope)
         status = EXIT_RED if any(v.status == "failed" for v in verdicts) else EXIT_OK
-    except NodeCheckError as exc:
+    except (NodeCheckError, wv.WaiverError) as exc:
         error, status = str(exc), EXIT_USAGE
     except probe.ProbeError as exc:
         error, status = str(exc), EXIT_RED
     if results is not None:
-        doc = results_document(node, verdicts, status, arch, base_kind, error)
+        doc = results_document(node, verdicts, status, arch, base_kind, error, stale)
         write_atomically(results, json.dumps(doc, indent=1) + "\n")
     failed = [v for v in verdicts if v.status == "failed"]
     for v in verdicts:
         if v.status == "failed" or not args.quiet:
             print(f"{v.status.upper():7} {v.test}" + (f": {v.short}" if v.status != "passed" else ""))
+    for w in stale:
+        print(f"STALE   waiver {w['id']} ({w['source']}): {w['why']}")
     if status == EXIT_USAGE:
         print(f"devbox-node-check: error: {error}", file=sys.stderr)
         return status
@@ -283,9 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if action:
             print(f"devbox-node-check: {action}", file=sys.stderr)
     if not args.quiet:
-        counts = {s: sum(v.status == s for v in verdicts) for s in ("passed", "failed", "skipped")}
+        counts = {s: sum(v.status == s for v in verdicts) for s in ("passed", "failed", "skipped", "waived")}
         print(
-            f"{node}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped "
+            f"{node}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped, "
+            f"{counts['waived']} waived "
             f"in {time.monotonic() - started:.2f} s",
             file=sys.stderr,
         )
