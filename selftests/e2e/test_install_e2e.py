@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from devbox_e2e import DOCKER, REPO, standin_base
+from readme_blocks import bash_lines, section, yaml_block
 
 pytestmark = pytest.mark.e2e
 
@@ -130,3 +131,89 @@ def test_wheel_on_stock_debian_runs_the_shipped_contract(
     # pytest-benchmark makes its storage folder (.benchmarks) in the rootdir; nothing else may be left.
     left = set((work / "left.txt").read_text().split()) - {".benchmarks"}
     assert not left, f"the run left {sorted(left)} in the empty directory"
+
+
+# The README's quick start, as printed. Read from README.md itself: an edit of the README is what is run.
+QUICK_IMAGE = "sytelus/gpu-devbox:latest"  # the README's image, replaced by the loopback registry's copy
+QUICK_SECTIONS = (
+    "### 1. Check an image from a registry",
+    "### 3. Add and remove your team's items",
+    "### 5. Read the results",
+)
+
+
+def quick_start_lines(readme: str) -> list[str]:
+    """The README's quick-start command lines that can run here, in the README's order.
+
+    Left out, each for its reason: a line naming another registry or platform (no arm64 variant and no
+    registry.example here; the same code path as the line before it, collected by test_docs_commands), and
+    the node and fleet lines of section 2 (no GPU node or ssh fleet inside this container; collected by
+    test_docs_commands, run by the ssh and Slurm e2e tests).
+    """
+    lines = []
+    for heading in QUICK_SECTIONS:
+        for line in bash_lines(section(readme, heading)):
+            if QUICK_IMAGE in line:
+                lines.append(line)
+    return lines
+
+
+def test_the_quick_start_lines_are_found_and_name_the_image() -> None:
+    """The extraction is not silently empty: a README without these sections would pass by running nothing."""
+    lines = quick_start_lines((REPO / "README.md").read_text())
+    assert len(lines) >= 5, lines
+    assert any(line.startswith("devbox check ") for line in lines), lines
+    assert any("--expectations=team" in line for line in lines), lines
+    assert quick_start_lines("# nothing here\n") == []
+
+
+def test_readme_quick_start_runs_as_printed_from_an_empty_directory(
+    wheelhouse: Path, registry, suite_fixture_image: str, tmp_path: Path
+) -> None:
+    """Each quick-start line runs with the installed wheel, in an empty directory, against an image that is
+    only in the loopback registry (pulled by the run). The image is the suite's small fixture image, not the
+    devbox: the shipped contract's verdicts on it are red by design; what is checked is that every line runs
+    the suite to its end (exit 0 or 1, never a usage error), and that the team file the README prints drops
+    and adds what it says."""
+    readme = (REPO / "README.md").read_text()
+    remote = f"{registry.address}/gpu-devbox-quickstart:latest"
+    for argv in (["tag", suite_fixture_image, remote], ["push", "-q", remote], ["rmi", remote]):
+        done = subprocess.run([DOCKER, *argv], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+    lines = [line.replace(QUICK_IMAGE, remote) for line in quick_start_lines(readme)]
+    team_yaml = yaml_block(section(readme, QUICK_SECTIONS[1]))
+    assert team_yaml.startswith("# team/common.yaml\n"), team_yaml[:200]
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "team_common.yaml").write_text(team_yaml)
+    steps = "\n".join(
+        f'({line}) > /work/out{i}.txt 2>&1; echo "{i}=$?" >> /work/rc.txt' for i, line in enumerate(lines)
+    )
+    script = f"""
+        python3 -m venv /opt/devbox
+        /opt/devbox/bin/pip install -q --no-index --find-links /wheels gpu-devbox
+        export PATH=/opt/devbox/bin:$PATH
+        mkdir -p /empty/team && cd /empty && cp /work/team_common.yaml team/common.yaml
+        set +e
+        {steps}
+        ls -A /empty > /work/left.txt
+        cp -r /empty/out /work/results 2>/dev/null
+        true
+    """
+    try:
+        proc = _in_debian(wheelhouse, work, script)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        rcs = dict(line.split("=") for line in (work / "rc.txt").read_text().split())
+        outs = [(work / f"out{i}.txt").read_text() for i in range(len(lines))]
+        for i, line in enumerate(lines):
+            # 0: green, 1: red verdicts; 2-5 would be an interrupted run, a usage error or nothing collected.
+            assert rcs[str(i)] in ("0", "1"), f"{line}\n exit {rcs[str(i)]}\n{outs[i][-3000:]}"
+            summary = outs[i].strip().splitlines()[-1]
+            assert " passed" in summary and " failed" in summary, f"{line}\n{summary}"
+        team = next(i for i, line in enumerate(lines) if "--expectations=team" in line)
+        assert "test_binary[our-cli]" in outs[team] and "nvtop]" not in outs[team], outs[team][-3000:]
+        document = json.loads((work / "results" / "results.json").read_text())
+        assert document["hosts"][0]["name"] == f"docker://{remote}", document["hosts"]
+        assert (work / "results" / "junit.xml").stat().st_size > 0
+    finally:
+        subprocess.run([DOCKER, "rmi", "-f", remote], capture_output=True)

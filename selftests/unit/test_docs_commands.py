@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from readme_blocks import bash_lines
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -36,17 +37,6 @@ ALIASES = {"--junitxml": "--junit-xml"}
 # Placeholders the docs use for an image, and what stands in for them when a line runs here (not local:
 # --collect-only then lists the contract for this machine's arch without pulling).
 PLACEHOLDER_IMAGES = {"IMG": "devbox-docs-absent:1", "NEW": "devbox-docs-absent:2"}
-
-
-def bash_lines(text: str) -> list[str]:
-    """Logical lines of the ```bash blocks: continuations joined, comments cut."""
-    out: list[str] = []
-    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
-        for line in block.replace("\\\n", " ").splitlines():
-            line = re.split(r"\s#\s|\s#$|\s{2,}#", line, maxsplit=1)[0].strip()
-            if line:
-                out.append(line)
-    return out
 
 
 def pytest_runs(text: str) -> list[list[str]]:
