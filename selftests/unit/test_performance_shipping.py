@@ -39,8 +39,8 @@ def run_packed(source: str, *args: str, cwd: Path) -> subprocess.CompletedProces
 @pytest.mark.parametrize(
     ("script", "modules"),
     [
-        ("cpu_bench", {"ptyrun", "stats"}),
-        ("gpu_bench", {"stats"}),
+        ("cpu_bench", {"benchout", "ptyrun", "stats"}),
+        ("gpu_bench", {"benchout", "stats"}),
     ],
 )
 def test_a_script_carries_itself_and_the_in_target_modules_it_imports(script: str, modules: set[str]) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import testinfra
-
 from devbox_conformance import testinfra_ids
 
 
@@ -23,18 +21,8 @@ def _option(hosts: str) -> SimpleNamespace:
 
 
 def _testinfra_ids(option: SimpleNamespace) -> list[str]:
-    """What testinfra's own pytest_generate_tests computes (the same call, the same cache)."""
-    hosts = testinfra.get_hosts(
-        option.hosts.split(","),
-        connection=option.connection,
-        ssh_config=option.ssh_config,
-        ssh_identity_file=option.ssh_identity_file,
-        sudo=option.sudo,
-        sudo_user=option.sudo_user,
-        ansible_inventory=option.ansible_inventory,
-        force_ansible=option.force_ansible,
-    )
-    return [h.backend.get_pytest_id() for h in hosts]
+    """The ids testinfra's own pytest_generate_tests computes: the same call, the same cache entry."""
+    return [h.backend.get_pytest_id() for h in testinfra_ids.hosts_of(option)]
 
 
 def test_without_the_pin_the_id_is_the_random_container() -> None:

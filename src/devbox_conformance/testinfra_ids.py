@@ -23,9 +23,13 @@ def pin(option: Any, names: Mapping[str, str]) -> None:
     `option` is pytest's `config.option` after the run bound `--hosts` to its targets: the arguments must be
     the ones testinfra's plugin passes, or its cache would make other hosts with the random ids again.
     """
-    if not option.hosts:
-        return
-    hosts = testinfra.get_hosts(
+    if option.hosts:
+        rename(hosts_of(option), names)
+
+
+def hosts_of(option: Any) -> list[Any]:
+    """testinfra's hosts for `option` exactly as its own plugin asks for them (the same cache entry)."""
+    return testinfra.get_hosts(
         option.hosts.split(","),
         connection=option.connection,
         ssh_config=option.ssh_config,
@@ -35,7 +39,6 @@ def pin(option: Any, names: Mapping[str, str]) -> None:
         ansible_inventory=option.ansible_inventory,
         force_ansible=option.force_ansible,
     )
-    rename(hosts, names)
 
 
 def rename(hosts: Iterable[Any], names: Mapping[str, str]) -> None:

@@ -23,7 +23,6 @@ slow profile.d snippet shows up nowhere else.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -33,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from devbox_conformance.intarget import benchout
 from devbox_conformance.intarget.ptyrun import time_under_pty
 from devbox_conformance.intarget.stats import summarize
 
@@ -258,23 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small shapes: a smoke test, not a measurement")
     args = parser.parse_args(argv)
-    metrics = tuple(m for m in args.metrics.split(",") if m)
-    unknown = [m for m in metrics if m not in ALL_METRICS]
-    if unknown:
-        parser.error(f"unknown metrics: {', '.join(unknown)}")
-    # Library chatter on fd 1 goes to stderr while measuring; stdout carries only the JSON.
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        report = run(metrics, args.quick, args.runs, args.timeout)
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-    json.dump(report, sys.stdout, indent=2 if args.pretty else None, sort_keys=True)
-    sys.stdout.write("\n")
-    return 0
+    metrics = benchout.selected(parser, args.metrics, ALL_METRICS)
+    return benchout.print_report(lambda: run(metrics, args.quick, args.runs, args.timeout), args.pretty)
 
 
 if __name__ == "__main__":

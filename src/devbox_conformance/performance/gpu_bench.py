@@ -24,7 +24,6 @@ How figures are taken (why: one number per metric that survives clock ramps and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -35,6 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from devbox_conformance.intarget import benchout
 from devbox_conformance.intarget.stats import summarize
 
 SCHEMA_VERSION = 1
@@ -432,24 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", type=int, default=int(os.environ.get("DEVBOX_PERF_DEVICE", "0")))
     parser.add_argument("--quick", action="store_true", help="small shapes: a smoke test, not a measurement")
     args = parser.parse_args(argv)
-    metrics = tuple(m for m in args.metrics.split(",") if m)
-    unknown = [m for m in metrics if m not in ALL_METRICS]
-    if unknown:
-        parser.error(f"unknown metrics: {', '.join(unknown)}")
-    # Library output written to fd 1 (NCCL_DEBUG banners, CUDA warnings) goes to stderr while
-    # measuring, so stdout carries only the JSON document.
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        report = run(metrics, args.device, args.quick)
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-    json.dump(report, sys.stdout, indent=2 if args.pretty else None, sort_keys=True)
-    sys.stdout.write("\n")
-    return 0
+    metrics = benchout.selected(parser, args.metrics, ALL_METRICS)
+    return benchout.print_report(lambda: run(metrics, args.device, args.quick), args.pretty)
 
 
 if __name__ == "__main__":
