@@ -9,15 +9,11 @@ containers, registries) is removed by the test that made it.
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from devbox_e2e import ARM64_CI_SETS, LocalRegistry, devbox, image_exists, standin_base
+from loopback_registry import Loopback, free_port
 
 
 @pytest.fixture(scope="session")
@@ -53,37 +49,11 @@ def devbox_arm64_subset() -> str:
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
     """Debian's docker-registry on 127.0.0.1:<free port>; stopped and its storage deleted afterwards."""
-    binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-    if not Path(binary).exists():
-        pytest.fail("needs Debian's docker-registry (tools/host-setup.sh installs it)", pytrace=False)
     root = tmp_path_factory.mktemp("registry")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    (root / "config.yml").write_text(
-        "version: 0.1\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    with (root / "registry.log").open("w") as log:
-        proc = subprocess.Popen(
-            [binary, "serve", str(root / "config.yml")], stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            for _ in range(50):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            else:
-                pytest.fail(f"registry did not start: {(root / 'registry.log').read_text()[-2000:]}")
-            yield LocalRegistry(f"127.0.0.1:{port}")
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            shutil.rmtree(root, ignore_errors=True)
+    server = Loopback(root, free_port())
+    server.start()
+    try:
+        yield LocalRegistry(server.address)
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -11,10 +11,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +24,8 @@ from devbox_build.docker import Docker
 from devbox_build.errors import RegistryError
 from devbox_build.publish import RELEASE_LABEL, DockerPusher, Publisher, Request, VerifyFailedError
 from devbox_build.registry import HttpRegistry, Manifest
+from loopback_registry import Loopback as SharedLoopback
+from loopback_registry import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -40,40 +39,8 @@ REVISION = "org.opencontainers.image.revision"
 RUNS: dict[str, list[str]] = {}
 
 
-@dataclass
-class Loopback:
-    """docker-registry on 127.0.0.1:<port>; stop() and start() keep the port and the storage."""
-
-    root: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        cfg = self.root / "config.yml"
-        cfg.write_text(
-            f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {self.root / 'data'}\n"
-            f"http:\n  addr: {self.address}\n"
-        )
-        binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-        with (self.root / "registry.log").open("a") as log:
-            self.proc = subprocess.Popen([binary, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://{self.address}/v2/", timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        pytest.fail(f"registry did not start: {(self.root / 'registry.log').read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
+class Loopback(SharedLoopback):
+    """The shared loopback registry, with what these tests read back from it."""
 
     def digest(self, tag: str) -> str | None:
         man = HttpRegistry(self.address).get_manifest(NAME, tag)
@@ -95,15 +62,9 @@ class Loopback:
 @pytest.fixture
 def loopback(tmp_path: Path) -> Iterator[Loopback]:
     """The registry, and afterwards every image the test's releases made (by id: built and stamped)."""
-    if not (shutil.which("docker-registry") or Path("/usr/bin/docker-registry").exists()):
-        pytest.fail("needs Debian's docker-registry (tools/host-setup.sh installs it)", pytrace=False)
     if subprocess.run([DOCKER, "version"], capture_output=True).returncode != 0:
         pytest.skip("needs a running Docker engine")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    reg = Loopback(tmp_path / "registry", port)
-    reg.root.mkdir()
+    reg = Loopback(tmp_path / "registry", free_port())
     reg.start()
     try:
         yield reg

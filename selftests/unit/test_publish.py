@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,60 +30,15 @@ from devbox_build.publish import (
 )
 from devbox_build.registry import MANIFEST_LIST, MANIFEST_V2, OCI_INDEX, OCI_MANIFEST, HttpRegistry
 from devbox_build.remote import RemoteImage
+from loopback_registry import Loopback, free_port
 
 REPO = "gpu-devbox"
 LABEL = "org.opencontainers.image.version"
 
 
-@dataclass
-class Loopback:
-    """docker-registry on 127.0.0.1:<port>, stoppable and restartable on the same port and storage."""
-
-    root: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-        if not Path(binary).exists():
-            pytest.fail("needs Debian's docker-registry (tools/host-setup.sh installs it)", pytrace=False)
-        cfg = self.root / "config.yml"
-        cfg.write_text(
-            f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {self.root / 'data'}\n"
-            f"http:\n  addr: {self.address}\n"
-        )
-        with (self.root / "registry.log").open("a") as log:
-            self.proc = subprocess.Popen([binary, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://{self.address}/v2/", timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        pytest.fail(f"registry did not start: {(self.root / 'registry.log').read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-
 @pytest.fixture
 def loopback(tmp_path: Path) -> Iterator[Loopback]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    reg = Loopback(tmp_path / "registry", port)
-    reg.root.mkdir()
+    reg = Loopback(tmp_path / "registry", free_port())
     reg.start()
     try:
         yield reg
