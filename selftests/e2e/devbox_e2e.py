@@ -72,3 +72,20 @@ class LocalRegistry:
             if err.code == 404:  # the registry answers 404 for a repository it never saw
                 return []
             raise
+
+
+SUITE_EXPECTATIONS = REPO / "selftests" / "fixtures" / "suite" / "expectations"
+
+
+def slow_contract(directory: Path, seconds: int) -> Path:
+    """The suite fixture's contract plus one binary whose version run takes `seconds`: a run's probe is still
+    under way when a test signals, kills or overlaps it, however fast the rest of the run has become."""
+    import shutil  # noqa: PLC0415 - only the tests that interrupt runs need these
+
+    import yaml  # noqa: PLC0415
+
+    shutil.copytree(SUITE_EXPECTATIONS, directory)
+    common = yaml.safe_load((directory / "common.yaml").read_text())
+    common["binaries"].append({"name": "sleep", "version_args": [str(seconds)], "version_regex": "."})
+    (directory / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
+    return directory

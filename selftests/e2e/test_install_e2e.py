@@ -11,6 +11,7 @@ checked from an empty directory with the contract that came in the wheel, then a
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -158,6 +159,12 @@ def quick_start_lines(readme: str) -> list[str]:
     return lines
 
 
+def passed(output: str) -> int:
+    """The count of passed tests in pytest's last line."""
+    found = re.search(r"(\d+) passed", output.strip().splitlines()[-1])
+    return int(found.group(1)) if found else 0
+
+
 def test_the_quick_start_lines_are_found_and_name_the_image() -> None:
     """The extraction is not silently empty: a README without these sections would pass by running nothing."""
     lines = quick_start_lines((REPO / "README.md").read_text())
@@ -186,8 +193,14 @@ def test_readme_quick_start_runs_as_printed_from_an_empty_directory(
     work = tmp_path / "work"
     work.mkdir()
     (work / "team_common.yaml").write_text(team_yaml)
+    (work / "test_team.py").write_text('def test_team_root(host):\n    assert host.file("/").is_directory\n')
+    # The README's `team_tests/`: a team's own testinfra tests, which it presumes the team has; made just
+    # before the first line that names it (pytest given no path collects the whole directory).
+    team_tests = "mkdir -p team_tests && cp /work/test_team.py team_tests/\n"
     steps = "\n".join(
-        f'({line}) > /work/out{i}.txt 2>&1; echo "{i}=$?" >> /work/rc.txt' for i, line in enumerate(lines)
+        (team_tests if "team_tests/" in line else "")
+        + f'({line}) > /work/out{i}.txt 2>&1; echo "{i}=$?" >> /work/rc.txt'
+        for i, line in enumerate(lines)
     )
     script = f"""
         python3 -m venv /opt/devbox
@@ -212,6 +225,12 @@ def test_readme_quick_start_runs_as_printed_from_an_empty_directory(
             assert " passed" in summary and " failed" in summary, f"{line}\n{summary}"
         team = next(i for i, line in enumerate(lines) if "--expectations=team" in line)
         assert "test_binary[our-cli]" in outs[team] and "nvtop]" not in outs[team], outs[team][-3000:]
+        with_tests = next(i for i, line in enumerate(lines) if "team_tests/" in line)
+        # The team's own test ran beside the contract: one more pass than the same line without it.
+        assert passed(outs[with_tests]) == passed(outs[team]) + 1, (
+            outs[team][-600:],
+            outs[with_tests][-600:],
+        )
         document = json.loads((work / "results" / "results.json").read_text())
         assert document["hosts"][0]["name"] == f"docker://{remote}", document["hosts"]
         assert (work / "results" / "junit.xml").stat().st_size > 0

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-import yaml
+from devbox_e2e import slow_contract
 
 pytestmark = pytest.mark.e2e
 
@@ -147,13 +147,7 @@ def test_target_without_python(derive_image) -> None:
 def slow_expectations(tmp_path: Path) -> Path:
     """The fixture's contract plus one binary whose version run takes 30 s: the probe is still under way
     when the signal arrives, however fast the rest of the run has become."""
-    src = REPO / "selftests" / "fixtures" / "suite" / "expectations"
-    dst = tmp_path / "expectations"
-    shutil.copytree(src, dst)
-    common = yaml.safe_load((dst / "common.yaml").read_text())
-    common["binaries"].append({"name": "sleep", "version_args": ["30"], "version_regex": "."})
-    (dst / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
-    return dst
+    return slow_contract(tmp_path / "expectations", 30)
 
 
 def start_suite(image: str, expectations: Path, *extra: str) -> tuple[subprocess.Popen[str], set[str]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,8 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from devbox_e2e import DOCKER, REPO
+from devbox_e2e import DOCKER, REPO, slow_contract
 
 from devbox_conformance.labels import GROUP_LABEL
 from devbox_conformance.lease import LEASE_PATH
@@ -33,12 +31,7 @@ UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 @pytest.fixture
 def slow_expectations(tmp_path: Path) -> Path:
     """The fixture's contract plus a 20 s version run: each run's probe lasts long enough to overlap."""
-    dst = tmp_path / "slow"
-    shutil.copytree(FIXTURE_EXPECTATIONS, dst)
-    common = yaml.safe_load((dst / "common.yaml").read_text())
-    common["binaries"].append({"name": "sleep", "version_args": ["20"], "version_regex": "."})
-    (dst / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
-    return dst
+    return slow_contract(tmp_path / "slow", 20)
 
 
 def _group_containers(group: str) -> list[str]:

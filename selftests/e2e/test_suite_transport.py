@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from devbox_e2e import DOCKER, REPO, LocalRegistry, standin_base
+from devbox_e2e import DOCKER, REPO, LocalRegistry, slow_contract, standin_base
 from ssh_fleet import SshFleet, build_node_image
 
 from devbox_conformance import engine as eng
@@ -339,12 +339,7 @@ def _header_files(out: str) -> list[str]:
 @pytest.fixture
 def slow_expectations(tmp_path: Path) -> Path:
     """The fixture's contract plus a 30 s version run: the probe is under way when the run is killed."""
-    dst = tmp_path / "slow"
-    shutil.copytree(FIXTURE_EXPECTATIONS, dst)
-    common = yaml.safe_load((dst / "common.yaml").read_text())
-    common["binaries"].append({"name": "sleep", "version_args": ["30"], "version_regex": "."})
-    (dst / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
-    return dst
+    return slow_contract(tmp_path / "slow", 30)
 
 
 def _start_and_kill(image: str, expectations: Path, env: dict[str, str]) -> tuple[str, int]:
