@@ -281,3 +281,13 @@ def test_a_bad_waivers_file_is_one_line_exit_2(tmp_path: Path) -> None:
     code, doc, out = _run_on(tmp_path, "", team, "2026-12-05")
     assert code == 2 and "Traceback" not in out
     assert "waivers.yaml:2: waivers[0]: 'justification' is required" in out, out
+
+
+def test_the_node_check_does_not_need_pytest() -> None:
+    """A Slurm node has python3 and the suite's sources, not pytest: the health check must not import it."""
+    code = (
+        "import sys, devbox_conformance.nodecheck; print('pytest' in sys.modules, '_pytest' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["False", "False"], out.stdout + out.stderr

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from devbox_conformance import waivers as wv
-from devbox_conformance import waiving
 
 pytest_plugins = ["pytester"]
 
@@ -305,11 +304,11 @@ def test_scope_facts_come_from_gpu_node_and_image_facts() -> None:
 
 
 def test_id_spellings_of_a_multi_host_test() -> None:
-    assert waiving.id_spellings("test_binary[ssh://n1-nvtop]", "nvtop", False) == (
+    assert wv.id_spellings("test_binary[ssh://n1-nvtop]", "nvtop", False) == (
         "test_binary[ssh://n1-nvtop]",
         "test_binary[nvtop]",
     )
-    assert waiving.id_spellings("test_x[ssh://n1]", None, True) == ("test_x[ssh://n1]", "test_x")
+    assert wv.id_spellings("test_x[ssh://n1]", None, True) == ("test_x[ssh://n1]", "test_x")
 
 
 def test_today_reads_the_clock_override() -> None:

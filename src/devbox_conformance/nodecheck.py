@@ -255,6 +255,27 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _print_verdicts(verdicts: Sequence[Verdict], stale: Sequence[dict[str, Any]], quiet: bool) -> None:
+    for v in verdicts:
+        if v.status == "failed" or not quiet:
+            print(f"{v.status.upper():7} {v.test}" + (f": {v.short}" if v.status != "passed" else ""))
+    for w in stale:
+        print(f"STALE   waiver {w['id']} ({w['source']}): {w['why']}")
+
+
+def _tell_slurm(node: str, verdicts: Sequence[Verdict], error: str | None) -> bool:
+    """Drain with the first failure's reason, or resume what this check drained; False when Slurm refused."""
+    failed = [v for v in verdicts if v.status == "failed"]
+    try:
+        action = slurm.drain_or_resume(node, failed[0].short if failed else error)
+    except slurm.SlurmError as exc:
+        print(f"devbox-node-check: slurm: {exc}", file=sys.stderr)
+        return False
+    if action:
+        print(f"devbox-node-check: {action}", file=sys.stderr)
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     started = time.monotonic()
@@ -279,32 +300,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if results is not None:
         doc = results_document(node, verdicts, status, arch, base_kind, error, stale)
         write_atomically(results, json.dumps(doc, indent=1) + "\n")
-    failed = [v for v in verdicts if v.status == "failed"]
-    for v in verdicts:
-        if v.status == "failed" or not args.quiet:
-            print(f"{v.status.upper():7} {v.test}" + (f": {v.short}" if v.status != "passed" else ""))
-    for w in stale:
-        print(f"STALE   waiver {w['id']} ({w['source']}): {w['why']}")
+    _print_verdicts(verdicts, stale, args.quiet)
     if status == EXIT_USAGE:
         print(f"devbox-node-check: error: {error}", file=sys.stderr)
         return status
     if error:
         print(f"devbox-node-check: failed: {error}", file=sys.stderr)
-    if args.slurm:
-        reason = failed[0].short if failed else error
-        try:
-            action = slurm.drain_or_resume(node, reason)
-        except slurm.SlurmError as exc:
-            print(f"devbox-node-check: slurm: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        if action:
-            print(f"devbox-node-check: {action}", file=sys.stderr)
+    if args.slurm and not _tell_slurm(node, verdicts, error):
+        return EXIT_USAGE
     if not args.quiet:
         counts = {s: sum(v.status == s for v in verdicts) for s in ("passed", "failed", "skipped", "waived")}
         print(
             f"{node}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped, "
-            f"{counts['waived']} waived "
-            f"in {time.monotonic() - started:.2f} s",
+            f"{counts['waived']} waived in {time.monotonic() - started:.2f} s",
             file=sys.stderr,
         )
     return status

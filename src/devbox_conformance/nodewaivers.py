@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from devbox_conformance import waivers as wv
-from devbox_conformance import waiving
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class Book:
 
 def open_book(option: str | None, expectations_dir: Path) -> Book:
     """--waivers FILE, else waivers.yaml beside the expectations; a bad file is a WaiverError (one line)."""
-    path = waiving.locate(option, str(expectations_dir), Path.cwd())
+    path = wv.locate(option, str(expectations_dir), Path.cwd())
     found = wv.suite_waivers(wv.load(path)) if path is not None else ()
     return Book(found, wv.today(), str(path) if path else None)
 
@@ -43,7 +42,7 @@ def apply(
         if verdict.status != "failed":
             out.append(verdict)
             continue
-        names = waiving.id_spellings(verdict.test, verdict.key, host_only=False)
+        names = wv.id_spellings(verdict.test, verdict.key, host_only=False)
         waiver = wv.choose(book.waivers, names, node, scope, book.today)
         if waiver is None:
             out.append(verdict)

@@ -329,6 +329,31 @@ def scope_of(arch: str | None, image_attrs: Mapping[str, Any] | None, facts: Map
     return Scope(arch=arch, gpus=tuple(gpus), images=tuple(images))
 
 
+def locate(option: str | None, expectations_dir: str, invocation_dir: Path) -> Path | None:
+    """--waivers FILE (relative to where pytest was started; must exist), else waivers.yaml beside the
+    expectations when there is one."""
+    if option:
+        path = Path(option)
+        path = path if path.is_absolute() else invocation_dir / path
+        if not path.is_file():
+            raise WaiverError(f"--waivers {option}: no such file")
+        return path
+    beside = Path(expectations_dir) / FILE_NAME
+    return beside if beside.is_file() else None
+
+
+def id_spellings(name: str, key: str | None, host_only: bool) -> tuple[str, ...]:
+    """The ids a waiver may give for a test: as pytest shows it, and without the host of a multi-host run
+    (`test_binary[nvtop]` for `test_binary[ssh://n1-nvtop]`; `test_x` for `test_x[ssh://n1]`)."""
+    func = name.split("[", 1)[0]
+    names = [name]
+    if key is not None:
+        names.append(f"{func}[{key}]")
+    if host_only:
+        names.append(func)
+    return tuple(dict.fromkeys(names))
+
+
 def write_schema(path: Path = SCHEMA_PATH) -> None:
     path.write_text(json.dumps(schema(), indent=2) + "\n", encoding="utf-8")
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from devbox_conformance import waivers as wv
+from devbox_conformance.waivers import id_spellings, locate
 
 # The user property a judged report carries: the waiver's fields, its status and the failure it covered.
 PROPERTY = "devbox:waiver"
@@ -50,35 +51,10 @@ class Book:
         )
 
 
-def locate(option: str | None, expectations_dir: str, invocation_dir: Path) -> Path | None:
-    """--waivers FILE (relative to where pytest was started; must exist), else waivers.yaml beside the
-    expectations when there is one."""
-    if option:
-        path = Path(option)
-        path = path if path.is_absolute() else invocation_dir / path
-        if not path.is_file():
-            raise wv.WaiverError(f"--waivers {option}: no such file")
-        return path
-    beside = Path(expectations_dir) / wv.FILE_NAME
-    return beside if beside.is_file() else None
-
-
 def open_book(option: str | None, expectations_dir: str, invocation_dir: Path, strict: bool) -> Book:
     path = locate(option, expectations_dir, invocation_dir)
     found = wv.suite_waivers(wv.load(path)) if path is not None else ()
     return Book(waivers=found, today=wv.today(), path=str(path) if path else None, strict=strict)
-
-
-def id_spellings(name: str, key: str | None, host_only: bool) -> tuple[str, ...]:
-    """The ids a waiver may give for a test: as pytest shows it, and without the host of a multi-host run
-    (`test_binary[nvtop]` for `test_binary[ssh://n1-nvtop]`; `test_x` for `test_x[ssh://n1]`)."""
-    func = name.split("[", 1)[0]
-    names = [name]
-    if key is not None:
-        names.append(f"{func}[{key}]")
-    if host_only:
-        names.append(func)
-    return tuple(dict.fromkeys(names))
 
 
 def judge(
