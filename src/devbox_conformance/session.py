@@ -248,7 +248,12 @@ def _resolve_targets(
     for index, t in enumerate(targets):
         scheme, _, name = t.spec.partition("://")
         if scheme in ("docker", "podman"):  # docker://NAME given to --hosts is a container: its image too
-            found = container_host(engine_for(replace(opts, engine=scheme)), name)
+            try:
+                found = container_host(engine_for(replace(opts, engine=scheme)), name)
+            except tgt.TargetError:
+                if len(targets) == 1:
+                    raise
+                continue  # one host of a fleet: its hello fails and says why; the others are checked
             targets[index] = replace(found, name=t.name)
     return targets
 
