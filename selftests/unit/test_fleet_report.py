@@ -174,6 +174,29 @@ def test_figures_of_different_gpu_models_are_not_compared(tmp_path: Path) -> Non
     assert _report(tmp_path).red == ()
 
 
+def test_the_slowest_gpu_figure_of_each_node_is_shown_and_a_node_below_its_floor_is_red(
+    tmp_path: Path,
+) -> None:
+    """What test_slowest_gpu_against_node_median records (gpu_slowest_vs_median, %, floor 95): a node whose
+    slowest GPU is at 93 % of its own median is red with that figure; a node whose test failed without a
+    figure (a GPU that could not be measured) is red from its failed item."""
+    spread = {"name": "test_slowest_gpu_against_node_median", "outcome": "passed"}
+    for node, value in (("gpu01", 99.0), ("gpu02", 99.4)):
+        perf = {**_perf("gpu_slowest_vs_median", value, lower=95.0, unit="%")}
+        _write(tmp_path, node, _doc(0, [{**spread, "records": {"performance": perf}}]))
+    low = {**_perf("gpu_slowest_vs_median", 93.0, lower=95.0, unit="%"), "outcome": "fail"}
+    failed = {**spread, "outcome": "failed", "message": "GPU 5 (NVIDIA H200) 690.0 TFLOPS is 93.0 % of …"}
+    _write(tmp_path, "gpu03", _doc(1, [{**failed, "records": {"performance": low}}]))
+    unmeasured = {**spread, "outcome": "failed", "message": "GPU 2 could not be measured (RuntimeError: …)"}
+    unmeasured["records"] = {"performance": {**low, "value": None}}
+    _write(tmp_path, "gpu04", _doc(1, [unmeasured]))
+    report = _report(tmp_path)
+    assert report.red == ("gpu03", "gpu04")
+    table = render.RENDERERS["table"](report)
+    assert "gpu_slowest_vs_median" in table and "93" in table, table
+    assert "could not be measured" in render.as_json(report)
+
+
 # --- views and the command --------------------------------------------------------------------------------
 
 
