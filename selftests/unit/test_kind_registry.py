@@ -1,106 +1,106 @@
-"""The kind declarations: every place that used to list the kinds by hand is derived from them, and the
-shipped schema agrees with them."""
+"""A kind is found from its module: a new module in the package is a new section everywhere, with no list
+to edit (the loader, the schema, the checks, the plugin's parameters, the probe's request)."""
 
 from __future__ import annotations
 
-import ast
-import json
+import os
 import subprocess
 import sys
-from dataclasses import fields
 from pathlib import Path
 
-from devbox_conformance import checks, kinds, plugin, probe
-from devbox_conformance import expectations as exp
-from devbox_conformance.intarget import main as intarget_main
-from devbox_conformance.kinds import schema as kind_schema
+from devbox_conformance import kinds
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((REPO / "src" / "devbox_conformance" / "schema.json").read_text())
-INTARGET = REPO / "src" / "devbox_conformance" / "intarget"
-# Fields every item takes (kinds/base.py Item) and the loader's own keys; the schema lists them per kind.
-COMMON = {"optional", "reason", "when", "remove", "note"}
+
+# A whole kind in one module: its item, its check and its declaration.
+NEW_KIND = """
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from devbox_conformance.checks import Outcome
+from devbox_conformance.kinds.base import Item, Kind
 
 
-def test_the_loader_checks_and_plugin_are_derived_from_the_declarations() -> None:
-    declared = kinds.all_kinds()
-    assert list(exp.KINDS) == [k.section for k in declared]
-    assert exp.KINDS == {k.section: (k.item, k.key) for k in declared}
-    assert checks.REGISTRY == {k.section: k.evaluate for k in declared}
-    assert plugin.ARGNAMES == {k.argname: k.section for k in declared}
+@dataclass(frozen=True, kw_only=True)
+class Motd(Item):
+    name: str
+    text: str
 
 
-def test_every_kind_has_its_test_function_in_the_contract() -> None:
-    for kind in kinds.all_kinds():
-        sources = "\n".join(p.read_text() for p in (REPO / "tests").glob("test_*.py"))
-        assert f"def {kind.test}({kind.argname}, check):" in sources, kind.section
-        assert f'check("{kind.section}", {kind.argname})' in sources, kind.section
+def evaluate(item, ctx):
+    found = (ctx.facts.get("motd") or {}).get(item.name)
+    if found == item.text:
+        return Outcome("passed", "")
+    return Outcome("failed", f"expected: {item.text!r}\\nfound:    {found!r}")
 
 
-def test_every_gatherer_is_a_module_of_the_in_target_package() -> None:
-    gatherers = {k.gatherer for k in kinds.all_kinds() if k.gatherer}
-    assert gatherers <= {p.stem for p in INTARGET.glob("*.py")}
-    # No hand-kept list in the target: the request names the gatherers, derived from the kinds.
-    assert not hasattr(intarget_main, "DEFAULT_GATHERERS")
+KIND = Kind(section="motds", report_order=999, key="name", argname="motd", test="test_motd", item=Motd,
+            evaluate=evaluate, schema_fields={"name": {"type": "string"}, "text": {"type": "string"}},
+            schema_required=("name", "text"))
+"""
+
+CHILD = """
+import json, sys
+from pathlib import Path
+import devbox_conformance.kinds as kinds
+kinds.__path__.append(sys.argv[1])  # the new module sits beside the shipped ones, as if it were one
+from devbox_conformance import checks, expectations as exp
+from devbox_conformance.collection import ARGNAMES
+from devbox_conformance.kinds import schema
+contract = Path(sys.argv[2])
+model = exp.load(contract, "amd64", "other")
+item = model.items("motds")[0]
+ctx = checks.Context(facts={"motd": {"welcome": "hi"}}, conditions={}, target_kind="local", image_attrs=None)
+print(json.dumps({
+    "sections": [k.section for k in kinds.all_kinds()],
+    "argname": ARGNAMES.get("motd"),
+    "schema": "motds" in schema.build()["properties"],
+    "item": item.key,
+    "verdict": checks.verify("motds", item, ctx).status,
+}))
+"""
 
 
-def test_schema_json_is_written_from_the_declarations() -> None:
-    # stale: run `python -m devbox_conformance.kinds.schema`
-    assert (REPO / "src" / "devbox_conformance" / "schema.json").read_text() == kind_schema.render()
-    assert kind_schema.main(["--check"]) == 0
+def test_the_shipped_kinds_are_every_module_but_the_shared_ones() -> None:
+    sections = [k.section for k in kinds.all_kinds()]
+    assert sections[:3] == ["binaries", "packages", "python_dists"] and sections[-1] == "node"
+    assert len(sections) == len(kinds.kind_modules()) == 15
+    assert "base" not in kinds.kind_modules() and "_match" not in kinds.kind_modules()
 
 
-def test_the_schema_has_one_section_and_definition_per_kind_with_the_models_fields() -> None:
-    sections = [k for k in SCHEMA["properties"] if k not in ("extends", "remove")]
-    assert sections == [k.section for k in kinds.all_kinds()]
-    for kind in kinds.all_kinds():
-        definition = SCHEMA["$defs"][kind.section]
-        assert kind.key in definition["required"], kind.section
-        assert definition["properties"]["when"] == {"$ref": "#/$defs/when"}
-        group = SCHEMA["properties"][kind.section]["items"]
-        assert group["else"] == {"$ref": f"#/$defs/{kind.section}"}
-        assert group["then"]["properties"]["items"]["items"] == {"$ref": f"#/$defs/{kind.section}"}
-        model = {f.name for f in fields(kind.item)} - {"key", "source"}
-        # The YAML names a few fields differently from the model (`import` -> import_name).
-        yaml_names = {"import_name": "import"}
-        assert {yaml_names.get(n, n) for n in model} | COMMON == set(definition["properties"]), kind.section
-
-
-def test_the_request_starts_the_long_gatherers_first_and_names_each_once() -> None:
-    model = exp.load(REPO / "expectations", "amd64", "standin")
-    request = probe.build_request(model)
-    assert request["gatherers"][:3] == ["python_dists", "torch_facts", "shells"]
-    assert len(request["gatherers"]) == len(set(request["gatherers"]))
-    assert request["manifest"] == probe.MANIFEST_PATH
-    assert probe.MANIFEST_PATH in [f["path"] for f in request["files"]]
-
-
-def test_the_shipped_probe_is_one_source_that_needs_no_file_of_this_checkout(tmp_path: Path) -> None:
-    # From an empty directory with -I (no site, no PYTHONPATH): only the source carries the package.
-    request = {"gatherers": ["env", "accounts"], "users": ["root"], "groups": ["root"]}
+def test_a_new_module_is_a_new_kind_with_nothing_else_edited(tmp_path: Path) -> None:
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "motds.py").write_text(NEW_KIND)
+    contract = tmp_path / "contract"
+    contract.mkdir()
+    (contract / "common.yaml").write_text("motds:\n  - name: welcome\n    text: hi\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     out = subprocess.run(
-        [sys.executable, "-I", "-c", probe.PROBE_SOURCE, json.dumps(request)],
-        cwd=tmp_path,
+        [sys.executable, "-c", CHILD, str(extra), str(contract)],
         capture_output=True,
         text=True,
-        timeout=60,
-        check=True,
+        env=env,
+        timeout=120,
     )
-    facts = json.loads(out.stdout)
-    assert facts["users"]["root"]["uid"] == 0 and facts["groups"]["root"]["gid"] == 0
-    assert "PATH" in facts["env"] and "binaries" not in facts
+    assert out.returncode == 0, out.stderr[-3000:]
+    import json  # noqa: PLC0415
+
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["sections"][-1] == "motds" and seen["argname"] == "motds" and seen["schema"], seen
+    assert seen["item"] == "welcome" and seen["verdict"] == "passed", seen
 
 
-def test_the_in_target_package_is_stdlib_only_and_parses_as_python_3_8() -> None:
-    # It runs with the target's own python3 (any >= 3.8) and nothing installed beside it.
-    for path in sorted(INTARGET.glob("*.py")):
-        tree = ast.parse(path.read_text(), str(path), feature_version=(3, 8))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and not node.level:
-                names = [node.module or ""]
-            else:
-                continue
-            outside = [n for n in names if n.split(".")[0] not in sys.stdlib_module_names]
-            assert not outside, f"{path.name} imports {outside}"
+def test_a_module_without_a_kind_is_refused(tmp_path: Path) -> None:
+    """A stray module in the package is an error naming it, not a kind silently missing."""
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "notakind.py").write_text("X = 1\n")
+    code = (
+        "import sys, devbox_conformance.kinds as k; k.__path__.append(sys.argv[1])\n"
+        "try:\n    k.all_kinds()\nexcept TypeError as e:\n    print(e)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    out = subprocess.run([sys.executable, "-c", code, str(extra)], capture_output=True, text=True, env=env)
+    assert "notakind: a kind module must declare KIND = Kind(...)" in out.stdout, out.stdout + out.stderr

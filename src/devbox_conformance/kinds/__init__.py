@@ -8,45 +8,46 @@
 The loader (`expectations.KINDS`, the model's fields), the checks (`checks.REGISTRY`), the plugin's
 parameters (`plugin.ARGNAMES`) and the probe's request and in-target gatherers are all derived from these
 declarations, and so is the JSON Schema (kinds/schema.py). Adding a kind is: a module here (model, schema
-fields, request, check) and its name in MODULES below, its gatherer in `devbox_conformance/intarget/`, its
+fields, request, check; found by `kind_modules()`), its gatherer in `devbox_conformance/intarget/`, its
 test function and its tests.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from devbox_conformance.kinds.base import Item, Kind, When
 
-__all__ = ["Item", "Kind", "When", "MODULES", "all_kinds", "get"]
+__all__ = ["Item", "Kind", "When", "all_kinds", "get", "kind_modules"]
 
-# Kind modules in report order (the order of the results JSON's counts and of the model's fields).
-MODULES = (
-    "binaries",
-    "packages",
-    "python_dists",
-    "labels",
-    "env",
-    "files",
-    "users",
-    "groups",
-    "shells",
-    "image_config",
-    "commands",
-    "cuda",
-    "gpu",
-    "security",
-    "node",
-)
+# The package's modules that are not kinds (besides `_private` helpers): the declarations' vocabulary and
+# the schema built from them.
+SHARED_MODULES = frozenset({"base", "schema"})
 
 _LOADED: dict[str, Kind] = {}
+
+
+def kind_modules() -> tuple[str, ...]:
+    """The modules of this package that declare a kind: every module but the shared ones (no list to keep)."""
+    return tuple(
+        m.name
+        for m in pkgutil.iter_modules(__path__)
+        if not m.ispkg and m.name not in SHARED_MODULES and not m.name.startswith("_")
+    )
 
 
 def all_kinds() -> tuple[Kind, ...]:
     """Every declared kind, in report order (their modules are imported on first use)."""
     if not _LOADED:
-        for name in MODULES:
-            kind: Kind = importlib.import_module(f"devbox_conformance.kinds.{name}").KIND
+        found = []
+        for name in kind_modules():
+            module = importlib.import_module(f"{__name__}.{name}")
+            kind = getattr(module, "KIND", None)
+            if not isinstance(kind, Kind):
+                raise TypeError(f"{module.__name__}: a kind module must declare KIND = Kind(...)")
+            found.append(kind)
+        for kind in sorted(found, key=lambda k: (k.report_order, k.section)):
             _LOADED[kind.section] = kind
     return tuple(_LOADED.values())
 

@@ -4,7 +4,8 @@
 
 Why a declaration: adding a kind used to touch seven places (the plugin's argnames, the check registry, the
 loader's kinds and model fields, the probe request, the in-target main loop, a test module). Now a kind
-module declares all of it once and those places are derived from `devbox_conformance.kinds.REGISTRY`.
+module declares all of it once and those places are derived from `devbox_conformance.kinds.all_kinds()`:
+every module of the package that declares a `KIND`, found on import, with no list of them to keep.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ class Kind:
     attr: str = ""
     # Lower runs first in the probe: long gatherers start at once, beside the short ones.
     probe_priority: int = 9
+    # Where the kind stands in reports (the results' counts, the model's fields, the schema): lower first.
+    report_order: int = 100
     # JSON Schema: the section's description, the kind's own fields (kinds/schema.py adds the fields every
     # item takes and the group form) and the fields required beside the key.
     description: str = ""

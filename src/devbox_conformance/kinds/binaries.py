@@ -124,6 +124,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 
 KIND = Kind(
     section="binaries",
+    report_order=10,
     key="name",
     argname="binary",
     test="test_binary",

@@ -293,6 +293,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 
 KIND = Kind(
     section="commands",
+    report_order=110,
     key="name",
     argname="command",
     test="test_command",

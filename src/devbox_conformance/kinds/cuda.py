@@ -170,6 +170,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 
 KIND = Kind(
     section="cuda",
+    report_order=120,
     key="name",
     argname="cuda_check",
     test="test_cuda",

@@ -67,6 +67,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 # The gatherer reports the probe's whole environment: the request names nothing.
 KIND = Kind(
     section="env",
+    report_order=50,
     key="name",
     argname="env_var",
     test="test_env",

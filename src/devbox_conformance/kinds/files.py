@@ -224,6 +224,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 
 KIND = Kind(
     section="files",
+    report_order=60,
     key="path",
     argname="file",
     test="test_file",

@@ -227,6 +227,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 
 KIND = Kind(
     section="gpu",
+    report_order=130,
     key="name",
     argname="gpu_check",
     test="test_gpu",

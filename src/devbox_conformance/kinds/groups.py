@@ -46,6 +46,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 # One in-target gatherer reads both account databases (users and groups).
 KIND = Kind(
     section="groups",
+    report_order=80,
     key="name",
     argname="group",
     test="test_group",

@@ -151,6 +151,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 # No gatherer: the image config comes from the engine's inspect; only `healthy` waits on the container.
 KIND = Kind(
     section="image_config",
+    report_order=100,
     key="name",
     argname="image_config",
     test="test_image_config",

@@ -44,6 +44,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 # No gatherer: labels come from the engine's inspect of the image, not from the probe.
 KIND = Kind(
     section="labels",
+    report_order=40,
     key="name",
     argname="label",
     test="test_label",

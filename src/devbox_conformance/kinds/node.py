@@ -415,6 +415,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 
 KIND = Kind(
     section="node",
+    report_order=150,
     key="name",
     argname="node_check",
     test="test_node",

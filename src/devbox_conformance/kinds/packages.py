@@ -98,6 +98,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 
 KIND = Kind(
     section="packages",
+    report_order=20,
     key="name",
     argname="package",
     test="test_package",

@@ -133,6 +133,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 
 KIND = Kind(
     section="python_dists",
+    report_order=30,
     key="name",
     argname="python_dist",
     test="test_python_dist",

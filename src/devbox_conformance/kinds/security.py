@@ -189,6 +189,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 
 KIND = Kind(
     section="security",
+    report_order=140,
     key="name",
     argname="security_check",
     test="test_security",

@@ -147,6 +147,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 
 KIND = Kind(
     section="shells",
+    report_order=90,
     key="name",
     argname="shell",
     test="test_shell",

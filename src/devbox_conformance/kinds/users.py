@@ -52,6 +52,7 @@ SCHEMA_FIELDS: dict[str, Any] = {
 
 KIND = Kind(
     section="users",
+    report_order=70,
     key="name",
     argname="user",
     test="test_user",
