@@ -2,7 +2,7 @@
 
 Each `selftests/fixtures/adversarial/<section>.yaml` is a list of cases. A case's item goes through the real
 loader (a temporary expectations directory holding only that item), its facts are merged over empty
-defaults, and `checks.verify` must give exactly the verdict the case names, with `message` in its text:
+defaults, and `verdict.verify` must give exactly the verdict the case names, with `message` in its text:
 
     - id: version-prefix-is-not-a-match
       family: version comparison
@@ -29,9 +29,8 @@ from typing import Any
 import pytest
 import yaml
 
-from devbox_conformance import checks
 from devbox_conformance import expectations as exp
-from devbox_conformance.kinds import all_kinds
+from devbox_conformance.kinds import all_kinds, verdict
 
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "adversarial"
 # Kinds whose corpus file is written elsewhere and not merged yet (`node` is a kind not merged yet either).
@@ -138,7 +137,7 @@ def build_item(section: str, raw_item: dict[str, Any], arch: str, tmp_path: Path
     return items[0]
 
 
-def context(case: dict[str, Any]) -> checks.Context:
+def context(case: dict[str, Any]) -> verdict.Context:
     facts = {**EMPTY_FACTS, **(case.get("facts") or {})}
     conditions = case.get("conditions") or dict(DEFAULT_CONDITIONS)
     wait = None
@@ -148,7 +147,7 @@ def context(case: dict[str, Any]) -> checks.Context:
         def wait(budget_s: float) -> tuple[bool, str]:
             return bool(answer.get("ok")), str(answer.get("seen", ""))
 
-    return checks.Context(
+    return verdict.Context(
         facts=facts,
         conditions=conditions,
         target_kind=case.get("target_kind") or "image",
@@ -170,7 +169,7 @@ def test_corpus(section: str, case: dict[str, Any] | None, malformed: str | None
         assert case["message"] in str(refused.value), f"{label}: the loader said {str(refused.value)!r}"
         return
     item = build_item(section, case["item"], arch, tmp_path)
-    outcome = checks.verify(section, item, context(case))
+    outcome = verdict.verify(section, item, context(case))
     got = f"{outcome.status}: {outcome.message!r}"
     assert outcome.status == case["verdict"], f"{label}: expected {case['verdict']}, got {got}"
     assert case["message"] in outcome.message, f"{label}: message lacks {case['message']!r}; got {got}"

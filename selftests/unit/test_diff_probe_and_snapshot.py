@@ -19,10 +19,10 @@ from packaging.specifiers import SpecifierSet
 
 from devbox_conformance import expectations as exp
 from devbox_conformance import probe_script
-from devbox_conformance.checks import binaries as binary_check
-from devbox_conformance.checks import packages as package_check
-from devbox_conformance.checks import python_dists as dist_check
 from devbox_conformance.expectations import load
+from devbox_conformance.kinds import binaries as binary_check
+from devbox_conformance.kinds import packages as package_check
+from devbox_conformance.kinds import python_dists as dist_check
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "diff"
 
@@ -109,7 +109,7 @@ def test_all_packages_through_the_probe_entry_point(tmp_path: Path) -> None:
 
 
 class _Ctx:
-    """The little of checks.Context the three checks read."""
+    """The little of verdict.Context the three checks read."""
 
     def __init__(self, probed: dict[str, object]) -> None:
         self.facts = probed

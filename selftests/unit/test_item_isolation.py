@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from devbox_conformance import checks, probe
-from devbox_conformance.checks import Context
+from devbox_conformance import probe
 from devbox_conformance.intarget import main as intarget_main
-from devbox_conformance.kinds import base
+from devbox_conformance.kinds import base, verdict
 from devbox_conformance.kinds.base import When
 from devbox_conformance.kinds.commands import Command
 from devbox_conformance.kinds.files import File
 from devbox_conformance.kinds.security import SecurityCheck
+from devbox_conformance.kinds.verdict import Context
 from devbox_conformance.localrun import RunResult
 
 
@@ -69,18 +69,18 @@ def test_a_nul_byte_or_an_absurd_timeout_fails_its_own_item_and_the_others_are_j
     assert "PATH" in facts["env"]
 
     nul = Command(key="nul", name="nul", argv=("echo", "a\0b"), source="common.yaml:3")
-    outcome = checks.verify("commands", nul, _ctx(facts))
+    outcome = verdict.verify("commands", nul, _ctx(facts))
     assert outcome.status == "failed"
     assert outcome.message == (
         "commands[nul] (common.yaml:3)\nexpected: the probe's facts\n"
         "found:    the probe could not gather this item: ValueError: embedded null byte"
     )
     sec = SecurityCheck(key="nul-path", name="nul-path", check="setuid", paths=("/usr\0/bin",))
-    outcome = checks.verify("security", sec, _ctx(facts))
+    outcome = verdict.verify("security", sec, _ctx(facts))
     assert outcome.status == "failed"
     assert "the walk did not run: path '/usr\\x00/bin' holds a NUL byte" in outcome.message
     fine = Command(key="fine", name="fine", argv=("true",))
-    assert checks.verify("commands", fine, _ctx(facts)).status == "passed"
+    assert verdict.verify("commands", fine, _ctx(facts)).status == "passed"
 
 
 def test_a_gatherer_that_raises_as_a_whole_fails_the_items_of_its_kind_only() -> None:
@@ -92,7 +92,7 @@ def test_a_gatherer_that_raises_as_a_whole_fails_the_items_of_its_kind_only() ->
     assert facts["probe_errors"] == {"files": "ValueError: embedded null byte"}
     assert "PATH" in facts["env"]
     item = File(key="/etc/passwd", path="/etc/passwd", source="common.yaml:9")
-    outcome = checks.verify("files", item, _ctx(facts))
+    outcome = verdict.verify("files", item, _ctx(facts))
     assert outcome.status == "failed"
     assert outcome.message.endswith(
         "found:    the probe's files gatherer failed: ValueError: embedded null byte"
@@ -102,7 +102,7 @@ def test_a_gatherer_that_raises_as_a_whole_fails_the_items_of_its_kind_only() ->
 def test_a_probe_error_is_red_even_when_the_item_would_be_skipped() -> None:
     facts = {"commands": {"x": {"probe_error": "OSError: boom"}}, "probe_errors": {}}
     item = Command(key="x", name="x", argv=("true",), when=When(gpu=True))
-    assert checks.verify("commands", item, _ctx(facts)).status == "failed"
+    assert verdict.verify("commands", item, _ctx(facts)).status == "failed"
     # A whole fact that could not be resolved (not one item of it) is named too.
     whole = {"commands": {"probe_error": "RuntimeError: pool"}}
     assert base.probe_failure(base_kind("commands"), item, whole) == (

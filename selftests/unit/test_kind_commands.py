@@ -14,9 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devbox_conformance import checks, probe
 from devbox_conformance import expectations as exp
+from devbox_conformance import probe
 from devbox_conformance.intarget import commands as gatherer
+from devbox_conformance.kinds import verdict
 from devbox_conformance.kinds.commands import DEFAULT_MAX_OUTPUT, Command, OutputMatch
 
 
@@ -148,14 +149,14 @@ def test_a_command_runs_as_another_user_with_their_home() -> None:
     )
 
 
-def _verify(item: Command, found: dict[str, object] | None) -> checks.Outcome:
-    ctx = checks.Context(
+def _verify(item: Command, found: dict[str, object] | None) -> verdict.Outcome:
+    ctx = verdict.Context(
         facts={"commands": {} if found is None else {item.name: found}},
         conditions={},
         target_kind="image",
         image_attrs={},
     )
-    return checks.verify("commands", item, ctx)
+    return verdict.verify("commands", item, ctx)
 
 
 def _cmd(**kw: object) -> Command:
@@ -208,7 +209,7 @@ def test_output_matchers() -> None:
 FATAL_AT_END = "head -c 204793 /dev/zero | tr '\\0' x; echo; echo FATAL"
 
 
-def _run_and_verify(run: str, **kw: object) -> tuple[dict[str, object], checks.Outcome]:
+def _run_and_verify(run: str, **kw: object) -> tuple[dict[str, object], verdict.Outcome]:
     item = _cmd(name="x", run=run, **kw)
     found = gatherer.run_command({"argv": item.command_argv, "timeout": 30, "max_output": item.max_output})
     return found, _verify(item, found)

@@ -23,9 +23,10 @@ import pytest
 import yaml
 from packaging.version import Version
 
-from devbox_conformance import checks, probe
 from devbox_conformance import expectations as exp
+from devbox_conformance import probe
 from devbox_conformance.intarget import torch_checks, torch_facts
+from devbox_conformance.kinds import verdict
 from devbox_conformance.kinds.base import When
 from devbox_conformance.kinds.cuda import CudaItem
 from devbox_conformance.kinds.gpu import GpuItem
@@ -37,8 +38,8 @@ EMULATION = REPO / "selftests" / "fixtures" / "emulated_gpu"
 torch = pytest.importorskip("torch")
 
 
-def _ctx(facts: dict[str, Any], gpu: bool = True, cuda: str | None = "12.8") -> checks.Context:
-    return checks.Context(
+def _ctx(facts: dict[str, Any], gpu: bool = True, cuda: str | None = "12.8") -> verdict.Context:
+    return verdict.Context(
         facts=facts,
         conditions={"arch": "amd64", "cuda": cuda, "gpu": gpu},
         target_kind="local",
@@ -59,9 +60,9 @@ CUDA_FACTS = {
 }
 
 
-def _cuda(name: str, facts: dict[str, Any], minimum: str | None = None, **more: Any) -> checks.Outcome:
+def _cuda(name: str, facts: dict[str, Any], minimum: str | None = None, **more: Any) -> verdict.Outcome:
     item = CudaItem(key=name, name=name, min_version=Version(minimum) if minimum else None, source="c.yaml:1")
-    return checks.verify("cuda", item, _ctx({"cuda_facts": facts, **more}))
+    return verdict.verify("cuda", item, _ctx({"cuda_facts": facts, **more}))
 
 
 def test_cuda_items_pass_on_a_cuda_torch_at_or_above_their_minimums() -> None:
@@ -75,7 +76,7 @@ def test_cuda_items_pass_on_a_cuda_torch_at_or_above_their_minimums() -> None:
 
 def test_a_cpu_torch_in_a_cuda_image_fails_torch_cuda_alone() -> None:
     cpu = dict(CUDA_FACTS, torch="2.9.1+cpu", cuda=None, cudnn=None, nccl=None)
-    out = checks.verify(
+    out = verdict.verify(
         "cuda",
         CudaItem(key="torch_cuda", name="torch_cuda", source="c.yaml:3"),
         _ctx({"cuda_facts": cpu, "env": {"CUDA_VERSION": "12.8"}}),
@@ -202,9 +203,9 @@ def _gpu_facts(**over: Any) -> dict[str, Any]:
     return facts
 
 
-def _gpu(name: str, facts: dict[str, Any], **fields: Any) -> checks.Outcome:
+def _gpu(name: str, facts: dict[str, Any], **fields: Any) -> verdict.Outcome:
     item = GpuItem(key=name, name=name, source="g.yaml:1", **fields)
-    return checks.verify("gpu", item, _ctx({"gpu_facts": facts}))
+    return verdict.verify("gpu", item, _ctx({"gpu_facts": facts}))
 
 
 def test_gpu_items_pass_on_two_good_gpus() -> None:

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from devbox_conformance import checks, probe
 from devbox_conformance import expectations as exp
+from devbox_conformance import probe
 from devbox_conformance.intarget.files import probe_file
+from devbox_conformance.kinds import verdict
 from devbox_conformance.kinds.files import File
 from devbox_conformance.kinds.files import request as files_request
 from devbox_conformance.kinds.python_dists import PythonDist
@@ -24,9 +25,9 @@ def _load(tmp_path: Path, body: str) -> exp.Expectations:
     return exp.load(tmp_path, "amd64", "standin")
 
 
-def _verify(kind: str, item: exp.Item, facts: dict[str, object]) -> checks.Outcome:
-    ctx = checks.Context(facts=facts, conditions={}, target_kind="image", image_attrs={})
-    return checks.verify(kind, item, ctx)
+def _verify(kind: str, item: exp.Item, facts: dict[str, object]) -> verdict.Outcome:
+    ctx = verdict.Context(facts=facts, conditions={}, target_kind="image", image_attrs={})
+    return verdict.verify(kind, item, ctx)
 
 
 def test_the_new_file_fields_load_and_ask_the_probe_for_what_they_need(tmp_path: Path) -> None:
@@ -167,7 +168,7 @@ def big(tmp_path: Path) -> str:
     return str(tmp_path / "big")
 
 
-def _probe_and_verify(path: str, **kw: object) -> checks.Outcome:
+def _probe_and_verify(path: str, **kw: object) -> verdict.Outcome:
     item = _file(path=path, **kw)
     spec = files_request([item])["files"][0]
     return _verify("files", item, {"files": {path: probe_file(spec)}})

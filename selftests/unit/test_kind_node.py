@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from devbox_conformance import checks, nodecheck
 from devbox_conformance import expectations as exp
+from devbox_conformance import nodecheck
+from devbox_conformance.kinds import verdict
 
 REPO = Path(__file__).resolve().parents[2]
 EMULATED_BIN = REPO / "selftests" / "fixtures" / "emulated_gpu" / "bin"
@@ -194,8 +195,10 @@ def test_missing_facts_never_pass() -> None:
     """An older probe (no node facts) or a group nvidia-smi was not asked for is a failure."""
     item = exp.load(PROFILE, "amd64", "other").items("node")[1]
     for facts in ({}, {"node_facts": {}}, {"node_facts": {"base": {"error": "boom"}}}):
-        ctx = checks.Context(facts=facts, conditions={"arch": "amd64"}, target_kind="local", image_attrs=None)
-        assert checks.verify("node", item, ctx).status == "failed", facts
+        ctx = verdict.Context(
+            facts=facts, conditions={"arch": "amd64"}, target_kind="local", image_attrs=None
+        )
+        assert verdict.verify("node", item, ctx).status == "failed", facts
 
 
 def test_gpu_items_of_a_node_profile_fail_without_a_gpu(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devbox_conformance.checks import Outcome
+from devbox_conformance.kinds.verdict import Outcome
 from devbox_conformance.kinds.base import Item, Kind
 
 
@@ -45,19 +45,20 @@ import json, sys
 from pathlib import Path
 import devbox_conformance.kinds as kinds
 kinds.__path__.append(sys.argv[1])  # the new module sits beside the shipped ones, as if it were one
-from devbox_conformance import checks, expectations as exp
+from devbox_conformance import expectations as exp
+from devbox_conformance.kinds import verdict
 from devbox_conformance.collection import ARGNAMES
 from devbox_conformance.kinds import schema
 contract = Path(sys.argv[2])
 model = exp.load(contract, "amd64", "other")
 item = model.items("motds")[0]
-ctx = checks.Context(facts={"motd": {"welcome": "hi"}}, conditions={}, target_kind="local", image_attrs=None)
+ctx = verdict.Context(facts={"motd": {"welcome": "hi"}}, conditions={}, target_kind="local", image_attrs=None)
 print(json.dumps({
     "sections": [k.section for k in kinds.all_kinds()],
     "argname": ARGNAMES.get("motd"),
     "schema": "motds" in schema.build()["properties"],
     "item": item.key,
-    "verdict": checks.verify("motds", item, ctx).status,
+    "verdict": verdict.verify("motds", item, ctx).status,
 }))
 """
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from devbox_conformance import checks, probe
 from devbox_conformance import expectations as exp
+from devbox_conformance import probe
 from devbox_conformance.intarget import security as walk
+from devbox_conformance.kinds import verdict
 from devbox_conformance.kinds.security import SecurityCheck
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,11 +32,11 @@ def _load(tmp_path: Path, body: str) -> exp.Expectations:
     return exp.load(tmp_path, "amd64", "standin")
 
 
-def _verify(item: SecurityCheck, facts: dict[str, Any]) -> checks.Outcome:
-    ctx = checks.Context(
+def _verify(item: SecurityCheck, facts: dict[str, Any]) -> verdict.Outcome:
+    ctx = verdict.Context(
         facts={"security": {item.name: facts}}, conditions={}, target_kind="image", image_attrs={}
     )
-    return checks.verify("security", item, ctx)
+    return verdict.verify("security", item, ctx)
 
 
 def _item(check: str, **kw: Any) -> SecurityCheck:
@@ -198,8 +199,8 @@ def test_a_pass_says_what_was_walked_and_a_missing_walk_fails() -> None:
     item = _item("setuid", allow=("/usr/bin/sudo",))
     passed = _verify(item, _facts(allowed_count=3, missing=["/opt"]))
     assert passed.message == "120 entries in 0.01 s (find), 3 allowed, absent: /opt"
-    ctx = checks.Context(facts={}, conditions={}, target_kind="image", image_attrs={})
-    assert "not probed" in checks.verify("security", item, ctx).message
+    ctx = verdict.Context(facts={}, conditions={}, target_kind="image", image_attrs={})
+    assert "not probed" in verdict.verify("security", item, ctx).message
 
 
 # ---- the in-target walk on a temporary tree
@@ -426,5 +427,7 @@ def test_a_path_with_a_nul_byte_is_an_error_not_an_absent_path() -> None:
     out = walk.scan({"name": "x", "check": "setuid", "paths": ["/usr\0/bin"]})
     assert out["error"] == "path '/usr\\x00/bin' holds a NUL byte"
     item = SecurityCheck(key="x", name="x", check="setuid", paths=("/usr\0/bin",))
-    ctx = checks.Context(facts={"security": {"x": out}}, conditions={}, target_kind="local", image_attrs=None)
-    assert checks.verify("security", item, ctx).status == "failed"
+    ctx = verdict.Context(
+        facts={"security": {"x": out}}, conditions={}, target_kind="local", image_attrs=None
+    )
+    assert verdict.verify("security", item, ctx).status == "failed"

@@ -28,7 +28,7 @@ WORDS = ["amd64", "arm64", "bash", "sh", "setuid", "secrets", "/etc", "/usr/bin/
 
 SETTINGS = settings(
     max_examples=200,
-    deadline=2000,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -110,7 +110,7 @@ def test_any_text_is_a_model_or_one_line_naming_file_and_line(text_: str) -> Non
     _check(text_)
 
 
-@settings(max_examples=50, deadline=2000)
+@settings(max_examples=50, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["name", "note", "package"]), text), min_size=1, max_size=3))
 def test_a_valid_item_with_odd_text_still_loads_or_names_its_line(fields: list[tuple[str, str]]) -> None:
     body = {"binaries": [{"name": "rg", **dict(fields)}]}

@@ -9,9 +9,9 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from devbox_conformance import checks
 from devbox_conformance import expectations as exp
-from devbox_conformance.checks.binaries import extract_version
+from devbox_conformance.kinds import verdict
+from devbox_conformance.kinds.binaries import extract_version
 from devbox_conformance.kinds.image_config import health_budget
 
 MANIFEST = {
@@ -37,7 +37,7 @@ def ctx(
     image_attrs: dict[str, Any] | None = None,
     cond: dict[str, Any] | None = None,
     wait=None,
-) -> checks.Context:
+) -> verdict.Context:
     base = {
         "binaries": {},
         "dists": {},
@@ -50,7 +50,7 @@ def ctx(
         "manifest": MANIFEST,
     }
     base.update(facts or {})
-    return checks.Context(
+    return verdict.Context(
         facts=base,
         conditions=cond or {"arch": "amd64", "sets": None},
         target_kind="image",
@@ -84,8 +84,8 @@ def binary(**kw: Any) -> exp.Binary:
 
 def test_binary_pass_and_version_failure() -> None:
     facts = {"binaries": {"rg": {"path": "/usr/bin/rg", "version_output": "ripgrep 13.0.0"}}}
-    assert checks.verify("binaries", binary(version=SpecifierSet(">=13")), ctx(facts)).status == "passed"
-    out = checks.verify("binaries", binary(version=SpecifierSet(">=14")), ctx(facts))
+    assert verdict.verify("binaries", binary(version=SpecifierSet(">=13")), ctx(facts)).status == "passed"
+    out = verdict.verify("binaries", binary(version=SpecifierSet(">=14")), ctx(facts))
     assert out.status == "failed"
     assert out.message == (
         "binaries[rg] (common.yaml:3)\nexpected: on PATH, version >=14\nfound:    /usr/bin/rg, version 13.0.0"
@@ -93,7 +93,7 @@ def test_binary_pass_and_version_failure() -> None:
 
 
 def test_absent_binary_explained_from_the_manifest() -> None:
-    out = checks.verify("binaries", binary(name="nvtop"), ctx())
+    out = verdict.verify("binaries", binary(name="nvtop"), ctx())
     assert out.status == "failed"
     assert out.message.endswith(
         "why:      build manifest: nvtop skipped at build (gpu-tools): "
@@ -102,7 +102,7 @@ def test_absent_binary_explained_from_the_manifest() -> None:
 
 
 def test_optional_absent_is_a_skip_with_reason_never_a_pass() -> None:
-    out = checks.verify("binaries", binary(name="nvtop", optional=True, reason="contrib only"), ctx())
+    out = verdict.verify("binaries", binary(name="nvtop", optional=True, reason="contrib only"), ctx())
     assert out.status == "skipped"
     assert out.message.startswith("optional, absent: contrib only (build manifest: nvtop skipped")
 
@@ -110,13 +110,13 @@ def test_optional_absent_is_a_skip_with_reason_never_a_pass() -> None:
 def test_optional_present_but_wrong_is_still_a_failure() -> None:
     facts = {"binaries": {"rg": {"path": "/usr/bin/rg", "version_output": "ripgrep 11.0"}}}
     item = binary(version=SpecifierSet(">=13"), optional=True, reason="r")
-    assert checks.verify("binaries", item, ctx(facts)).status == "failed"
+    assert verdict.verify("binaries", item, ctx(facts)).status == "failed"
 
 
 def test_when_false_skips_naming_the_fact() -> None:
     item = binary(when=exp.When(gpu=True))
-    out = checks.verify("binaries", item, ctx(cond={"gpu": False}))
-    assert out == checks.Outcome("skipped", "when: gpu is true, but the target has no GPU visible")
+    out = verdict.verify("binaries", item, ctx(cond={"gpu": False}))
+    assert out == verdict.Outcome("skipped", "when: gpu is true, but the target has no GPU visible")
 
 
 def dist(**kw: Any) -> exp.PythonDist:
@@ -146,7 +146,7 @@ def dist(**kw: Any) -> exp.PythonDist:
     ],
 )
 def test_python_dist(facts: dict, status: str, found: str | None) -> None:
-    out = checks.verify("python_dists", dist(min_version=Version("4.40")), ctx(facts))
+    out = verdict.verify("python_dists", dist(min_version=Version("4.40")), ctx(facts))
     assert out.status == status
     if found:
         assert found in out.message
@@ -155,14 +155,14 @@ def test_python_dist(facts: dict, status: str, found: str | None) -> None:
 def test_python_dist_name_normalization_and_feature_reason() -> None:
     facts = {"dists": {"huggingface-hub": "0.30"}, "imports": {"huggingface_hub": {"ok": True}}}
     assert (
-        checks.verify(
+        verdict.verify(
             "python_dists", dist(name="Huggingface_Hub", import_name="huggingface_hub"), ctx(facts)
         ).status
         == "passed"
     )
-    out = checks.verify("python_dists", dist(name="flash-attn"), ctx())
+    out = verdict.verify("python_dists", dist(name="flash-attn"), ctx())
     assert "why:      build manifest: feature flash-attn skipped: torch has no CUDA" in out.message
-    out = checks.verify("python_dists", dist(name="mlflow"), ctx())
+    out = verdict.verify("python_dists", dist(name="mlflow"), ctx())
     assert "build manifest: set python-extras not included (INSTALL_PYTHON_EXTRAS=false)" in out.message
 
 
@@ -171,27 +171,27 @@ def test_env_from_the_image_config_is_not_the_probes_environment() -> None:
     item = exp.EnvVar(key="DEVBOX_CONTAINER", name="DEVBOX_CONTAINER", value="1", in_config=True)
     # Set by a profile script only: the process sees it, the image config does not hold it.
     only_process = ctx({"env": {"DEVBOX_CONTAINER": "1"}}, image_attrs={"Config": {"Env": ["PATH=/usr/bin"]}})
-    missing = checks.verify("env", item, only_process)
+    missing = verdict.verify("env", item, only_process)
     assert missing.status == "failed" and "expected: = '1' in the image config's Env" in missing.message
-    assert checks.verify("env", item, ctx(image_attrs=attrs)).message == "1"
+    assert verdict.verify("env", item, ctx(image_attrs=attrs)).message == "1"
     wrong = {"Config": {"Env": ["DEVBOX_CONTAINER=0"]}}
-    assert "found:    '0'" in checks.verify("env", item, ctx(image_attrs=wrong)).message
-    assert checks.verify("env", item, ctx()).status == "skipped"  # local host: no image config
+    assert "found:    '0'" in verdict.verify("env", item, ctx(image_attrs=wrong)).message
+    assert verdict.verify("env", item, ctx()).status == "skipped"  # local host: no image config
     empty = exp.EnvVar(key="EMPTY", name="EMPTY", value="", in_config=True)
-    assert checks.verify("env", empty, ctx(image_attrs=attrs)).status == "passed"
+    assert verdict.verify("env", empty, ctx(image_attrs=attrs)).status == "passed"
 
 
 def test_labels_env_files_users() -> None:
     attrs = {"Config": {"Labels": {"org.opencontainers.image.title": "gpu-devbox"}}}
     lab = exp.Label(key="t", name="org.opencontainers.image.title", value="gpu-devbox")
-    assert checks.verify("labels", lab, ctx(image_attrs=attrs)).status == "passed"
+    assert verdict.verify("labels", lab, ctx(image_attrs=attrs)).status == "passed"
     lab = exp.Label(key="t", name="org.opencontainers.image.title", regex="gpu-.*y")
-    assert checks.verify("labels", lab, ctx(image_attrs=attrs)).status == "failed"
-    assert checks.verify("labels", lab, ctx()).status == "skipped"  # local host: no image
+    assert verdict.verify("labels", lab, ctx(image_attrs=attrs)).status == "failed"
+    assert verdict.verify("labels", lab, ctx()).status == "skipped"  # local host: no image
     env = exp.EnvVar(key="TZ", name="TZ", value="UTC")
-    assert checks.verify("env", env, ctx({"env": {"TZ": "UTC"}})).status == "passed"
+    assert verdict.verify("env", env, ctx({"env": {"TZ": "UTC"}})).status == "passed"
     assert (
-        "found:    'Europe/Paris'" in checks.verify("env", env, ctx({"env": {"TZ": "Europe/Paris"}})).message
+        "found:    'Europe/Paris'" in verdict.verify("env", env, ctx({"env": {"TZ": "Europe/Paris"}})).message
     )
     f = exp.File(key="/x", path="/x", type="file", mode="0755", content="greeting")
     good = {
@@ -201,14 +201,16 @@ def test_labels_env_files_users() -> None:
         "mode": "0755",
         "content": "devbox-greeting",
     }
-    assert checks.verify("files", f, ctx({"files": {"/x": good}})).status == "passed"
+    assert verdict.verify("files", f, ctx({"files": {"/x": good}})).status == "passed"
     assert (
         "found:    mode 0644"
-        in checks.verify("files", f, ctx({"files": {"/x": {**good, "mode": "0644"}}})).message
+        in verdict.verify("files", f, ctx({"files": {"/x": {**good, "mode": "0644"}}})).message
     )
     u = exp.User(key="root", name="root", uid=0, home="/root")
-    assert checks.verify("users", u, ctx({"users": {"root": {"uid": 0, "home": "/root"}}})).status == "passed"
-    assert checks.verify("users", u, ctx({"users": {"root": None}})).status == "failed"
+    assert (
+        verdict.verify("users", u, ctx({"users": {"root": {"uid": 0, "home": "/root"}}})).status == "passed"
+    )
+    assert verdict.verify("users", u, ctx({"users": {"root": None}})).status == "failed"
 
 
 SHELL = exp.Shell(
@@ -247,7 +249,7 @@ GOOD_RUN = {
     ],
 )
 def test_shell(change: dict, problem: str | None) -> None:
-    out = checks.verify("shells", SHELL, ctx({"shells": {"bash-login": {**GOOD_RUN, **change}}}))
+    out = verdict.verify("shells", SHELL, ctx({"shells": {"bash-login": {**GOOD_RUN, **change}}}))
     if problem is None:
         assert out.status == "passed", out.message
     else:
@@ -266,7 +268,7 @@ def test_image_config_and_health_budget() -> None:
     assert health_budget({}) == 3 * 60
     attrs = {"Config": {"Cmd": ["/bin/bash", "-l"], "WorkingDir": "/workspace", "Healthcheck": health}}
     cmd = exp.ImageConfig(key="cmd", name="cmd", value=("/bin/bash", "-l"))
-    assert checks.verify("image_config", cmd, ctx(image_attrs=attrs)).status == "passed"
+    assert verdict.verify("image_config", cmd, ctx(image_attrs=attrs)).status == "passed"
     seen: list[float] = []
 
     def wait(budget: float) -> tuple[bool, str]:
@@ -274,10 +276,10 @@ def test_image_config_and_health_budget() -> None:
         return False, "container stopped (exited, exit code 1)"
 
     hc = exp.ImageConfig(key="healthcheck", name="healthcheck", healthy=True)
-    out = checks.verify("image_config", hc, ctx(image_attrs=attrs, wait=wait))
+    out = verdict.verify("image_config", hc, ctx(image_attrs=attrs, wait=wait))
     assert out.status == "failed" and "container stopped" in out.message and seen == [200]
     none = {"Config": {"Healthcheck": {"Test": ["NONE"]}}}
-    assert "no HEALTHCHECK" in checks.verify("image_config", hc, ctx(image_attrs=none)).message
+    assert "no HEALTHCHECK" in verdict.verify("image_config", hc, ctx(image_attrs=none)).message
 
 
 def package(**kw: Any) -> exp.Package:
@@ -325,7 +327,7 @@ APT_MANIFEST = {
     ],
 )
 def test_package(records: list, status: str, found: str | None) -> None:
-    out = checks.verify(
+    out = verdict.verify(
         "packages", package(), ctx({"packages": {"libx11-dev": records}, "manifest": APT_MANIFEST})
     )
     assert out.status == status, out.message
@@ -340,7 +342,7 @@ def test_package(records: list, status: str, found: str | None) -> None:
 
 def test_package_removed_after_build_is_explained_from_the_manifest() -> None:
     facts = {"packages": {"libx11-dev": [dpkg("deinstall ok config-files")]}, "manifest": APT_MANIFEST}
-    out = checks.verify("packages", package(), ctx(facts))
+    out = verdict.verify("packages", package(), ctx(facts))
     assert out.message.endswith(
         "why:      build manifest: libx11-dev installed at build (dev-tools), so a later "
         "layer or this container removed or broke it"
@@ -349,18 +351,18 @@ def test_package_removed_after_build_is_explained_from_the_manifest() -> None:
 
 def test_package_optional_absent_skips_but_optional_broken_fails() -> None:
     item = package(name="ltrace", optional=True, reason="not published for arm64")
-    out = checks.verify("packages", item, ctx({"packages": {"ltrace": []}, "manifest": APT_MANIFEST}))
-    assert out == checks.Outcome(
+    out = verdict.verify("packages", item, ctx({"packages": {"ltrace": []}, "manifest": APT_MANIFEST}))
+    assert out == verdict.Outcome(
         "skipped",
         "optional, absent: not published for arm64 (build manifest: ltrace "
         "skipped at build (dev-tools): no candidate for arm64 in the configured apt sources)",
     )
     removed = ctx({"packages": {"ltrace": [dpkg("deinstall ok config-files")]}, "manifest": APT_MANIFEST})
-    assert checks.verify("packages", item, removed).status == "skipped"
+    assert verdict.verify("packages", item, removed).status == "skipped"
     broken = ctx(
         {"packages": {"ltrace": [dpkg("install reinstreq half-installed")]}, "manifest": APT_MANIFEST}
     )
-    out = checks.verify("packages", item, broken)
+    out = verdict.verify("packages", item, broken)
     assert out.status == "failed" and "status install reinstreq half-installed" in out.message
 
 
@@ -368,7 +370,7 @@ def test_package_without_a_dpkg_database_fails_with_the_probes_reason() -> None:
     why = "no dpkg database at /var/lib/dpkg/status: not a Debian-based target"
     facts = {"packages": {}, "packages_error": why, "manifest": None}
     for item in (package(), package(optional=True, reason="r")):  # not "absent": even optional items fail
-        out = checks.verify("packages", item, ctx(facts))
+        out = verdict.verify("packages", item, ctx(facts))
         assert out.status == "failed"
         assert out.message == (
             "packages[libx11-dev] (common.yaml:300)\n"
@@ -379,8 +381,8 @@ def test_package_without_a_dpkg_database_fails_with_the_probes_reason() -> None:
 def test_package_of_a_set_left_out_skips_naming_the_set() -> None:
     item = package(name="cowsay", when=exp.When(sets=("fun-tools",)))
     cond = {"sets": ["dev-tools"], "sets_excluded": {"fun-tools": "INSTALL_FUN_TOOLS=false"}}
-    out = checks.verify("packages", item, ctx({"manifest": APT_MANIFEST}, cond=cond))
-    assert out == checks.Outcome(
+    out = verdict.verify("packages", item, ctx({"manifest": APT_MANIFEST}, cond=cond))
+    assert out == verdict.Outcome(
         "skipped",
         "when: sets ['fun-tools'], but set fun-tools is not in this build (INSTALL_FUN_TOOLS=false)",
     )
@@ -391,10 +393,10 @@ def test_exposed_ports_and_volumes_are_compared_as_exact_sets(name: str, config_
     values = ["8888/tcp", "22/tcp"] if name == "exposed_ports" else ["/data", "/workspace"]
     attrs = {"Config": {config_key: {v: {} for v in values}}}
     item = exp.ImageConfig(key=name, name=name, value=tuple(reversed(values)))
-    assert checks.verify("image_config", item, ctx(image_attrs=attrs)).status == "passed"
+    assert verdict.verify("image_config", item, ctx(image_attrs=attrs)).status == "passed"
     extra = {"Config": {config_key: {v: {} for v in [*values, "9999/udp"]}}}
-    out = checks.verify("image_config", item, ctx(image_attrs=extra))
+    out = verdict.verify("image_config", item, ctx(image_attrs=extra))
     assert out.status == "failed" and "9999/udp" in out.message, out.message
     none = exp.ImageConfig(key=name, name=name, value=())
-    assert checks.verify("image_config", none, ctx(image_attrs={"Config": {}})).status == "passed"
-    assert checks.verify("image_config", none, ctx(image_attrs=attrs)).status == "failed"
+    assert verdict.verify("image_config", none, ctx(image_attrs={"Config": {}})).status == "passed"
+    assert verdict.verify("image_config", none, ctx(image_attrs=attrs)).status == "failed"

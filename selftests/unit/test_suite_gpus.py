@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from devbox_conformance import checks
 from devbox_conformance.engine import Engine, gpu_run_args
+from devbox_conformance.kinds import verdict
 from devbox_conformance.kinds.base import When
 from devbox_conformance.kinds.commands import Command
 from devbox_conformance.kinds.gpu import GpuItem
@@ -53,8 +53,8 @@ NO_GPU_FACTS = {
 }
 
 
-def _verify(kind: str, item: object, **conditions: object) -> checks.Outcome:
-    ctx = checks.Context(
+def _verify(kind: str, item: object, **conditions: object) -> verdict.Outcome:
+    ctx = verdict.Context(
         facts=NO_GPU_FACTS,
         conditions={
             "arch": "amd64",
@@ -67,7 +67,7 @@ def _verify(kind: str, item: object, **conditions: object) -> checks.Outcome:
         target_kind="local",
         image_attrs=None,
     )
-    return checks.verify(kind, item, ctx)
+    return verdict.verify(kind, item, ctx)
 
 
 def test_a_pinned_count_without_a_visible_gpu_fails_saying_what_asked() -> None:
@@ -105,11 +105,11 @@ def test_gpus_required_fail_any_kind_under_when_gpu() -> None:
 
 
 def test_without_an_ask_no_gpu_stays_a_skip_with_its_reason() -> None:
-    assert _verify("gpu", GpuItem(key="matmul", name="matmul", source="c.yaml:1")) == checks.Outcome(
+    assert _verify("gpu", GpuItem(key="matmul", name="matmul", source="c.yaml:1")) == verdict.Outcome(
         "skipped", "no GPU visible: nvidia-smi not found"
     )
     under_when = GpuItem(key="count", name="count", when=When(gpu=True), source="c.yaml:1")
-    assert _verify("gpu", under_when) == checks.Outcome(
+    assert _verify("gpu", under_when) == verdict.Outcome(
         "skipped", "when: gpu is true, but the target has no GPU visible"
     )
     zero = GpuItem(key="count", name="count", count=0, source="c.yaml:1")
@@ -121,7 +121,7 @@ def test_another_unmet_condition_still_skips_when_gpus_are_required() -> None:
         key="count", name="count", count=8, when=When(arch=("arm64",), gpu=True), source="c.yaml:1"
     )
     out = _verify("gpu", item, gpus_required="--gpus all")
-    assert out == checks.Outcome("skipped", "when: arch in ['arm64'], but the target is amd64")
+    assert out == verdict.Outcome("skipped", "when: arch in ['arm64'], but the target is amd64")
 
 
 def test_gpus_required_comes_from_gpus_all_only() -> None:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from devbox_conformance import checks
 from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
 from devbox_conformance import target as tgt
+from devbox_conformance.kinds import verdict
 from devbox_conformance.runview import HOST_TEST, HOST_TESTED_KEY, host_problem, worker
 
 
@@ -120,14 +120,14 @@ def check(request: pytest.FixtureRequest, devbox_host_name: str) -> Callable[[st
                 # The engine's CLI is looked up here, for the one item that waits, not for every check.
                 return eng.wait_healthy(eng.choose(engine_name), container, budget_s=budget)
 
-        ctx = checks.Context(
+        ctx = verdict.Context(
             facts=state.facts(host.name),
             conditions=view.conditions(host.name),
             target_kind=host.kind,
             image_attrs=host.image_attrs,
             wait_healthy=wait,
         )
-        outcome = checks.verify(kind, item, ctx)
+        outcome = verdict.verify(kind, item, ctx)
         skipped = outcome.status == "skipped"
         # Skips of many hosts name theirs: pytest's summary groups skips by reason.
         message = f"{host.name}: {outcome.message}" if skipped and state.multi else outcome.message

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devbox_conformance import checks, nodewaivers, probe, slurm
 from devbox_conformance import expectations as exp
+from devbox_conformance import nodewaivers, probe, slurm
 from devbox_conformance import waivers as wv
 from devbox_conformance.arch import normalize_arch
-from devbox_conformance.kinds import all_kinds
+from devbox_conformance.kinds import all_kinds, verdict
 from devbox_conformance.kinds import node as node_kind
 from devbox_conformance.localrun import run_command
 from devbox_conformance.target import pack_python
@@ -117,7 +117,7 @@ def check(
         raise NodeCheckError(f"{directory}: no item of kind(s) {', '.join(kinds)} to check")
     facts = run_probe(model, kinds, timeout)
     asked = node_kind.asks_for_gpus(model.items("node"))
-    ctx = checks.Context(
+    ctx = verdict.Context(
         facts=facts,
         conditions={**probe.conditions(facts, arch, base_kind), "gpus_required": asked},
         target_kind="local",
@@ -128,7 +128,7 @@ def check(
         if kind.section not in kinds:
             continue
         for item in model.items(kind.section):
-            outcome = checks.verify(kind.section, item, ctx)
+            outcome = verdict.verify(kind.section, item, ctx)
             verdicts.append(
                 Verdict(kind.section, item.key, f"{kind.test}[{item.key}]", outcome.status, outcome.message)
             )

@@ -36,7 +36,7 @@ BAD = ("failed", "error")
 TEMPLATE = "report.html.j2"
 # First line of a check's failure: `binaries[rg] (expectations/common.yaml:12)`.
 _HEADER = re.compile(r"^(?P<kind>[\w.-]+)\[(?P<key>.*)\] \((?P<source>[^()]*:\d+)\)$")
-# `expected: …`, `found:    …`, `why:      …` lines of a failure (checks.Outcome.failed and verify).
+# `expected: …`, `found:    …`, `why:      …` lines of a failure (kinds/verdict.py: Outcome.failed, verify).
 _FIELD = re.compile(r"^(expected|found|why):\s?(.*)$")
 
 

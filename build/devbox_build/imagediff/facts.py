@@ -209,7 +209,7 @@ def from_inspect(
     binaries: dict[str, tuple[list[str], str | None]],
 ) -> ImageFacts:
     """Join the engine's view (inspect, history) and the probe's facts into one ImageFacts (pure)."""
-    from devbox_conformance.checks.binaries import extract_version  # noqa: PLC0415 - suite deps on demand
+    from devbox_conformance.kinds.binaries import extract_version  # noqa: PLC0415 - suite deps on demand
 
     config = attrs.get("Config") or {}
     env = {}

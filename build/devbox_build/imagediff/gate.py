@@ -122,7 +122,7 @@ def load_allow(path: Path) -> tuple[Allowance, ...]:
             raise UsageError(f"{where}: `reason:` is required: say why this regression is accepted")
         name = str(entry[kinds[0]]).strip()
         if kinds[0] == "python":
-            from devbox_conformance.checks.python_dists import normalize  # noqa: PLC0415
+            from devbox_conformance.kinds.python_dists import normalize  # noqa: PLC0415
 
             name = normalize(name)
         out.append(Allowance(kinds[0], name, reason))
@@ -149,7 +149,7 @@ def allowances_from_waivers(path: Path, warn: Callable[[str], None] = warn) -> t
     not expired (today, or DEVBOX_TODAY). An expired one allows nothing and says so; test ids are the
     suite's and are left to it."""
     from devbox_conformance import waivers  # noqa: PLC0415 - only a release with --allow reads waivers
-    from devbox_conformance.checks.python_dists import normalize  # noqa: PLC0415
+    from devbox_conformance.kinds.python_dists import normalize  # noqa: PLC0415
 
     try:
         entries, today = waivers.load(path), waivers.today()

@@ -26,7 +26,7 @@ PROBE_VERSION = 1
 
 
 # Key of the marker that stands for an item's facts when its gatherer raised: {PROBE_ERROR: "one line"}.
-# The host turns it into a failed item naming the reason (checks.verify, kinds/base.probe_failure).
+# The host turns it into a failed item naming the reason (kinds/verdict.verify, kinds/base.probe_failure).
 PROBE_ERROR = "probe_error"
 
 

@@ -5,11 +5,11 @@
     >>> get("files").argname
     'file'
 
-The loader (`expectations.KINDS`, the model's fields), the checks (`checks.REGISTRY`), the plugin's
-parameters (`plugin.ARGNAMES`) and the probe's request and in-target gatherers are all derived from these
-declarations, and so is the JSON Schema (kinds/schema.py). Adding a kind is: a module here (model, schema
-fields, request, check; found by `kind_modules()`), its gatherer in `devbox_conformance/intarget/`, its
-test function and its tests.
+The loader (`expectations.KINDS`, the model's fields), the checks (`verdict.verify` calls the kind's
+`evaluate`), the plugin's parameters (`collection.ARGNAMES`), the probe's request and in-target gatherers
+and the JSON Schema (kinds/schema.py) are all derived from these declarations. Adding a kind is: a module
+here (model, schema fields, request, check; found by `kind_modules()`), its gatherer in
+`devbox_conformance/intarget/`, its test function and its tests (docs/ARCHITECTURE.md, "Adding a kind").
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from devbox_conformance.kinds.base import Item, Kind, When
 
 __all__ = ["Item", "Kind", "When", "all_kinds", "get", "kind_modules"]
 
-# The package's modules that are not kinds (besides `_private` helpers): the declarations' vocabulary and
-# the schema built from them.
-SHARED_MODULES = frozenset({"base", "schema"})
+# The package's modules that are not kinds (besides `_private` helpers): the declarations' vocabulary, the
+# checks' vocabulary (Context, Outcome, verify) and the schema built from the declarations.
+SHARED_MODULES = frozenset({"base", "schema", "verdict"})
 
 _LOADED: dict[str, Kind] = {}
 

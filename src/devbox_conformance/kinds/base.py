@@ -109,7 +109,7 @@ class Kind:
     test: str
     # The frozen item model (a dataclass derived from Item).
     item: type[Item]
-    # The check: (item, checks.Context) -> checks.Outcome.
+    # The check: (item, verdict.Context) -> verdict.Outcome.
     evaluate: Callable[[Any, Any], Any]
     # What the probe must gather for this kind's items: request entries (merged into one request).
     request: Callable[[Sequence[Any]], dict[str, Any]] = no_request

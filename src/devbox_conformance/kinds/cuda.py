@@ -15,8 +15,8 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from devbox_conformance.checks import Context, Outcome
 from devbox_conformance.kinds.base import Item, Kind
+from devbox_conformance.kinds.verdict import Context, Outcome
 
 NAMES = ("torch_cuda", "cudnn", "nccl", "libraries", "nvcc")
 # Seconds the child that imports torch may take (an import on a cold, emulated or loaded machine).

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from devbox_conformance.checks import Context, Outcome
 from devbox_conformance.kinds.base import Item, Kind
+from devbox_conformance.kinds.verdict import Context, Outcome
 
 # Bytes of content the probe reads and the checks judge, unless the item sets `max_content`.
 DEFAULT_MAX_CONTENT = 1 << 20

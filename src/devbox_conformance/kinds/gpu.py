@@ -16,8 +16,8 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from devbox_conformance.checks import Context, Outcome
 from devbox_conformance.kinds.base import Item, Kind
+from devbox_conformance.kinds.verdict import Context, Outcome
 
 NAMES = ("count", "torch_devices", "matmul", "bf16", "nccl_all_reduce", "driver", "idle")
 # Seconds the child that imports torch and computes on every GPU may take; of those, the NCCL all-reduce

@@ -7,9 +7,9 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from devbox_conformance.checks import Context, Outcome
 from devbox_conformance.kinds._match import describe, matches
 from devbox_conformance.kinds.base import Item, Kind
+from devbox_conformance.kinds.verdict import Context, Outcome
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from devbox_conformance.checks import Context, Outcome
 from devbox_conformance.kinds._match import describe, mismatch
 from devbox_conformance.kinds.base import Item, Kind
+from devbox_conformance.kinds.verdict import Context, Outcome
 
 
 @dataclass(frozen=True, kw_only=True)

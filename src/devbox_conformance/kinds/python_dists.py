@@ -10,8 +10,8 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from devbox_conformance.checks import Context, Outcome
 from devbox_conformance.kinds.base import Item, Kind
+from devbox_conformance.kinds.verdict import Context, Outcome
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from devbox_conformance.checks import Context, Outcome
 from devbox_conformance.kinds.base import Item, Kind
+from devbox_conformance.kinds.verdict import Context, Outcome
 
 CHECKS = ("world_writable", "setuid", "secrets")
 # The in-target walk's default cap (intarget/security.py DEFAULT_MAX_ENTRIES): a big base's /usr/local and

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from devbox_conformance.checks import Context, Outcome
 from devbox_conformance.kinds.base import Item, Kind
+from devbox_conformance.kinds.verdict import Context, Outcome
 
 DEFAULT_GREETING = "Welcome to GPU devbox!"
 

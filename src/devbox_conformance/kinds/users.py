@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from devbox_conformance.checks import Context, Outcome
 from devbox_conformance.kinds.base import Item, Kind
+from devbox_conformance.kinds.verdict import Context, Outcome
 
 
 @dataclass(frozen=True, kw_only=True)

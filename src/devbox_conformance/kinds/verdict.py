@@ -1,4 +1,7 @@
-"""Checks turn (item, facts) into an Outcome; each kind's check lives in its module under `kinds/`.
+"""The check vocabulary every kind shares: the Context a check reads, the Outcome it returns, and `verify`,
+which applies what is common to every item (`when:`, a broken probe, optional items, the manifest's why)
+around the kind's own check. It lives with the kinds: the kind modules import it, nothing here imports
+them at load time.
 
 >>> verify("binaries", model.binaries[0], context).status
 'passed'
@@ -53,18 +56,6 @@ class Context:
     # Waits for the container to become healthy: (budget_s) -> (healthy, what was seen); None on local.
     wait_healthy: Callable[[float], tuple[bool, str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def __getattr__(name: str) -> Any:
-    """`REGISTRY`: item kind -> its check, derived from the kind declarations.
-
-    Lazy: the kind modules import Outcome and Context from here, so the registry is built on first use.
-    """
-    if name == "REGISTRY":
-        from devbox_conformance import kinds  # noqa: PLC0415 - the kind modules import this module
-
-        return {k.section: k.evaluate for k in kinds.all_kinds()}
-    raise AttributeError(name)
 
 
 def _gpus_absent(item: Item, ctx: Context) -> str | None:
