@@ -9,6 +9,7 @@ whose answer is garbled is as red as one that gave none.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,9 @@ class NodeResult:
     figures: tuple[Figure, ...] = ()
     # One line: why this node has no usable answer (missing, unreadable, the run failed at start-up).
     error: str | None = None
+    # One line per recorded figure whose value is not a finite number (NaN, Infinity): red, and kept out
+    # of the fleet's medians, where one NaN would make the sort, and so every node's median, meaningless.
+    unfit_figures: tuple[str, ...] = ()
 
 
 def _reason(message: str) -> str:
@@ -82,6 +86,8 @@ def _reason(message: str) -> str:
 
 
 def _figure(record: Mapping[str, Any]) -> Figure | None:
+    """None when the record has no number (a test that failed before it measured records None: its item
+    says why); a non-finite value is returned and set apart by the caller."""
     value = record.get("value")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
@@ -108,6 +114,7 @@ def parse(node: str, path: str | None, doc: Any) -> NodeResult:
     totals = {k: 0 for k in ("passed", "failed", "skipped", "error")}
     failures: list[Failure] = []
     figures: list[Figure] = []
+    unfit: list[str] = []
     for item in items:
         if not isinstance(item, dict):
             continue
@@ -123,7 +130,9 @@ def parse(node: str, path: str | None, doc: Any) -> NodeResult:
         perf = (item.get("records") or {}).get("performance")
         if isinstance(perf, dict):
             fig = _figure(perf)
-            if fig is not None:
+            if fig is not None and not math.isfinite(fig.value):
+                unfit.append(f"{fig.metric} ({item.get('name')}) recorded {fig.value}, not a finite number")
+            elif fig is not None:
                 figures.append(fig)
     status = doc.get("exit_status")
     errors = [h.get("error") for h in doc.get("hosts") or [] if isinstance(h, dict) and h.get("error")]
@@ -136,6 +145,7 @@ def parse(node: str, path: str | None, doc: Any) -> NodeResult:
         failures=tuple(failures),
         figures=tuple(figures),
         error=str(error) if error else None,
+        unfit_figures=tuple(unfit),
     )
 
 

@@ -91,6 +91,7 @@ def _problems(node: NodeResult, figures: Iterable[FigureRow]) -> tuple[str, ...]
         out.append(f"and {len(node.failures) - 3} more failed")
     if node.exit_status not in (None, 0) and not node.failures:
         out.append(f"exit status {node.exit_status}")
+    out.extend(node.unfit_figures)
     if node.path is not None and not node.error and not any(node.totals.get(k) for k in ("passed", "failed")):
         out.append("ran no check")
     for row in figures:
