@@ -18,11 +18,12 @@ header and the end-of-run summary) and `runview` (the stash keys and the per-pro
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devbox_conformance import cli_args, collection, lifecycle, outputs, terminal, waiving
+from devbox_conformance import cli_args, collection, contract_reach, lifecycle, outputs, terminal, waiving
 from devbox_conformance import waivers as wv
 from devbox_conformance.collection import ARGNAMES as ARGNAMES
 from devbox_conformance.options import CONTRACT_DIR as CONTRACT_DIR
@@ -116,6 +117,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     collection.modify_items(config, items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    return contract_reach.ignore(collection_path, config)
+
+
+@pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
+def contract_collected(config: pytest.Config, items: list[pytest.Item]) -> None:
+    contract_reach.require_collected(config, items)
 
 
 @pytest.hookimpl(tryfirst=True)
