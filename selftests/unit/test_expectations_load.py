@@ -258,13 +258,15 @@ def test_duplicate_keys_are_refused_with_and_without_libyaml(
     """The fast path keeps libyaml when PyYAML has it, and both parsers give the same line."""
     import yaml
 
+    from devbox_conformance import yamlfile
+
     if hasattr(yaml, "CSafeLoader"):
-        assert issubclass(exp._FastLoader, yaml.CSafeLoader)
+        assert issubclass(yamlfile.FastLoader, yaml.CSafeLoader)
     d = write(tmp_path, {"common.yaml": "binaries:\n  - name: rg\nbinaries: []\n", "amd64.yaml": ""})
     want = f"{d}/common.yaml:3: duplicate key 'binaries' (first at line 1)"
     with pytest.raises(exp.ExpectationsError, match="duplicate key") as fast:
         exp.load(d, "amd64", "other")
-    monkeypatch.setattr(exp, "_FastLoader", exp._PureLoader)
+    monkeypatch.setattr(yamlfile, "FastLoader", yamlfile.PureLoader)
     with pytest.raises(exp.ExpectationsError, match="duplicate key") as pure:
         exp.load(d, "amd64", "other")
     assert str(fast.value) == str(pure.value) == want

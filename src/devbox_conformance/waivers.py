@@ -35,6 +35,7 @@ import jsonschema
 import yaml
 
 from devbox_conformance import expectations as exp
+from devbox_conformance import yamlfile
 
 FILE_NAME = "waivers.yaml"
 SCHEMA_PATH = Path(__file__).with_name("waivers.schema.json")
@@ -178,36 +179,11 @@ class Waiver:
         return f"{self.id}{where}" + (f" ({scope})" if scope else "")
 
 
-class _Loader(exp._UniqueKeys, yaml.SafeLoader):  # noqa: SLF001 - the loader's duplicate-key rule, shared
+class _Loader(yamlfile.UniqueKeys, yaml.SafeLoader):
     """Safe loader whose dates stay text: `expires: 2027-02-30` is then our one line, not PyYAML's crash."""
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
-
-
-def _read(path: Path, shown: str) -> tuple[Any, yaml.Node | None]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise WaiverError(f"{shown}: cannot read: {exc.strerror or exc}") from None
-    try:
-        text = exp._decode(raw, shown)  # noqa: SLF001 - same words as for expectations
-        loader = _Loader(text)
-        try:
-            node = loader.get_single_node()
-            return (loader.construct_document(node) if node is not None else None), node
-        finally:
-            loader.dispose()
-    except exp.DuplicateKeyError as exc:
-        raise WaiverError(
-            f"{shown}:{exc.line}: duplicate key {exc.key!r} (first at {exc.first_at})"
-        ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise WaiverError(f"{shown}:{mark.line + 1 if mark else 1}: malformed YAML: {problem}") from None
-    except exp.ExpectationsError as exc:
-        raise WaiverError(str(exc)) from None
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -217,8 +193,8 @@ def _strings(value: Any) -> tuple[str, ...]:
 def load(path: Path | str) -> tuple[Waiver, ...]:
     """Read and validate a waivers file; every problem is one WaiverError line naming file and line."""
     path = Path(path)
-    shown = exp._display(path)  # noqa: SLF001
-    data, node = _read(path, shown)
+    shown = yamlfile.display(path)
+    data, node = yamlfile.read(path, WaiverError, fast=_Loader, pure=_Loader)
     if data is None:
         return ()
     if not isinstance(data, dict):
@@ -227,27 +203,27 @@ def load(path: Path | str) -> tuple[Waiver, ...]:
     if errors:
         located = []
         for err in errors:
-            parts, msg, key_line = exp._schema_error_text(err)  # noqa: SLF001
+            parts, msg, key_line = yamlfile.schema_error_text(err)
             if err.validator == "pattern" and parts[-1:] == ["expires"]:
                 msg = f"expected a date YYYY-MM-DD, got {err.instance!r}"
             elif err.validator == "minLength":
                 msg = "must not be empty"
-            located.append((exp._line_of(node, parts, key_line), parts, msg))  # noqa: SLF001
+            located.append((yamlfile.line_of(node, parts, key_line), parts, msg))
         line, parts, msg = min(located, key=lambda e: (e[0], len(e[1])))
-        raise WaiverError(f"{shown}:{line}: {exp._dotted(parts)}: {msg}")  # noqa: SLF001
+        raise WaiverError(f"{shown}:{line}: {yamlfile.dotted(parts)}: {msg}")
     out: list[Waiver] = []
     seen: dict[tuple[Any, ...], str] = {}
     for index, raw in enumerate(data.get("waivers") or []):
         at = ["waivers", index]
-        line = exp._line_of(node, at)  # noqa: SLF001
-        where = f"{shown}:{{}}: {exp._dotted(at)}"  # noqa: SLF001
+        line = yamlfile.line_of(node, at)
+        where = f"{shown}:{{}}: {yamlfile.dotted(at)}"
         if not raw["justification"].strip():
-            bad = exp._line_of(node, [*at, "justification"])  # noqa: SLF001
+            bad = yamlfile.line_of(node, [*at, "justification"])
             raise WaiverError(f"{where.format(bad)}.justification: must say why (it is blank)")
         try:
             expires = dt.date.fromisoformat(raw["expires"])
         except ValueError:
-            bad = exp._line_of(node, [*at, "expires"])  # noqa: SLF001
+            bad = yamlfile.line_of(node, [*at, "expires"])
             raise WaiverError(f"{where.format(bad)}.expires: not a date: {raw['expires']!r}") from None
         scope = raw.get("scope") or {}
         waiver = Waiver(
