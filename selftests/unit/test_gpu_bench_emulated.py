@@ -35,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from devbox_conformance.intarget import nvsmi
 from devbox_conformance.performance import baselines as bl
 from devbox_conformance.performance import gpu_bench, node_spread
 from devbox_conformance.performance.measure import Measurer, script_source
@@ -271,14 +272,14 @@ def test_nvidia_smi_fields_are_retried_one_by_one_when_the_joint_query_fails(
             return subprocess.CompletedProcess(cmd, 2, "", "Field is not a valid field to query.")
         return subprocess.CompletedProcess(cmd, 0, ", ".join(f"<{f}>" for f in fields) + "\n", "")
 
-    monkeypatch.setattr(gpu_bench.shutil, "which", lambda name: "/opt/bin/nvidia-smi")
-    monkeypatch.setattr(gpu_bench.subprocess, "run", fake_run)
-    result = gpu_bench.query_nvidia_smi(3)
-    assert result == {f: f"<{f}>" for f in gpu_bench.SMI_FIELDS if f != "power.default_limit"}
-    assert len(asked) == 1 + len(gpu_bench.SMI_FIELDS)
+    monkeypatch.setattr(nvsmi.shutil, "which", lambda name: "/opt/bin/nvidia-smi")
+    monkeypatch.setattr(nvsmi.subprocess, "run", fake_run)
+    result = nvsmi.query_nvidia_smi(3)
+    assert result == {f: f"<{f}>" for f in nvsmi.SMI_FIELDS if f != "power.default_limit"}
+    assert len(asked) == 1 + len(nvsmi.SMI_FIELDS)
     assert all(cmd[:2] == ["/opt/bin/nvidia-smi", "--id=3"] for cmd in asked)
-    monkeypatch.setattr(gpu_bench.shutil, "which", lambda name: None)
-    assert gpu_bench.query_nvidia_smi(0) == {}
+    monkeypatch.setattr(nvsmi.shutil, "which", lambda name: None)
+    assert nvsmi.query_nvidia_smi(0) == {}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -341,15 +342,8 @@ def noisy_entry(real_torch: types.ModuleType) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 # The report of a full run.
 
-MEASURED = (
-    "matmul_bf16",
-    "matmul_fp16",
-    "matmul_tf32",
-    "copy_d2d",
-    "copy_h2d_pinned",
-    "copy_d2h_pinned",
-    "attention_sdpa_flash",
-)
+# Every figure but flash-attn's, which a CPU stand-in cannot run.
+MEASURED = tuple(m for m in gpu_bench.FIGURE_METRICS if m != "attention_flash_attn")
 HOW = {
     "matmul_bf16": f"torch.matmul {SMALL_N}x{SMALL_N}x{SMALL_N} bf16; FLOPs = 2*n^3",
     "matmul_fp16": f"torch.matmul {SMALL_N}x{SMALL_N}x{SMALL_N} fp16; FLOPs = 2*n^3",

@@ -35,3 +35,22 @@ def print_report(measure, pretty):
     json.dump(report, sys.stdout, indent=2 if pretty else None, sort_keys=True)
     sys.stdout.write("\n")
     return 0
+
+
+def measure_each(report, metrics, todo, after_each=None):
+    """Fill report["metrics"] with each metric's figures, report["errors"] with why one has none.
+
+    Why one loop for both scripts: a metric that cannot run (its library absent, a shape the device refuses)
+    must cost that metric only, worded the same way in the CPU and the GPU report.
+    """
+    for name in metrics:
+        try:
+            report["metrics"][name] = todo[name]()
+        except ImportError as exc:
+            report["errors"][name] = "absent: %s" % exc
+        except Exception as exc:  # noqa: BLE001 - reported per metric, the others still run
+            report["errors"][name] = "%s: %s" % (type(exc).__name__, exc)
+        finally:
+            if after_each is not None:
+                after_each()
+    return report

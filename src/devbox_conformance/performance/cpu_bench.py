@@ -235,14 +235,7 @@ def run(metrics: tuple[str, ...], quick: bool, runs: int, timeout: float) -> dic
         "metrics": {},
         "errors": {},
     }
-    for name in metrics:
-        try:
-            report["metrics"][name] = todo[name]()
-        except ImportError as exc:
-            report["errors"][name] = f"absent: {exc}"
-        except Exception as exc:  # noqa: BLE001 - reported per metric, the others still run
-            report["errors"][name] = f"{type(exc).__name__}: {exc}"
-    return report
+    return benchout.measure_each(report, metrics, todo)
 
 
 def main(argv: list[str] | None = None) -> int:

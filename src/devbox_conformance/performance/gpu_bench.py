@@ -25,42 +25,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from devbox_conformance.intarget import benchout
+from devbox_conformance.intarget.nvsmi import SMI_FIELDS, query_nvidia_smi  # noqa: F401
 from devbox_conformance.intarget.stats import summarize
 
 SCHEMA_VERSION = 1
-
-# nvidia-smi --query-gpu fields recorded with every result. An unknown field fails the whole query
-# on older drivers, so fields are retried one by one when the joint query fails.
-SMI_FIELDS = (
-    "name",
-    "uuid",
-    "pci.bus_id",
-    "driver_version",
-    "memory.total",
-    "clocks.sm",
-    "clocks.max.sm",
-    "clocks.mem",
-    "clocks.max.mem",
-    "power.limit",
-    "power.default_limit",
-    "power.max_limit",
-    "power.draw",
-    "temperature.gpu",
-    "pcie.link.gen.current",
-    "pcie.link.gen.max",
-    "pcie.link.width.current",
-    "pcie.link.width.max",
-)
 
 # The figures judged against a GPU model's floors: the one list of them (the contract's tests and the
 # baselines' schema import it).
@@ -79,38 +55,6 @@ PER_DEVICE_METRIC = "matmul_bf16_per_device"
 ALL_METRICS = (*FIGURE_METRICS, "nccl_allreduce", PER_DEVICE_METRIC)
 # NCCL and the per-device pass run only when asked for: each has its own test and its own time budget.
 DEFAULT_METRICS = FIGURE_METRICS
-
-
-def query_nvidia_smi(index: int) -> dict[str, str]:
-    """Return the SMI_FIELDS of GPU ``index`` as strings ({} without nvidia-smi)."""
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return {}
-
-    def _query(fields: tuple[str, ...]) -> list[str] | None:
-        try:
-            out = subprocess.run(
-                [exe, f"--id={index}", f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        if out.returncode != 0:
-            return None
-        values = [v.strip() for v in out.stdout.strip().splitlines()[0].split(",")] if out.stdout else []
-        return values if len(values) == len(fields) else None
-
-    joint = _query(SMI_FIELDS)
-    if joint is not None:
-        return dict(zip(SMI_FIELDS, joint, strict=True))
-    result: dict[str, str] = {}
-    for field in SMI_FIELDS:
-        single = _query((field,))
-        if single is not None:
-            result[field] = single[0]
-    return result
 
 
 class Bench:
@@ -406,15 +350,7 @@ def run(metrics: tuple[str, ...], device_index: int, quick: bool) -> dict[str, A
         "nccl_allreduce": lambda: nccl_smoke(torch, device_index),
         PER_DEVICE_METRIC: lambda: measure_per_device(torch, n, warmup, iterations, repeats),
     }
-    for name in metrics:
-        try:
-            report["metrics"][name] = todo[name]()
-        except ImportError as exc:
-            report["errors"][name] = f"absent: {exc}"
-        except Exception as exc:  # noqa: BLE001 - reported per metric, the others still run
-            report["errors"][name] = f"{type(exc).__name__}: {exc}"
-        finally:
-            torch.cuda.empty_cache()
+    benchout.measure_each(report, metrics, todo, after_each=torch.cuda.empty_cache)
     # Clocks and power right after the load: the figures a floor failure is explained with.
     report["smi_after"] = query_nvidia_smi(device_index)
     return report
