@@ -16,25 +16,14 @@ import pytest
 
 from devbox_conformance import expectations as exp
 from devbox_conformance import nodecheck
+from devbox_conformance.kinds import node as node_kind
 from devbox_conformance.kinds import verdict
 
 REPO = Path(__file__).resolve().parents[2]
 EMULATED_BIN = REPO / "selftests" / "fixtures" / "emulated_gpu" / "bin"
 PROFILE = REPO / "expectations" / "profiles" / "gpu-node"
-NODE_ITEMS = (
-    "driver",
-    "count",
-    "persistence",
-    "ecc",
-    "retired_pages",
-    "row_remap",
-    "throttle",
-    "pcie",
-    "nvlink",
-    "mig",
-    "xid",
-    "container_toolkit",
-)
+# Every item name the kind declares; the shipped profile must check each of them.
+NODE_ITEMS = node_kind.NAMES
 
 
 def _team(tmp_path: Path, extra: str = "") -> Path:
