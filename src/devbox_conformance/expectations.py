@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 # Which files make a contract, and how one is read, have modules of their own; their names stay here too.
@@ -56,6 +55,7 @@ from devbox_conformance.yamlfile import (  # noqa: F401
     dotted,
     line_of,
     read,
+    schema_check,
     schema_error_text,
     shown_value,
 )
@@ -130,15 +130,7 @@ def _validate(path: Path, data: Any, node: yaml.Node | None) -> dict[str, Any]:
         parts, problem, key_line = bad
         raise ExpectationsError(f"{shown}:{line_of(node, parts, key_line)}: {dotted(parts)}: {problem}")
     _refuse_nested_groups(shown, data, node)
-    validator = jsonschema.Draft202012Validator(_schema())
-    errors = list(validator.iter_errors(data))
-    if errors:
-        located = []
-        for err in errors:
-            parts, msg, key_line = schema_error_text(err)
-            located.append((line_of(node, parts, key_line), parts, msg))
-        line, parts, msg = min(located, key=lambda e: (e[0], len(e[1])))
-        raise ExpectationsError(f"{shown}:{line}: {dotted(parts)}: {msg}")
+    schema_check(shown, _schema(), data, node)
     # Checks the schema cannot express: duplicate keys, version specifiers, regexes.
     for kind, (_cls, keyname) in KINDS.items():
         seen: dict[str, list[Any]] = {}

@@ -60,32 +60,8 @@ class ResultsCollector:
             },
         )
         entry["duration_s"] = round(entry["duration_s"] + float(report.duration or 0.0), 4)
-        for name, value in report.user_properties:
-            if name == "devbox:host":
-                entry["host"] = value
-            elif name == "devbox:kind":
-                entry["kind"] = value
-            elif name == "devbox:key":
-                entry["key"] = value
-            elif name == "devbox:message":
-                entry["message"] = value
-            elif name == "devbox:waiver":
-                entry["waiver"] = value
-            elif isinstance(name, str) and name.startswith("devbox:record:"):
-                entry["records"][name.removeprefix("devbox:record:")] = value
-        waived = getattr(report, "wasxfail", None) is not None and (entry.get("waiver") or {}).get("status")
-        if report.when == "call" and report.skipped and waived == "waived":
-            # A failure a valid waiver covers: counted apart, its failure kept as the message.
-            entry["outcome"] = "waived"
-            entry["message"] = entry["waiver"].get("failure") or entry["message"]
-        elif report.failed:
-            entry["outcome"] = "failed" if report.when == "call" else "error"
-            if not entry["message"]:
-                entry["message"] = report.longreprtext[-2000:]
-        elif report.skipped and entry["outcome"] == "passed":
-            entry["outcome"] = "skipped"
-            if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
-                entry["message"] = str(report.longrepr[2]).removeprefix("Skipped: ")
+        _take_properties(entry, report.user_properties)
+        _take_outcome(entry, report)
 
     def _host_totals(self) -> dict[str, dict[str, int]]:
         totals: dict[str, dict[str, int]] = {}
@@ -254,3 +230,38 @@ def junit_error(suite_name: str, exit_status: int | str, error: str) -> str:
     failure = ET.SubElement(case, "error", message=error)
     failure.text = f"the run stopped before its tests, exit status {exit_status}: {error}"
     return '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+# user_property name -> the entry field it sets (records are the `devbox:record:` ones).
+_PROPERTY_FIELDS = {
+    "devbox:host": "host",
+    "devbox:kind": "kind",
+    "devbox:key": "key",
+    "devbox:message": "message",
+    "devbox:waiver": "waiver",
+}
+
+
+def _take_properties(entry: dict[str, Any], properties: list[tuple[str, Any]]) -> None:
+    for name, value in properties:
+        if name in _PROPERTY_FIELDS:
+            entry[_PROPERTY_FIELDS[name]] = value
+        elif isinstance(name, str) and name.startswith("devbox:record:"):
+            entry["records"][name.removeprefix("devbox:record:")] = value
+
+
+def _take_outcome(entry: dict[str, Any], report: pytest.TestReport) -> None:
+    """Fold one phase's report into the entry: a failure in any phase wins; a skip only over a pass."""
+    waived = getattr(report, "wasxfail", None) is not None and (entry.get("waiver") or {}).get("status")
+    if report.when == "call" and report.skipped and waived == "waived":
+        # A failure a valid waiver covers: counted apart, its failure kept as the message.
+        entry["outcome"] = "waived"
+        entry["message"] = entry["waiver"].get("failure") or entry["message"]
+    elif report.failed:
+        entry["outcome"] = "failed" if report.when == "call" else "error"
+        if not entry["message"]:
+            entry["message"] = report.longreprtext[-2000:]
+    elif report.skipped and entry["outcome"] == "passed":
+        entry["outcome"] = "skipped"
+        if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+            entry["message"] = str(report.longrepr[2]).removeprefix("Skipped: ")

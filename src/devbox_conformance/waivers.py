@@ -199,54 +199,56 @@ def load(path: Path | str) -> tuple[Waiver, ...]:
         return ()
     if not isinstance(data, dict):
         raise WaiverError(f"{shown}:1: (top level): expected a mapping with `waivers:`, a list of entries")
-    errors = list(jsonschema.Draft202012Validator(schema()).iter_errors(data))
-    if errors:
-        located = []
-        for err in errors:
-            parts, msg, key_line = yamlfile.schema_error_text(err)
-            if err.validator == "pattern" and parts[-1:] == ["expires"]:
-                msg = f"expected a date YYYY-MM-DD, got {err.instance!r}"
-            elif err.validator == "minLength":
-                msg = "must not be empty"
-            located.append((yamlfile.line_of(node, parts, key_line), parts, msg))
-        line, parts, msg = min(located, key=lambda e: (e[0], len(e[1])))
-        raise WaiverError(f"{shown}:{line}: {yamlfile.dotted(parts)}: {msg}")
+    yamlfile.schema_check(shown, schema(), data, node, WaiverError, _reword)
     out: list[Waiver] = []
     seen: dict[tuple[Any, ...], str] = {}
     for index, raw in enumerate(data.get("waivers") or []):
-        at = ["waivers", index]
-        line = yamlfile.line_of(node, at)
-        where = f"{shown}:{{}}: {yamlfile.dotted(at)}"
-        if not raw["justification"].strip():
-            bad = yamlfile.line_of(node, [*at, "justification"])
-            raise WaiverError(f"{where.format(bad)}.justification: must say why (it is blank)")
-        try:
-            expires = dt.date.fromisoformat(raw["expires"])
-        except ValueError:
-            bad = yamlfile.line_of(node, [*at, "expires"])
-            raise WaiverError(f"{where.format(bad)}.expires: not a date: {raw['expires']!r}") from None
-        scope = raw.get("scope") or {}
-        waiver = Waiver(
-            id=raw["id"].strip(),
-            justification=" ".join(raw["justification"].split()),
-            expires=expires,
-            source=f"{shown}:{line}",
-            host=raw.get("host"),
-            **{k: _strings(scope[k]) for k in _SCOPES if k in scope},
-        )
-        if waiver.gate_key() and (waiver.host or waiver.scope_json()):
-            raise WaiverError(
-                f"{where.format(line)}: {waiver.id}: a release-gate waiver takes no host or scope "
-                "(the gate compares every arch with one list)"
-            )
+        waiver = _entry(shown, node, ["waivers", index], raw)
         key = (waiver.id, waiver.host, waiver.arch, waiver.gpu, waiver.image)
         if key in seen:
             raise WaiverError(
-                f"{where.format(line)}: duplicate waiver {waiver.describe()} (first at {seen[key]})"
+                f"{waiver.source}: waivers[{index}]: duplicate waiver {waiver.describe()} "
+                f"(first at {seen[key]})"
             )
         seen[key] = waiver.source
         out.append(waiver)
     return tuple(out)
+
+
+def _reword(err: jsonschema.ValidationError, parts: list[Any], msg: str) -> str:
+    if err.validator == "pattern" and parts[-1:] == ["expires"]:
+        return f"expected a date YYYY-MM-DD, got {err.instance!r}"
+    return "must not be empty" if err.validator == "minLength" else msg
+
+
+def _entry(shown: str, node: yaml.Node | None, at: list[Any], raw: dict[str, Any]) -> Waiver:
+    """One schema-valid entry as a Waiver; what the schema cannot say (a blank reason, a date that is not
+    one, a gate waiver with a scope) is one line here."""
+    line = yamlfile.line_of(node, at)
+    where = f"{shown}:{{}}: {yamlfile.dotted(at)}"
+    if not raw["justification"].strip():
+        bad = yamlfile.line_of(node, [*at, "justification"])
+        raise WaiverError(f"{where.format(bad)}.justification: must say why (it is blank)")
+    try:
+        expires = dt.date.fromisoformat(raw["expires"])
+    except ValueError:
+        bad = yamlfile.line_of(node, [*at, "expires"])
+        raise WaiverError(f"{where.format(bad)}.expires: not a date: {raw['expires']!r}") from None
+    scope = raw.get("scope") or {}
+    waiver = Waiver(
+        id=raw["id"].strip(),
+        justification=" ".join(raw["justification"].split()),
+        expires=expires,
+        source=f"{shown}:{line}",
+        host=raw.get("host"),
+        **{k: _strings(scope[k]) for k in _SCOPES if k in scope},
+    )
+    if waiver.gate_key() and (waiver.host or waiver.scope_json()):
+        raise WaiverError(
+            f"{where.format(line)}: {waiver.id}: a release-gate waiver takes no host or scope "
+            "(the gate compares every arch with one list)"
+        )
+    return waiver
 
 
 def today(environ: Mapping[str, str] | None = None) -> dt.date:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import reprlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,31 @@ def schema_error_text(err: jsonschema.ValidationError) -> tuple[list[Any], str, 
     if err.validator == "required":
         return path, err.message.replace("is a required property", "is required"), False
     return path, err.message.splitlines()[0], False
+
+
+def schema_check(
+    shown: str,
+    schema: dict[str, Any],
+    data: Any,
+    node: yaml.Node | None,
+    error: type[ExpectationsError] = ExpectationsError,
+    reword: Callable[[jsonschema.ValidationError, list[Any], str], str] | None = None,
+) -> None:
+    """Raise the schema error nearest the top of the file as one line, or nothing when the data conforms.
+
+    Why the first by line: jsonschema reports errors in its own order; the user reads the file top down, and
+    the shortest path at that line is the one that names the key they wrote. `reword` lets a caller say a
+    message its own way (the waivers' date pattern).
+    """
+    located = []
+    for err in jsonschema.Draft202012Validator(schema).iter_errors(data):
+        parts, msg, key_line = schema_error_text(err)
+        if reword is not None:
+            msg = reword(err, parts, msg)
+        located.append((line_of(node, parts, key_line), parts, msg))
+    if located:
+        line, parts, msg = min(located, key=lambda e: (e[0], len(e[1])))
+        raise error(f"{shown}:{line}: {dotted(parts)}: {msg}")
 
 
 class DuplicateKeyError(yaml.constructor.ConstructorError):

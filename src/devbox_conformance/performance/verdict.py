@@ -86,6 +86,23 @@ def limits(spec: MetricBaseline, ctx: Context) -> tuple[float | None, float | No
     return None, spec.upper_limit(scale=scale)
 
 
+def _bound_text(
+    m: Measurement, spec: MetricBaseline, ctx: Context, lower: float | None, upper: float | None
+) -> str:
+    """`floor 600 TFLOP/s = 0.8 x peak 750 TFLOP/s (spec sheet)`: the limit and where it came from."""
+    if lower is not None:
+        bound = f"floor {_fmt(lower, m.unit)}"
+        peak = ctx.peak if ctx.peak is not None else spec.peak
+        if spec.floor is not None and peak is not None:
+            scaled = f" x {ctx.floor_scale:g}" if ctx.floor_scale != 1.0 else ""
+            bound += f" = {spec.floor:g}{scaled} x peak {_fmt(peak, m.unit)} ({ctx.peak_source})"
+        return bound
+    bound = f"ceiling {_fmt(upper, m.unit)}"
+    if ctx.emulated and ctx.emulation_factor != 1.0:
+        bound += f" (= {_fmt(spec.maximum, m.unit)} x emulation factor {ctx.emulation_factor:g})"
+    return bound
+
+
 def judge(m: Measurement, spec: MetricBaseline | None, noise: NoisePolicy, ctx: Context) -> Verdict:
     """Decide one figure; see the module docstring for the rules."""
     figure = f"{m.name} = {_fmt(m.value, m.unit)} (spread {m.spread:.1%})"
@@ -107,16 +124,7 @@ def judge(m: Measurement, spec: MetricBaseline | None, noise: NoisePolicy, ctx: 
     def breaches(value: float) -> bool:
         return (lower is not None and value < lower) or (upper is not None and value > upper)
 
-    peak = ctx.peak if ctx.peak is not None else spec.peak
-    if lower is not None:
-        bound = f"floor {_fmt(lower, m.unit)}"
-        if spec.floor is not None and peak is not None:
-            scaled = f" x {ctx.floor_scale:g}" if ctx.floor_scale != 1.0 else ""
-            bound += f" = {spec.floor:g}{scaled} x peak {_fmt(peak, m.unit)} ({ctx.peak_source})"
-    else:
-        bound = f"ceiling {_fmt(upper, m.unit)}"
-        if ctx.emulated and ctx.emulation_factor != 1.0:
-            bound += f" (= {_fmt(spec.maximum, m.unit)} x emulation factor {ctx.emulation_factor:g})"
+    bound = _bound_text(m, spec, ctx, lower, upper)
     samples = m.samples or (m.value,)
     noisy = m.spread > noise.max_spread
     straddles = len({breaches(s) for s in (*samples, m.value)}) > 1
