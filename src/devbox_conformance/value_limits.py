@@ -41,7 +41,8 @@ def _children(value: Any) -> Iterator[tuple[Any, Any, bool]]:
             yield i, v, False
 
 
-def bad_value(data: Any) -> tuple[list[Any], str, bool] | None:
+# Complexity: one loop over an explicit stack (no recursion, for any depth) with its cases side by side.
+def bad_value(data: Any) -> tuple[list[Any], str, bool] | None:  # noqa: C901
     """(path, problem, point at the key) of the first value no schema field may hold, else None.
 
     One walk, without recursion, that visits each object once however often aliases repeat it: NUL bytes

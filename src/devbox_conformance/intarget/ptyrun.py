@@ -51,36 +51,7 @@ def run_under_pty(argv, env, cwd, timeout, stderr_apart=True, keep=None):
         os.close(slave)
         return {"error": str(exc)}
     os.close(slave)
-    out = b""
-    err = b""
-    deadline = time.monotonic() + timeout
-    streams = [master, proc.stderr.fileno()] if stderr_apart else [master]
-    timed_out = False
-    while streams:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            proc.kill()
-            break
-        ready, _, _ = select.select(streams, [], [], min(left, 1.0))
-        for fd in ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError as exc:  # EIO on the pty master once the command has exited
-                if exc.errno != errno.EIO:
-                    raise
-                chunk = b""
-            if not chunk:
-                streams.remove(fd)
-            elif fd == master:
-                out += chunk
-                if keep is not None:
-                    out = out[-keep:]
-            else:
-                err += chunk
-        if not ready and proc.poll() is not None and master in streams:
-            # the command is gone; a background child may still hold the pty open
-            break
+    out, err, timed_out = _drain(proc, master, timeout, stderr_apart, keep)
     try:
         code = proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -114,3 +85,39 @@ def time_under_pty(argv, timeout, tail=500):
     if run["timed_out"]:
         raise TimeoutError("%s did not exit within %s s" % (" ".join(argv), timeout))
     return run["seconds"], run["exit_code"], run["stdout"].decode("utf-8", "replace")[-tail:]
+
+
+def _read_chunk(fd):
+    """Up to 64 KiB from `fd`; b"" at its end (EIO is how a pty master says its command has exited)."""
+    try:
+        return os.read(fd, 65536)
+    except OSError as exc:
+        if exc.errno != errno.EIO:
+            raise
+        return b""
+
+
+def _drain(proc, master, timeout, stderr_apart, keep):
+    """(terminal output, stderr, timed out): read both as fast as they come until they end or time is up."""
+    out = b""
+    err = b""
+    deadline = time.monotonic() + timeout
+    streams = [master, proc.stderr.fileno()] if stderr_apart else [master]
+    while streams:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            proc.kill()
+            return out, err, True
+        ready, _, _ = select.select(streams, [], [], min(left, 1.0))
+        for fd in ready:
+            chunk = _read_chunk(fd)
+            if not chunk:
+                streams.remove(fd)
+            elif fd == master:
+                out = out + chunk if keep is None else (out + chunk)[-keep:]
+            else:
+                err += chunk
+        if not ready and proc.poll() is not None and master in streams:
+            # the command is gone; a background child may still hold the pty open
+            break
+    return out, err, False

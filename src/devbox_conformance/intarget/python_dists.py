@@ -77,14 +77,7 @@ class ImportChild:
             return self._died(module, self.close(kill=True), tail, started=False), False
         deadline = None
         while True:
-            while b"\n" in self.buf:
-                line, self.buf = self.buf.split(b"\n", 1)
-                try:
-                    event = json.loads(line.decode("utf-8", "replace"))
-                except ValueError:
-                    event = None
-                if not isinstance(event, dict) or event.get("module") != module:
-                    continue  # a module printed something on stdout while importing
+            for event in self._events(module):
                 if event.get("event") == "start":
                     deadline = time.monotonic() + per_import_timeout
                 elif event.get("event") == "done":
@@ -105,6 +98,18 @@ class ImportChild:
                 tail = self.stderr_tail()  # before close(), which drops the file
                 return self._died(module, self.close(kill=False), tail, started=deadline is not None), False
             self.buf += chunk
+
+    def _events(self, module):
+        """The child's complete JSON lines about `module` so far; anything else on its stdout (a module that
+        prints while it is imported) is passed over."""
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            try:
+                event = json.loads(line.decode("utf-8", "replace"))
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("module") == module:
+                yield event
 
     def _died(self, module, code, tail, started):
         if not started:
@@ -150,7 +155,9 @@ def import_workers(request):
     return max(1, min(int(request.get("import_workers", 4)), cpus))
 
 
-def probe_imports(modules, per_import_timeout, workers=1):
+# Complexity: the worker threads' three closures share one lock, one list and one result table; apart they
+# would pass those around and read worse.
+def probe_imports(modules, per_import_timeout, workers=1):  # noqa: C901
     """Import `modules` in fresh child interpreters side by side, each module with its own time limit.
 
     Every child imports the first module (the heavy shared dependency, torch, when present) up front, then
