@@ -39,6 +39,11 @@ DEFECTS = {
         {"test_shell[bash-login-interactive]"},
     ),
     "healthcheck-removed": (["HEALTHCHECK NONE"], {"test_image_config[healthcheck]"}),
+    # A health command that always fails: the health fact the run gathers after the probe says unhealthy.
+    "healthcheck-unhealthy": (
+        ['HEALTHCHECK --interval=5s --timeout=10s --start-period=1s --retries=2 CMD ["false"]'],
+        {"test_image_config[healthcheck]"},
+    ),
 }
 
 

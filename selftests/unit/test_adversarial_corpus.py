@@ -140,19 +140,15 @@ def build_item(section: str, raw_item: dict[str, Any], arch: str, tmp_path: Path
 def context(case: dict[str, Any]) -> verdict.Context:
     facts = {**EMPTY_FACTS, **(case.get("facts") or {})}
     conditions = case.get("conditions") or dict(DEFAULT_CONDITIONS)
-    wait = None
     if case.get("wait_healthy") is not None:
+        # What the run's health wait answered, as the fact the session gathers after the probe.
         answer = case["wait_healthy"]
-
-        def wait(budget_s: float) -> tuple[bool, str]:
-            return bool(answer.get("ok")), str(answer.get("seen", ""))
-
+        facts["container_health"] = {"healthy": bool(answer.get("ok")), "seen": str(answer.get("seen", ""))}
     return verdict.Context(
         facts=facts,
         conditions=conditions,
         target_kind=case.get("target_kind") or "image",
         image_attrs=case.get("image_attrs"),
-        wait_healthy=wait,
     )
 
 

@@ -36,7 +36,6 @@ def ctx(
     *,
     image_attrs: dict[str, Any] | None = None,
     cond: dict[str, Any] | None = None,
-    wait=None,
 ) -> verdict.Context:
     base = {
         "binaries": {},
@@ -55,7 +54,6 @@ def ctx(
         conditions=cond or {"arch": "amd64", "sets": None},
         target_kind="image",
         image_attrs=image_attrs,
-        wait_healthy=wait,
     )
 
 
@@ -269,15 +267,14 @@ def test_image_config_and_health_budget() -> None:
     attrs = {"Config": {"Cmd": ["/bin/bash", "-l"], "WorkingDir": "/workspace", "Healthcheck": health}}
     cmd = exp.ImageConfig(key="cmd", name="cmd", value=("/bin/bash", "-l"))
     assert verdict.verify("image_config", cmd, ctx(image_attrs=attrs)).status == "passed"
-    seen: list[float] = []
-
-    def wait(budget: float) -> tuple[bool, str]:
-        seen.append(budget)
-        return False, "container stopped (exited, exit code 1)"
-
     hc = exp.ImageConfig(key="healthcheck", name="healthcheck", healthy=True)
-    out = verdict.verify("image_config", hc, ctx(image_attrs=attrs, wait=wait))
-    assert out.status == "failed" and "container stopped" in out.message and seen == [200]
+    stopped = {"container_health": {"healthy": False, "seen": "container stopped (exited, exit code 1)"}}
+    out = verdict.verify("image_config", hc, ctx(stopped, image_attrs=attrs))
+    assert out.status == "failed" and "container stopped" in out.message and "within 200 s" in out.message
+    healthy = {"container_health": {"healthy": True, "seen": "healthy"}}
+    assert verdict.verify("image_config", hc, ctx(healthy, image_attrs=attrs)).status == "passed"
+    # No fact: the target has no container to wait for (local, or an image config read without one).
+    assert verdict.verify("image_config", hc, ctx(image_attrs=attrs)).status == "skipped"
     none = {"Config": {"Healthcheck": {"Test": ["NONE"]}}}
     assert "no HEALTHCHECK" in verdict.verify("image_config", hc, ctx(image_attrs=none)).message
 

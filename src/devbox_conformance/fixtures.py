@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
 from devbox_conformance import target as tgt
 from devbox_conformance.kinds import verdict
@@ -112,20 +111,11 @@ def check(request: pytest.FixtureRequest, devbox_host_name: str) -> Callable[[st
                 pytest.skip(message)
             request.node.user_properties.append(("devbox:message", message))
             pytest.fail(message, pytrace=False)
-        wait = None
-        if host.container and host.engine:
-            engine_name, container = host.engine, host.container
-
-            def wait(budget: float) -> tuple[bool, str]:
-                # The engine's CLI is looked up here, for the one item that waits, not for every check.
-                return eng.wait_healthy(eng.choose(engine_name), container, budget_s=budget)
-
         ctx = verdict.Context(
             facts=state.facts(host.name),
             conditions=view.conditions(host.name),
             target_kind=host.kind,
             image_attrs=host.image_attrs,
-            wait_healthy=wait,
         )
         outcome = verdict.verify(kind, item, ctx)
         skipped = outcome.status == "skipped"

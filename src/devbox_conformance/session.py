@@ -26,8 +26,8 @@ from typing import Any, Protocol
 from devbox_conformance import arch as archs
 from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
+from devbox_conformance import health, probe, reaper
 from devbox_conformance import labels as lbl
-from devbox_conformance import probe, reaper
 from devbox_conformance import target as tgt
 from devbox_conformance.hosts import Hello, HostState, container_host, expand_hosts, hello, listing_targets
 from devbox_conformance.runopts import Options, UsageProblem, engine_for, split_hosts
@@ -317,6 +317,8 @@ def _probes(state: RunState, manifests: dict[str, tuple[Any, str] | None]) -> Ca
             return str(exc)
         if known is not None:
             facts["manifest"], facts["manifest_status"] = known
+        if host.container and host.engine and health.wanted(state.model(host.name)):
+            facts[health.FACT] = health.gather(host.engine, host.container, host.image_attrs)
         _save_probed(host.facts_path, {"facts": facts, "probe_seconds": round(time.monotonic() - t0, 3)})
         return None
 

@@ -114,12 +114,13 @@ def _healthcheck(item: ImageConfig, config: dict[str, Any], ctx: Context) -> Out
         return Outcome.failed(describe(value, item.regex), repr(test))
     if not item.healthy:
         return Outcome.passed(shown)
-    if ctx.wait_healthy is None:
+    # Gathered after the probe where the run has a container (devbox_conformance.health).
+    state = ctx.facts.get("container_health")
+    if not isinstance(state, dict):
         return Outcome.skipped(f"healthy: needs a container; the {ctx.target_kind} target has none")
-    budget = health_budget(health)
-    ok, seen = ctx.wait_healthy(budget)
-    if not ok:
-        return Outcome.failed(expected + f" within {budget:.0f} s", f"{shown!r}: {seen}")
+    if not state.get("healthy"):
+        budget = health_budget(health)
+        return Outcome.failed(expected + f" within {budget:.0f} s", f"{shown!r}: {state.get('seen')}")
     return Outcome.passed(shown)
 
 

@@ -9,7 +9,6 @@ them at load time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -53,8 +52,6 @@ class Context:
     # Target kind ("image", "container", "local") and the image's inspect attrs (None on local).
     target_kind: str
     image_attrs: dict[str, Any] | None
-    # Waits for the container to become healthy: (budget_s) -> (healthy, what was seen); None on local.
-    wait_healthy: Callable[[float], tuple[bool, str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
