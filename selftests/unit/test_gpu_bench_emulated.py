@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from devbox_conformance.intarget import nvsmi
+from devbox_conformance.intarget import smi
 from devbox_conformance.performance import baselines as bl
 from devbox_conformance.performance import gpu_bench, node_spread
 from devbox_conformance.performance.measure import Measurer, script_source
@@ -265,21 +265,21 @@ def test_nvidia_smi_fields_are_retried_one_by_one_when_the_joint_query_fails(
     """An older driver rejects one unknown field, and with it the whole query."""
     asked: list[list[str]] = []
 
-    def fake_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    def fake_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
         asked.append(cmd)
         fields = cmd[2].removeprefix("--query-gpu=").split(",")
         if "power.default_limit" in fields:
-            return subprocess.CompletedProcess(cmd, 2, "", "Field is not a valid field to query.")
-        return subprocess.CompletedProcess(cmd, 0, ", ".join(f"<{f}>" for f in fields) + "\n", "")
+            return subprocess.CompletedProcess(cmd, 2, b"Field is not a valid field to query.\n")
+        return subprocess.CompletedProcess(cmd, 0, (", ".join(f"<{f}>" for f in fields) + "\n").encode())
 
-    monkeypatch.setattr(nvsmi.shutil, "which", lambda name: "/opt/bin/nvidia-smi")
-    monkeypatch.setattr(nvsmi.subprocess, "run", fake_run)
-    result = nvsmi.query_nvidia_smi(3)
-    assert result == {f: f"<{f}>" for f in nvsmi.SMI_FIELDS if f != "power.default_limit"}
-    assert len(asked) == 1 + len(nvsmi.SMI_FIELDS)
+    monkeypatch.setattr(smi.shutil, "which", lambda name: "/opt/bin/nvidia-smi")
+    monkeypatch.setattr(smi.subprocess, "run", fake_run)
+    result = smi.query_nvidia_smi(3)
+    assert result == {f: f"<{f}>" for f in smi.SMI_FIELDS if f != "power.default_limit"}
+    assert len(asked) == 1 + len(smi.SMI_FIELDS)
     assert all(cmd[:2] == ["/opt/bin/nvidia-smi", "--id=3"] for cmd in asked)
-    monkeypatch.setattr(nvsmi.shutil, "which", lambda name: None)
-    assert nvsmi.query_nvidia_smi(0) == {}
+    monkeypatch.setattr(smi.shutil, "which", lambda name: None)
+    assert smi.query_nvidia_smi(0) == {}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def run_packed(source: str, *args: str, cwd: Path) -> subprocess.CompletedProces
     ("script", "modules"),
     [
         ("cpu_bench", {"benchout", "ptyrun", "stats"}),
-        ("gpu_bench", {"benchout", "nvsmi", "stats"}),
+        ("gpu_bench", {"benchout", "smi", "stats", "text"}),
     ],
 )
 def test_a_script_carries_itself_and_the_in_target_modules_it_imports(script: str, modules: set[str]) -> None:

@@ -52,3 +52,48 @@ def query_gpus(fields, timeout=TIMEOUT_S):
             return None, "nvidia-smi gave %d values for %d fields: %r" % (len(row), len(fields), row[:8])
         gpus.append(dict((f, row[i]) for i, f in enumerate(fields)))
     return gpus, None
+
+
+# nvidia-smi --query-gpu fields recorded with every result. An unknown field fails the whole query
+# on older drivers, so fields are retried one by one when the joint query fails.
+SMI_FIELDS = (
+    "name",
+    "uuid",
+    "pci.bus_id",
+    "driver_version",
+    "memory.total",
+    "clocks.sm",
+    "clocks.max.sm",
+    "clocks.mem",
+    "clocks.max.mem",
+    "power.limit",
+    "power.default_limit",
+    "power.max_limit",
+    "power.draw",
+    "temperature.gpu",
+    "pcie.link.gen.current",
+    "pcie.link.gen.max",
+    "pcie.link.width.current",
+    "pcie.link.width.max",
+)
+
+
+def query_nvidia_smi(index, timeout=30):
+    """The SMI_FIELDS of GPU `index` as strings ({} without nvidia-smi): the state a figure was taken in."""
+
+    def one(fields):
+        out, err = run_smi(
+            ["--id=%d" % index, "--query-gpu=%s" % ",".join(fields), "--format=csv,noheader,nounits"], timeout
+        )
+        rows = csv_rows(out) if not err and out else []
+        return rows[0] if rows and len(rows[0]) == len(fields) else None
+
+    joint = one(SMI_FIELDS)
+    if joint is not None:
+        return dict((f, joint[i]) for i, f in enumerate(SMI_FIELDS))
+    result = {}
+    for field in SMI_FIELDS:
+        single = one((field,))
+        if single is not None:
+            result[field] = single[0]
+    return result

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devbox_conformance.intarget import benchout
-from devbox_conformance.intarget.nvsmi import SMI_FIELDS, query_nvidia_smi  # noqa: F401
+from devbox_conformance.intarget.smi import SMI_FIELDS, query_nvidia_smi  # noqa: F401
 from devbox_conformance.intarget.stats import summarize
 
 SCHEMA_VERSION = 1
