@@ -17,7 +17,7 @@ from devbox_conformance.performance import cpu_bench, gpu_bench
 from devbox_conformance.performance.baselines import MetricBaseline, NoisePolicy
 from devbox_conformance.performance.measure import Measurer, script_source
 from devbox_conformance.performance.report import ReportError, parse_report
-from devbox_conformance.performance.verdict import Context, Outcome
+from devbox_conformance.performance.verdict import PerfContext, PerfOutcome
 
 GPU_REPORT = {
     "schema": 1,
@@ -245,9 +245,11 @@ def test_measurer_reruns_only_the_noisy_metric() -> None:
         "shell_bash",
         MetricBaseline(name="shell_bash", unit="s", maximum=1.5),
         NoisePolicy(max_spread=0.25, reruns=2),
-        Context(subject="amd64"),
+        PerfContext(subject="amd64"),
     )
-    assert judged is not None and judged.verdict.outcome is Outcome.PASS and judged.measurement.value == 0.2
+    assert (
+        judged is not None and judged.verdict.outcome is PerfOutcome.PASS and judged.measurement.value == 0.2
+    )
     assert target.calls == [["--json"], ["--json", "--metrics", "shell_bash"]]
     assert measurer.report().metrics["shell_bash"].value == 0.2
 

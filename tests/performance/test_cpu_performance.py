@@ -13,7 +13,7 @@ import pytest
 from devbox_conformance.performance import baselines as bl
 from devbox_conformance.performance.conclude import conclude
 from devbox_conformance.performance.measure import Measurer, is_emulated
-from devbox_conformance.performance.verdict import Context
+from devbox_conformance.performance.verdict import PerfContext
 
 pytestmark = [pytest.mark.performance, pytest.mark.xdist_group("performance")]
 
@@ -47,7 +47,7 @@ def test_cpu_figure(
             pytest.skip(f"{metric}: not measurable in this target ({error})")
         pytest.fail(f"{metric}: measuring failed in the target: {error}", pytrace=False)
     emulated = is_emulated(devbox_target)
-    ctx = Context(
+    ctx = PerfContext(
         subject=f"{cpu_baseline.name} ({cpu_baseline.source.name})",
         emulated=emulated,
         emulation_factor=cpu_baseline.emulation_factor,

@@ -18,7 +18,7 @@ from devbox_conformance.performance import gpu_bench, node_spread
 from devbox_conformance.performance.conclude import conclude, require_measurable
 from devbox_conformance.performance.measure import Measurer, device_state
 from devbox_conformance.performance.report import BenchReport
-from devbox_conformance.performance.verdict import Context
+from devbox_conformance.performance.verdict import PerfContext
 
 pytestmark = [pytest.mark.performance, pytest.mark.xdist_group("performance")]
 
@@ -70,7 +70,7 @@ def test_gpu_figure(
         else f"{gpu_name}: no baseline file and no known family (capability "
         f"{gpu_report.device.get('capability')}); figure reported, not judged"
     )
-    ctx = Context(
+    ctx = PerfContext(
         subject=subject,
         peak=peak,
         peak_source=peak_source,

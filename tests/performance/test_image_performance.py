@@ -16,13 +16,13 @@ from devbox_conformance.performance.conclude import conclude
 from devbox_conformance.performance.container_start import measure_start_to_ready
 from devbox_conformance.performance.measure import Judged, is_emulated, judge_with_reruns
 from devbox_conformance.performance.report import Measurement
-from devbox_conformance.performance.verdict import Context, judge
+from devbox_conformance.performance.verdict import PerfContext, judge
 
 pytestmark = [pytest.mark.performance, pytest.mark.xdist_group("performance")]
 
 
-def _ctx(baseline: bl.Baseline, target: Any) -> Context:
-    return Context(
+def _ctx(baseline: bl.Baseline, target: Any) -> PerfContext:
+    return PerfContext(
         subject=f"{baseline.name} ({baseline.source.name})",
         emulated=is_emulated(target),
         emulation_factor=baseline.emulation_factor,
@@ -79,7 +79,7 @@ def test_image_footprint(
     )
     spec = cpu_baseline.metrics.get(metric)
     # Size and layer count do not change with emulation: judged as on a native target.
-    ctx = Context(subject=f"{cpu_baseline.name} ({cpu_baseline.source.name})")
+    ctx = PerfContext(subject=f"{cpu_baseline.name} ({cpu_baseline.source.name})")
     judged = Judged(m, judge(m, spec, cpu_baseline.noise, ctx), (0.0,))
     conclude(
         judged,

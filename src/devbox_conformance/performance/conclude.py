@@ -17,7 +17,7 @@ import pytest
 from .benchfeed import feed
 from .measure import Judged
 from .report import BenchReport
-from .verdict import Outcome
+from .verdict import PerfOutcome
 
 SERIAL_HINT = "pytest --image IMG -m performance -p no:xdist  (or -n 0)"
 
@@ -61,9 +61,9 @@ def conclude(
     if benchmark is not None:
         feed(benchmark, m, extra_info=figures)
     record("performance", figures)
-    if verdict.outcome is Outcome.FAIL:
+    if verdict.outcome is PerfOutcome.FAIL:
         pytest.fail(verdict.message, pytrace=False)
-    if verdict.outcome in (Outcome.INCONCLUSIVE, Outcome.UNJUDGED):
+    if verdict.outcome in (PerfOutcome.INCONCLUSIVE, PerfOutcome.UNJUDGED):
         pytest.skip(verdict.message)
 
 

@@ -6,7 +6,7 @@ least noisy attempt is kept. Example::
 
     measurer = Measurer(devbox_target, "cpu_bench")
     outcome = measurer.judged("shell_bash", spec, noise, ctx)
-    outcome.verdict.outcome    # Outcome.PASS
+    outcome.verdict.outcome    # PerfOutcome.PASS
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from devbox_conformance.probe import package_source
 
 from .baselines import MetricBaseline, NoisePolicy
 from .report import BenchReport, Measurement, ReportError, parse_report
-from .verdict import Context, Outcome, Verdict, judge
+from .verdict import PerfContext, PerfOutcome, Verdict, judge
 
 SCRIPTS = ("cpu_bench", "gpu_bench")
 # Wall-clock budget for one full run of a script in the target (import torch + every metric).
@@ -127,7 +127,7 @@ class Measurer:
         return self._report
 
     def judged(
-        self, metric: str, spec: MetricBaseline | None, noise: NoisePolicy, ctx: Context
+        self, metric: str, spec: MetricBaseline | None, noise: NoisePolicy, ctx: PerfContext
     ) -> Judged | None:
         """The metric judged, re-measured alone while INCONCLUSIVE; None when it was not measured."""
         measurement = self.report().metrics.get(metric)
@@ -147,7 +147,7 @@ def judge_with_reruns(
     remeasure: Callable[[], Measurement | None],
     spec: MetricBaseline | None,
     noise: NoisePolicy,
-    ctx: Context,
+    ctx: PerfContext,
 ) -> Judged:
     """Judge ``first``; while INCONCLUSIVE and re-runs are left, measure again and judge that.
 
@@ -157,13 +157,13 @@ def judge_with_reruns(
     attempts = [first.spread]
     best = (measurement, verdict)
     for _ in range(noise.reruns):
-        if verdict.outcome is not Outcome.INCONCLUSIVE:
+        if verdict.outcome is not PerfOutcome.INCONCLUSIVE:
             break
         again = remeasure()
         if again is None:
             break
         measurement, verdict = again, judge(again, spec, noise, ctx)
         attempts.append(again.spread)
-        if verdict.outcome is not Outcome.INCONCLUSIVE or again.spread < best[0].spread:
+        if verdict.outcome is not PerfOutcome.INCONCLUSIVE or again.spread < best[0].spread:
             best = (measurement, verdict)
     return Judged(best[0], best[1], tuple(attempts))

@@ -2,8 +2,8 @@
 
 Pure functions on frozen values, so every rule is unit-tested without a target. Example::
 
-    verdict = judge(measurement, spec, noise, Context(subject="H200 SXM", peak=989.0))
-    if verdict.outcome is Outcome.FAIL:
+    verdict = judge(measurement, spec, noise, PerfContext(subject="H200 SXM", peak=989.0))
+    if verdict.outcome is PerfOutcome.FAIL:
         pytest.fail(verdict.message)
 
 Rules, in order:
@@ -31,7 +31,7 @@ from .baselines import MetricBaseline, NoisePolicy
 from .report import Measurement
 
 
-class Outcome(enum.Enum):
+class PerfOutcome(enum.Enum):
     PASS = "pass"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
@@ -39,7 +39,7 @@ class Outcome(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Context:
+class PerfContext:
     """What a message needs beyond the figure: whose baseline, which peak, the device state."""
 
     # "H200 SXM (h200.yaml)", "amd64 (cpu-amd64.yaml)", or the borrowed-family explanation.
@@ -58,7 +58,7 @@ class Context:
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: Outcome
+    outcome: PerfOutcome
     message: str
     lower: float | None = None
     upper: float | None = None
@@ -72,13 +72,13 @@ def _fmt(value: float | None, unit: str) -> str:
     return f"{value:,.1f} {unit}" if abs(value) >= 10 else f"{value:.3g} {unit}"
 
 
-def _state(ctx: Context) -> str:
+def _state(ctx: PerfContext) -> str:
     if not ctx.device_state:
         return ""
     return "; " + ", ".join(f"{k}={v}" for k, v in ctx.device_state.items())
 
 
-def limits(spec: MetricBaseline, ctx: Context) -> tuple[float | None, float | None]:
+def limits(spec: MetricBaseline, ctx: PerfContext) -> tuple[float | None, float | None]:
     """(lower, upper) for ``spec`` in ``ctx``; None where that side has no limit."""
     if spec.higher_is_better:
         return spec.lower_limit(peak=ctx.peak, scale=ctx.floor_scale), None
@@ -87,7 +87,7 @@ def limits(spec: MetricBaseline, ctx: Context) -> tuple[float | None, float | No
 
 
 def _bound_text(
-    m: Measurement, spec: MetricBaseline, ctx: Context, lower: float | None, upper: float | None
+    m: Measurement, spec: MetricBaseline, ctx: PerfContext, lower: float | None, upper: float | None
 ) -> str:
     """`floor 600 TFLOP/s = 0.8 x peak 750 TFLOP/s (spec sheet)`: the limit and where it came from."""
     if lower is not None:
@@ -103,23 +103,24 @@ def _bound_text(
     return bound
 
 
-def judge(m: Measurement, spec: MetricBaseline | None, noise: NoisePolicy, ctx: Context) -> Verdict:
+def judge(m: Measurement, spec: MetricBaseline | None, noise: NoisePolicy, ctx: PerfContext) -> Verdict:
     """Decide one figure; see the module docstring for the rules."""
     figure = f"{m.name} = {_fmt(m.value, m.unit)} (spread {m.spread:.1%})"
     if spec is None:
-        return Verdict(Outcome.UNJUDGED, f"{figure}: no baseline for {m.name} in {ctx.subject}")
+        return Verdict(PerfOutcome.UNJUDGED, f"{figure}: no baseline for {m.name} in {ctx.subject}")
     if spec.unit != m.unit:
         return Verdict(
-            Outcome.FAIL, f"{figure}: baseline {ctx.subject} gives {m.name} in {spec.unit}, measured {m.unit}"
+            PerfOutcome.FAIL,
+            f"{figure}: baseline {ctx.subject} gives {m.name} in {spec.unit}, measured {m.unit}",
         )
     if ctx.emulated and spec.higher_is_better:
         return Verdict(
-            Outcome.UNJUDGED,
+            PerfOutcome.UNJUDGED,
             f"{figure}: target runs under emulation, throughput is not judged ({ctx.subject})",
         )
     lower, upper = limits(spec, ctx)
     if lower is None and upper is None:
-        return Verdict(Outcome.UNJUDGED, f"{figure}: {ctx.subject} sets no limit for {m.name}")
+        return Verdict(PerfOutcome.UNJUDGED, f"{figure}: {ctx.subject} sets no limit for {m.name}")
 
     def breaches(value: float) -> bool:
         return (lower is not None and value < lower) or (upper is not None and value > upper)
@@ -131,7 +132,7 @@ def judge(m: Measurement, spec: MetricBaseline | None, noise: NoisePolicy, ctx: 
     if noisy and straddles:
         shown = ", ".join(_fmt(s, m.unit) for s in samples)
         return Verdict(
-            Outcome.INCONCLUSIVE,
+            PerfOutcome.INCONCLUSIVE,
             f"inconclusive: {figure} above the noise limit {noise.max_spread:.0%} after re-runs; "
             f"repeat figures {shown}; {bound}; {ctx.subject}{_state(ctx)}",
             lower,
@@ -140,10 +141,10 @@ def judge(m: Measurement, spec: MetricBaseline | None, noise: NoisePolicy, ctx: 
     if breaches(m.value):
         side = "below" if lower is not None and m.value < lower else "above"
         return Verdict(
-            Outcome.FAIL,
+            PerfOutcome.FAIL,
             f"{m.name}: measured {_fmt(m.value, m.unit)} is {side} the {bound}; "
             f"{ctx.subject}{_state(ctx)}; {m.how}",
             lower,
             upper,
         )
-    return Verdict(Outcome.PASS, f"{figure} within {bound}; {ctx.subject}", lower, upper)
+    return Verdict(PerfOutcome.PASS, f"{figure} within {bound}; {ctx.subject}", lower, upper)
