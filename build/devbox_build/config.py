@@ -19,6 +19,7 @@ from pathlib import Path
 
 from devbox_build.errors import UsageError
 from devbox_conformance.arch import MACHINE_TO_ARCH
+from devbox_conformance.arch import SUPPORTED as SUPPORTED_ARCHES
 
 # The repository root: build/devbox_build/config.py -> parents[2].
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +32,6 @@ DEFAULT_BUILDER = "gpu-devbox-builder"
 DEFAULT_DOCKERFILE = "Dockerfile"
 DEFAULT_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DEFAULT_WHEELHOUSE = Path("/opt/wheels")
-SUPPORTED_ARCHES = ("amd64", "arm64")
 STANDIN_BASE = "gpu-devbox-base:{suite}-{arch}"
 
 _ARM64_V8 = {"arm64/v8": "arm64", "aarch64/v8": "arm64"}

@@ -12,6 +12,8 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+# The architectures the image is built for and a contract has overlays for (`<arch>.yaml`).
+SUPPORTED = ("amd64", "arm64")
 # uname -m spellings (and Docker's own) -> Docker's arch names.
 MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 # Which files make a contract, and how one is read, have modules of their own; their names stay here too.
+from devbox_conformance.arch import SUPPORTED as SUPPORTED_ARCHS
 from devbox_conformance.contract_sources import (  # noqa: F401
     PROFILES_DIR,
     SHIPPED_DIR,
@@ -61,7 +62,7 @@ from devbox_conformance.yamlfile import (  # noqa: F401
 )
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
-KNOWN_ARCHS = ("amd64", "arm64")
+KNOWN_ARCHS = SUPPORTED_ARCHS
 
 
 # YAML section -> (model class, key field). The order is the report order.
