@@ -192,6 +192,34 @@ def _docker_pull(ref: str, platform: str | None, progress: Callable[[str], None]
         client.close()
 
 
+def run_argv(
+    engine: Engine,
+    ref: str,
+    name: str,
+    run_id: str,
+    lease_s: float,
+    *,
+    platform: str | None,
+    extra: list[str],
+) -> list[str]:
+    """`<engine> run -d --rm` of a container the suite owns: named and labelled for its run and lease,
+    the engine's own run arguments, and the lease watchdog as its command (the reaper's contract)."""
+    return [
+        engine.cli,
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        name,
+        *run_labels(run_id, lease_s),
+        *extra,
+        *engine.run_args,
+        *(["--platform", platform] if platform else []),
+        ref,
+        *watchdog_command(lease_s),
+    ]
+
+
 def start_container(
     engine: Engine, ref: str, run_id: str, *, platform: str | None, gpu_args: list[str]
 ) -> str:
@@ -204,23 +232,8 @@ def start_container(
     lease_s = lease_seconds()
     name = f"devbox-conformance-{run_id}"
     health = ["--health-interval", "500ms"] if engine.name == "docker" else []
-    cmd = [
-        engine.cli,
-        "run",
-        "-d",
-        "--rm",
-        "--name",
-        name,
-        *run_labels(run_id, lease_s),
-        *health,
-        "--entrypoint",
-        "",
-        *gpu_args,
-        *engine.run_args,
-        *(["--platform", platform] if platform else []),
-        ref,
-        *watchdog_command(lease_s),
-    ]
+    extra = [*health, "--entrypoint", "", *gpu_args]
+    cmd = run_argv(engine, ref, name, run_id, lease_s, platform=platform, extra=extra)
     result = run_command(cmd, timeout=300)
     if result.exit_code != 0:
         remove_container(engine, name)

@@ -13,30 +13,16 @@ def _dpkg_stanzas(text):
     """(Package, Architecture, Status, Version) of each stanza of a dpkg status file, in file order."""
     out = []
     fields = {}
-    for line in text.splitlines():
+    # A blank line closes a paragraph; the sentinel closes the last one.
+    for line in text.splitlines() + [""]:
         if not line:
             if "Package" in fields:
-                out.append(
-                    (
-                        fields["Package"],
-                        fields.get("Architecture", ""),
-                        fields.get("Status", ""),
-                        fields.get("Version", ""),
-                    )
-                )
+                row = (fields["Package"], fields.get("Architecture", ""), fields.get("Status", ""))
+                out.append(row + (fields.get("Version", ""),))
             fields = {}
         elif line.startswith(DPKG_FIELDS):  # continuation lines start with a blank: never a match
             key, _, value = line.partition(":")
             fields[key] = value.strip()
-    if "Package" in fields:
-        out.append(
-            (
-                fields["Package"],
-                fields.get("Architecture", ""),
-                fields.get("Status", ""),
-                fields.get("Version", ""),
-            )
-        )
     return out
 
 

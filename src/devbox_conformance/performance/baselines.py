@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -162,7 +162,7 @@ class BaselineSet:
                 if current is None or (spec.lower_limit() or 0.0) < (current.lower_limit() or 0.0):
                     metrics[key] = spec
         # References are figures of a specific GPU; a relative's would be meaningless.
-        metrics = {k: _without_reference(v) for k, v in metrics.items()}
+        metrics = {k: replace(v, reference=None) for k, v in metrics.items()}
         names = ", ".join(sorted(m.name for m in members))
         borrowed = Baseline(
             kind="gpu",
@@ -183,20 +183,6 @@ class BaselineSet:
             if baseline.arch == arch:
                 return baseline
         return None
-
-
-def _without_reference(spec: MetricBaseline) -> MetricBaseline:
-    return MetricBaseline(
-        name=spec.name,
-        unit=spec.unit,
-        peak=spec.peak,
-        floor=spec.floor,
-        minimum=spec.minimum,
-        maximum=spec.maximum,
-        peak_from_link=spec.peak_from_link,
-        tolerance=spec.tolerance,
-        reference=None,
-    )
 
 
 def default_dir() -> Path:

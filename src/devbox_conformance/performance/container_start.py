@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import time
 
-from devbox_conformance.engine import Engine, choose, remove_container
+from devbox_conformance.engine import Engine, choose, remove_container, run_argv
 from devbox_conformance.intarget.stats import summarize
-from devbox_conformance.labels import new_run_id, run_labels
-from devbox_conformance.lease import Lease, lease_seconds, renew_every, watchdog_command
+from devbox_conformance.labels import new_run_id
+from devbox_conformance.lease import Lease, lease_seconds, renew_every
 from devbox_conformance.localrun import run_command
 
 from .report import Measurement
@@ -40,23 +40,8 @@ def _one_start(engine: Engine, image_ref: str, arch: str, run_id: str, index: in
     lease = Lease(engine, name, renew_every(lease_s))
     started = time.perf_counter()
     try:
-        result = run_command(
-            [
-                engine.cli,
-                "run",
-                "-d",
-                "--rm",
-                "--name",
-                name,
-                *run_labels(run_id, lease_s),
-                *engine.run_args,
-                "--platform",
-                f"linux/{arch}",
-                image_ref,
-                *watchdog_command(lease_s),
-            ],
-            timeout=timeout,
-        )
+        argv = run_argv(engine, image_ref, name, run_id, lease_s, platform=f"linux/{arch}", extra=[])
+        result = run_command(argv, timeout=timeout)
         if result.exit_code != 0:
             raise ContainerStartError(
                 f"docker run {image_ref} exited {result.exit_code}: {result.stderr.strip()[-300:]}"
