@@ -116,21 +116,36 @@ class Command(Item):
 
 def evaluate(item: Command, ctx: Context) -> Outcome:
     found = (ctx.facts.get("commands") or {}).get(item.name)
-    expected_parts = [
-        f"`{item.shown}` exits {item.exit_code}"
-        + (f" as {item.user}" if item.user else "")
-        + f" within {item.timeout:g} s"
-    ]
-    for stream, match in (("stdout", item.stdout), ("stderr", item.stderr)):
-        if match is not None:
-            expected_parts.extend(match.describe(stream))
-    expected = ", ".join(expected_parts)
+    expected = _expected(item)
     if found is None:
         return Outcome.failed(expected, "not probed (the probe was not asked for it)")
     if found.get("error"):
         return Outcome.failed(
             expected, f"did not start: {found['error']}", absent=bool(found.get("not_found"))
         )
+    problems = _problems(item, found)
+    if problems:
+        out, err = found.get("stdout") or "", found.get("stderr") or ""
+        shown = (f"\nstdout:   {out[-500:]!r}" if out.strip() else "") + (
+            f"\nstderr:   {err[-500:]!r}" if err.strip() else ""
+        )
+        return Outcome.failed(expected, "; ".join(problems) + shown)
+    return Outcome.passed(f"exit {found.get('exit_code')} in {found.get('seconds')} s")
+
+
+def _expected(item: Command) -> str:
+    parts = [
+        f"`{item.shown}` exits {item.exit_code}"
+        + (f" as {item.user}" if item.user else "")
+        + f" within {item.timeout:g} s"
+    ]
+    for stream, match in (("stdout", item.stdout), ("stderr", item.stderr)):
+        if match is not None:
+            parts.extend(match.describe(stream))
+    return ", ".join(parts)
+
+
+def _problems(item: Command, found: Mapping[str, Any]) -> list[str]:
     problems: list[str] = []
     if found.get("timed_out"):
         problems.append(f"killed after {item.timeout:g} s (still running)")
@@ -138,19 +153,10 @@ def evaluate(item: Command, ctx: Context) -> Outcome:
         problems.append(f"exit code {found.get('exit_code')}")
     if found.get("output_lost"):
         problems.append(f"output lost: {found['output_lost']}")
-    out, err = found.get("stdout") or "", found.get("stderr") or ""
-    if item.stdout is not None:
-        problems.extend(item.stdout.problems("stdout", out, cut_reason(found, "stdout")))
-    if item.stderr is not None:
-        problems.extend(item.stderr.problems("stderr", err, cut_reason(found, "stderr")))
-    if problems:
-        shown = ""
-        if out.strip():
-            shown += f"\nstdout:   {out[-500:]!r}"
-        if err.strip():
-            shown += f"\nstderr:   {err[-500:]!r}"
-        return Outcome.failed(expected, "; ".join(problems) + shown)
-    return Outcome.passed(f"exit {found.get('exit_code')} in {found.get('seconds')} s")
+    for stream, match in (("stdout", item.stdout), ("stderr", item.stderr)):
+        if match is not None:
+            problems.extend(match.problems(stream, found.get(stream) or "", cut_reason(found, stream)))
+    return problems
 
 
 def cut_reason(found: Mapping[str, Any], stream: str) -> str | None:

@@ -59,29 +59,39 @@ def evaluate(item: CudaItem, ctx: Context) -> Outcome:
         return _nvcc(item, ctx.facts.get("nvcc") or {})
     cuda = facts.get("cuda")
     if item.name == "torch_cuda":
-        if not cuda:
-            promised = (ctx.facts.get("env") or {}).get("CUDA_VERSION")
-            return Outcome.failed(
-                _expected(item),
-                f"torch {facts.get('torch')} is a CPU build"
-                + (f" in an image that names CUDA_VERSION={promised}" if promised else ""),
-            )
-        if not at_least(cuda, item.min_version):
-            return Outcome.failed(_expected(item), f"torch {facts.get('torch')} built with CUDA {cuda}")
-        return Outcome.passed(f"CUDA {cuda}")
+        return _torch_cuda(item, facts, ctx.facts)
     if not cuda:
         return Outcome.skipped(f"torch {facts.get('torch')} has no CUDA (see test_cuda[torch_cuda])")
     if item.name in ("cudnn", "nccl"):
-        version = _dotted(facts.get(item.name))
-        if not version:
-            error = (facts.get("errors") or {}).get(item.name)
-            return Outcome.failed(
-                _expected(item), f"torch reports no {item.name} version" + (f": {error}" if error else "")
-            )
-        if not at_least(version.split(" ")[0], item.min_version):
-            return Outcome.failed(_expected(item), f"{item.name} {version}")
-        return Outcome.passed(f"{item.name} {version}")
+        return _library_version(item, facts)
     return _libraries(item, facts)
+
+
+def _torch_cuda(item: CudaItem, facts: Mapping[str, Any], all_facts: Mapping[str, Any]) -> Outcome:
+    cuda = facts.get("cuda")
+    if not cuda:
+        promised = (all_facts.get("env") or {}).get("CUDA_VERSION")
+        return Outcome.failed(
+            _expected(item),
+            f"torch {facts.get('torch')} is a CPU build"
+            + (f" in an image that names CUDA_VERSION={promised}" if promised else ""),
+        )
+    if not at_least(cuda, item.min_version):
+        return Outcome.failed(_expected(item), f"torch {facts.get('torch')} built with CUDA {cuda}")
+    return Outcome.passed(f"CUDA {cuda}")
+
+
+def _library_version(item: CudaItem, facts: Mapping[str, Any]) -> Outcome:
+    """cuDNN's or NCCL's version as torch reports it, against the item's minimum."""
+    version = _dotted(facts.get(item.name))
+    if not version:
+        error = (facts.get("errors") or {}).get(item.name)
+        return Outcome.failed(
+            _expected(item), f"torch reports no {item.name} version" + (f": {error}" if error else "")
+        )
+    if not at_least(version.split(" ")[0], item.min_version):
+        return Outcome.failed(_expected(item), f"{item.name} {version}")
+    return Outcome.passed(f"{item.name} {version}")
 
 
 def _dotted(version: object) -> str | None:

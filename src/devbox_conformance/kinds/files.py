@@ -53,6 +53,18 @@ def evaluate(item: File, ctx: Context) -> Outcome:
         if found.get("exists"):
             return Outcome.failed("absent", f"exists ({found.get('type')})")
         return Outcome.passed("absent")
+    expected = _expected(item)
+    if not found or not found.get("exists"):
+        return Outcome.failed(expected, f"absent ({(found or {}).get('error', 'not probed')})", absent=True)
+    # The first problem, in this order, is the one reported.
+    for judge in (_entry_problem, _content_problem, _link_problem, _substring_problem, _checksum_problem):
+        problem = judge(item, found)
+        if problem:
+            return Outcome.failed(expected, problem)
+    return Outcome.passed()
+
+
+def _expected(item: File) -> str:
     parts = ["exists"]
     if item.type:
         parts.append(f"type {item.type}")
@@ -70,59 +82,73 @@ def evaluate(item: File, ctx: Context) -> Outcome:
     parts += [f"content without {c!r}" for c in item.not_contains]
     if item.sha256:
         parts.append(f"sha256 {item.sha256}")
-    expected = ", ".join(parts)
-    if not found or not found.get("exists"):
-        return Outcome.failed(expected, f"absent ({(found or {}).get('error', 'not probed')})", absent=True)
+    return ", ".join(parts)
+
+
+def _entry_problem(item: File, found: Mapping[str, Any]) -> str | None:
+    """What the directory entry says: a dangling link, the type, mode, owner and group."""
     if found.get("dangling"):
-        return Outcome.failed(expected, f"dangling symlink to {found.get('link_target')}")
+        return f"dangling symlink to {found.get('link_target')}"
     actual_type = found.get("type") if item.type == "symlink" else found.get("target_type")
     if item.type and actual_type != item.type:
-        return Outcome.failed(expected, f"type {actual_type}")
+        return f"type {actual_type}"
     if item.mode and int(found.get("mode", "0"), 8) != int(item.mode, 8):
-        return Outcome.failed(expected, f"mode {found.get('mode')}")
+        return f"mode {found.get('mode')}"
     if item.owner and found.get("owner") != item.owner:
-        return Outcome.failed(expected, f"owner {found.get('owner')}")
-    if item.content:
-        content = found.get("content")
-        if content is None:
-            return Outcome.failed(expected, f"content unreadable: {found.get('content_error', 'not a file')}")
-        cut = cut_reason(found)
-        if cut:
-            return Outcome.failed(expected, cut)
-        if not re.search(item.content, content, re.M):
-            return Outcome.failed(expected, f"content without a match (first 200 chars: {content[:200]!r})")
-    return _more(item, found, expected)
+        return f"owner {found.get('owner')}"
+    return None
 
 
-def _more(item: File, found: Mapping[str, Any], expected: str) -> Outcome:
-    """The fields added after the first five: group, symlink target, substrings, SHA-256."""
+def _content_problem(item: File, found: Mapping[str, Any]) -> str | None:
+    if not item.content:
+        return None
+    content = found.get("content")
+    if content is None:
+        return f"content unreadable: {found.get('content_error', 'not a file')}"
+    cut = cut_reason(found)
+    if cut:
+        return cut
+    if not re.search(item.content, content, re.M):
+        return f"content without a match (first 200 chars: {content[:200]!r})"
+    return None
+
+
+def _link_problem(item: File, found: Mapping[str, Any]) -> str | None:
+    """The group, and the symlink's target (fields added after the first five)."""
     if item.group and found.get("group") != item.group:
-        return Outcome.failed(expected, f"group {found.get('group')}")
-    if item.target is not None:
-        if "link_target" not in found:
-            return Outcome.failed(expected, f"not a symlink (type {found.get('type')})")
-        if found["link_target"] != item.target:
-            return Outcome.failed(expected, f"symlink to {found['link_target']}")
-    if item.contains or item.not_contains:
-        content = found.get("content")
-        if content is None:
-            return Outcome.failed(expected, f"content unreadable: {found.get('content_error', 'not a file')}")
-        missing = [c for c in item.contains if c not in content]
-        present = [c for c in item.not_contains if c in content]
-        problems = [f"lacks {c!r}" for c in missing] + [f"holds {c!r}" for c in present]
-        cut = cut_reason(found)
-        # Over a part, a text found is found in the whole; a text not found may lie past what was read.
-        if cut and (missing or item.not_contains):
-            problems = [f"holds {c!r}" for c in present] + [cut]
-        if problems:
-            return Outcome.failed(expected, "; ".join(problems))
-    if item.sha256:
-        actual = found.get("sha256")
-        if actual is None:
-            return Outcome.failed(expected, f"no checksum: {found.get('sha256_error', 'not a file')}")
-        if actual != item.sha256:
-            return Outcome.failed(expected, f"sha256 {actual}")
-    return Outcome.passed()
+        return f"group {found.get('group')}"
+    if item.target is None:
+        return None
+    if "link_target" not in found:
+        return f"not a symlink (type {found.get('type')})"
+    if found["link_target"] != item.target:
+        return f"symlink to {found['link_target']}"
+    return None
+
+
+def _substring_problem(item: File, found: Mapping[str, Any]) -> str | None:
+    if not (item.contains or item.not_contains):
+        return None
+    content = found.get("content")
+    if content is None:
+        return f"content unreadable: {found.get('content_error', 'not a file')}"
+    missing = [c for c in item.contains if c not in content]
+    present = [c for c in item.not_contains if c in content]
+    problems = [f"lacks {c!r}" for c in missing] + [f"holds {c!r}" for c in present]
+    cut = cut_reason(found)
+    # Over a part, a text found is found in the whole; a text not found may lie past what was read.
+    if cut and (missing or item.not_contains):
+        problems = [f"holds {c!r}" for c in present] + [cut]
+    return "; ".join(problems) or None
+
+
+def _checksum_problem(item: File, found: Mapping[str, Any]) -> str | None:
+    if not item.sha256:
+        return None
+    actual = found.get("sha256")
+    if actual is None:
+        return f"no checksum: {found.get('sha256_error', 'not a file')}"
+    return f"sha256 {actual}" if actual != item.sha256 else None
 
 
 def cut_reason(found: Mapping[str, Any]) -> str | None:

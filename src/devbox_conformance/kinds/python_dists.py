@@ -45,29 +45,33 @@ def evaluate(item: PythonDist, ctx: Context) -> Outcome:
         # Metadata without a Version: the distribution is there but broken (an interrupted install, a
         # hand-made .dist-info), so even an optional item fails.
         return Outcome.failed(expected, "installed with no version in its metadata")
-    if item.min_version is not None:
-        try:
-            below = Version(version) < item.min_version
-        except InvalidVersion:
-            return Outcome.failed(expected, f"version {version!r} is not PEP 440")
-        if below:
-            return Outcome.failed(expected, f"version {version}")
-    if item.version is not None:
-        try:
-            outside = not item.version.contains(Version(version), prereleases=True)
-        except InvalidVersion:
-            return Outcome.failed(expected, f"version {version!r} is not PEP 440")
-        if outside:
-            return Outcome.failed(expected, f"version {version}")
-    if item.import_name:
-        result = (ctx.facts.get("imports") or {}).get(item.import_name)
-        if result is None:
-            return Outcome.failed(expected, f"version {version}; import {item.import_name} was not probed")
-        if not result.get("ok"):
-            return Outcome.failed(
-                expected, f"version {version}; import {item.import_name} failed: {result.get('error')}"
-            )
-    return Outcome.passed(version)
+    problem = _version_problem(item, version) or _import_problem(item, version, ctx.facts)
+    return Outcome.failed(expected, problem) if problem else Outcome.passed(version)
+
+
+def _version_problem(item: PythonDist, version: str) -> str | None:
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        parsed = None
+    if item.min_version is None and item.version is None:
+        return None
+    if parsed is None:
+        return f"version {version!r} is not PEP 440"
+    below = item.min_version is not None and parsed < item.min_version
+    outside = item.version is not None and not item.version.contains(parsed, prereleases=True)
+    return f"version {version}" if below or outside else None
+
+
+def _import_problem(item: PythonDist, version: str, facts: Mapping[str, Any]) -> str | None:
+    if not item.import_name:
+        return None
+    result = (facts.get("imports") or {}).get(item.import_name)
+    if result is None:
+        return f"version {version}; import {item.import_name} was not probed"
+    if not result.get("ok"):
+        return f"version {version}; import {item.import_name} failed: {result.get('error')}"
+    return None
 
 
 def request(items: Sequence[PythonDist]) -> dict[str, Any]:

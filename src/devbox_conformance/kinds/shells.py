@@ -41,25 +41,52 @@ def evaluate(item: Shell, ctx: Context) -> Outcome:
         return Outcome.failed(f"`{item.shell}` on PATH", "not on PATH", absent=True)
     if run.get("error"):
         return Outcome.failed(f"`{mode}` starts", run["error"])
-    problems: list[str] = []
+    lines = [ln for ln in (run.get("stdout") or "").splitlines() if ln.strip()]
+    problems = [
+        *_exit_problems(run),
+        *_greeting_problems(item, lines),
+        *_path_problems(item, run),
+        *(f"alias {a} not defined" for a in item.aliases if not (run.get("aliases") or {}).get(a)),
+    ]
+    if item.stderr_empty and (run.get("stderr") or "").strip():
+        problems.append(f"stderr: {run['stderr'].strip()[:300]!r}")
+    if item.greeting == "" and lines:
+        problems.append(f"unexpected output: {lines[0][:200]!r}")
+    if problems:
+        return Outcome.failed(
+            _expected(item, mode),
+            "; ".join(problems) + (f"\nstdout:   {(run.get('stdout') or '')[:500]!r}" if lines else ""),
+        )
+    return Outcome.passed()
+
+
+def _exit_problems(run: Mapping[str, Any]) -> list[str]:
+    problems = []
     if run.get("timed_out"):
         problems.append("did not finish within 60 s")
     elif run.get("exit_code") != 0:
         problems.append(f"exit code {run.get('exit_code')}")
     if not run.get("completed"):
         problems.append("the probe's commands did not run to the end")
-    lines = [ln for ln in (run.get("stdout") or "").splitlines() if ln.strip()]
-    if item.greeting is not None:
-        if item.greeting == "":
-            pass
-        else:
-            count = sum(1 for ln in lines if ln.strip() == item.greeting)
-            if count != 1:
-                problems.append(f"greeting {item.greeting!r} printed {count} times")
-            elif lines[0].strip() != item.greeting:
-                problems.append(f"first line is {lines[0].strip()!r}, not the greeting")
+    return problems
+
+
+def _greeting_problems(item: Shell, lines: list[str]) -> list[str]:
+    """The greeting printed exactly once, as the first line (`greeting: false` is judged by the caller)."""
+    if not item.greeting:
+        return []
+    count = sum(1 for ln in lines if ln.strip() == item.greeting)
+    if count != 1:
+        return [f"greeting {item.greeting!r} printed {count} times"]
+    if lines[0].strip() != item.greeting:
+        return [f"first line is {lines[0].strip()!r}, not the greeting"]
+    return []
+
+
+def _path_problems(item: Shell, run: Mapping[str, Any]) -> list[str]:
     home = run.get("home")
     path_entries = (run.get("path") or "").split(":")
+    problems = []
     for entry in item.path_contains:
         if entry.startswith("~") and not home:
             # A literal "~/..." in PATH is not expanded by exec*p, so it must not stand in for the home.
@@ -68,28 +95,20 @@ def evaluate(item: Shell, ctx: Context) -> Outcome:
         wanted = str(home) + entry[1:] if entry.startswith("~") else entry
         if wanted not in path_entries:
             problems.append(f"PATH lacks {wanted} (PATH={run.get('path')})")
-    for alias in item.aliases:
-        if not (run.get("aliases") or {}).get(alias):
-            problems.append(f"alias {alias} not defined")
-    if item.stderr_empty and (run.get("stderr") or "").strip():
-        problems.append(f"stderr: {run['stderr'].strip()[:300]!r}")
-    if item.greeting == "" and lines:
-        problems.append(f"unexpected output: {lines[0][:200]!r}")
-    if problems:
-        expected = [f"`{mode}` exits 0"]
-        if item.greeting:
-            expected.append(f"prints {item.greeting!r} once, first")
-        if item.path_contains:
-            expected.append(f"PATH holds {', '.join(item.path_contains)}")
-        if item.aliases:
-            expected.append(f"aliases {', '.join(item.aliases)}")
-        if item.stderr_empty:
-            expected.append("nothing on stderr")
-        return Outcome.failed(
-            ", ".join(expected),
-            "; ".join(problems) + (f"\nstdout:   {(run.get('stdout') or '')[:500]!r}" if lines else ""),
-        )
-    return Outcome.passed()
+    return problems
+
+
+def _expected(item: Shell, mode: str) -> str:
+    expected = [f"`{mode}` exits 0"]
+    if item.greeting:
+        expected.append(f"prints {item.greeting!r} once, first")
+    if item.path_contains:
+        expected.append(f"PATH holds {', '.join(item.path_contains)}")
+    if item.aliases:
+        expected.append(f"aliases {', '.join(item.aliases)}")
+    if item.stderr_empty:
+        expected.append("nothing on stderr")
+    return ", ".join(expected)
 
 
 def request(items: Sequence[Shell]) -> dict[str, Any]:
