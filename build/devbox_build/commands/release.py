@@ -281,6 +281,54 @@ def record_release(results_dir: Path, arch: str, facts: dict[str, object]) -> No
     record_results(results_dir, arch, facts)
 
 
+def _suite_verdict(
+    args: argparse.Namespace,
+    arch: str,
+    ref: str,
+    image_id: str,
+    results_dir: Path,
+    team: list[str],
+    perf: bool,
+) -> int:
+    """Run the suite's phases on one arch's image (conformance, then performance on this machine's arch);
+    the first red phase's exit status, or 0. A phase whose results name another image id is red too."""
+    phases = [("conformance", args.suite_cmd, results_dir / f"{arch}.json")]
+    if perf:
+        phases.append(("performance", PERF_SUITE_CMD, results_dir / f"{arch}-performance.json"))
+    for phase, template, results in phases:
+        extra = args.suite_args if phase == "conformance" else serial_args(args.suite_args)
+        cmd = suite_command(template, extra, image=ref, arch=arch, results=results, team=team)
+        print(f"== {phase} {arch}: {shlex.join(cmd)}")
+        started = time.monotonic()
+        res = runner.stream(cmd, on_line=print, cwd=config.REPO_ROOT, env={"DOCKER_BUILDKIT": "1"})
+        mismatch = checked_id(results, image_id) if res.ok else None
+        state = "green" if res.ok and not mismatch else f"RED (exit {res.returncode})"
+        print(f"== {phase} {arch}: {state} in {time.monotonic() - started:.0f} s; results: {results}")
+        if mismatch:
+            print(f"== {phase} {arch}: {mismatch}")
+        if not res.ok or mismatch:
+            return res.returncode or 1
+    return 0
+
+
+def _print_dry_run(args: argparse.Namespace, docker: Docker, arches: list[str], labels: list[str]) -> None:
+    print("== every arch is green; dry run: nothing is logged in to or pushed. A release would:")
+    plan = publish_plan(
+        docker, args.image, args.tag, arches, how="built", login=not args.skip_login, latest=args.latest
+    )
+    for line in plan:
+        print(f"  {line}")
+    print(
+        f"  verify {args.image}:{args.tag} has exactly {', '.join(f'linux/{a}' for a in arches)}, "
+        f"each the digest of the image checked, with labels: {', '.join(labels)}"
+    )
+    print(
+        "  attach each arch's results as an in-toto attestation (sha256-<hex>.att) to its image digest "
+        "and all of them to the list's, before any public tag moves"
+    )
+    print(f"release (dry run): {args.image}:{args.tag} built and checked; nothing was pushed")
+
+
 def run(args: argparse.Namespace) -> int:
     apply_registry(args)
     arches = list(config.parse_platforms(args.platforms))
@@ -314,27 +362,12 @@ def run(args: argparse.Namespace) -> int:
         scopes[arch].update(team_labels(expectations, waivers))
         ids[arch] = stamp_labels(docker, image_id, ref, scopes[arch])
         print(f"== {arch}: {ref} = {ids[arch]}; suite {scopes[arch][RELEASE_LABEL]}")
-    verdicts: dict[str, int] = {}
-    for arch, (ref, _) in built.items():
-        phases = [("conformance", args.suite_cmd, results_dir / f"{arch}.json")]
-        if perf and arch == config.host_arch():
-            phases.append(("performance", PERF_SUITE_CMD, results_dir / f"{arch}-performance.json"))
-        for phase, template, results in phases:
-            extra = args.suite_args if phase == "conformance" else serial_args(args.suite_args)
-            cmd = suite_command(template, extra, image=ref, arch=arch, results=results, team=team)
-            print(f"== {phase} {arch}: {shlex.join(cmd)}")
-            started = time.monotonic()
-            res = runner.stream(cmd, on_line=print, cwd=config.REPO_ROOT, env={"DOCKER_BUILDKIT": "1"})
-            mismatch = checked_id(results, ids[arch]) if res.ok else None
-            state = "green" if res.ok and not mismatch else f"RED (exit {res.returncode})"
-            print(f"== {phase} {arch}: {state} in {time.monotonic() - started:.0f} s; results: {results}")
-            if mismatch:
-                print(f"== {phase} {arch}: {mismatch}")
-            if not res.ok or mismatch:
-                verdicts[arch] = res.returncode or 1
-                break
-        else:
-            verdicts[arch] = 0
+    verdicts = {
+        arch: _suite_verdict(
+            args, arch, ref, ids[arch], results_dir, team, perf and arch == config.host_arch()
+        )
+        for arch, (ref, _) in built.items()
+    }
 
     for arch in built:
         record_release(results_dir, arch, {"tag": args.tag, "image_id": ids[arch], "suite": scopes[arch]})
@@ -354,21 +387,7 @@ def run(args: argparse.Namespace) -> int:
 
     labels = [*labels, f"{RELEASE_LABEL}={scopes[arches[0]][RELEASE_LABEL]}"]
     if args.dry_run:
-        print("== every arch is green; dry run: nothing is logged in to or pushed. A release would:")
-        plan = publish_plan(
-            docker, args.image, args.tag, arches, how="built", login=not args.skip_login, latest=args.latest
-        )
-        for line in plan:
-            print(f"  {line}")
-        print(
-            f"  verify {args.image}:{args.tag} has exactly {', '.join(f'linux/{a}' for a in arches)}, "
-            f"each the digest of the image checked, with labels: {', '.join(labels)}"
-        )
-        print(
-            "  attach each arch's results as an in-toto attestation (sha256-<hex>.att) to its image digest "
-            "and all of them to the list's, before any public tag moves"
-        )
-        print(f"release (dry run): {args.image}:{args.tag} built and checked; nothing was pushed")
+        _print_dry_run(args, docker, arches, labels)
         return 0
     print("== every arch is green: publish by digest")
     manifest.login(docker, args.image, args.skip_login)

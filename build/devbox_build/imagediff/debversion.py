@@ -47,30 +47,44 @@ def _compare_part(a: str, b: str) -> int:
     """dpkg's verrevcmp: alternate runs of non-digits (by _order) and digits (numerically)."""
     i = j = 0
     while i < len(a) or j < len(b):
-        first_diff = 0
-        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
-            ac = _order(a[i]) if i < len(a) and not a[i].isdigit() else 0
-            bc = _order(b[j]) if j < len(b) and not b[j].isdigit() else 0
-            if ac != bc:
-                return -1 if ac < bc else 1
-            i += 1
-            j += 1
-        while i < len(a) and a[i] == "0":
-            i += 1
-        while j < len(b) and b[j] == "0":
-            j += 1
-        while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
-            if not first_diff:
-                first_diff = (a[i] > b[j]) - (a[i] < b[j])
-            i += 1
-            j += 1
-        if i < len(a) and a[i].isdigit():
-            return 1
-        if j < len(b) and b[j].isdigit():
-            return -1
-        if first_diff:
-            return first_diff
+        order, i, j = _compare_letters(a, b, i, j)
+        if order:
+            return order
+        order, i, j = _compare_digits(a, b, i, j)
+        if order:
+            return order
     return 0
+
+
+def _compare_letters(a: str, b: str, i: int, j: int) -> tuple[int, int, int]:
+    """The runs of non-digits from a[i] and b[j], by _order (a shorter run sorts as if padded with 0)."""
+    while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
+        ac = _order(a[i]) if i < len(a) and not a[i].isdigit() else 0
+        bc = _order(b[j]) if j < len(b) and not b[j].isdigit() else 0
+        if ac != bc:
+            return (-1 if ac < bc else 1), i, j
+        i += 1
+        j += 1
+    return 0, i, j
+
+
+def _compare_digits(a: str, b: str, i: int, j: int) -> tuple[int, int, int]:
+    """The runs of digits from a[i] and b[j], numerically: leading zeros skipped, the longer run larger."""
+    while i < len(a) and a[i] == "0":
+        i += 1
+    while j < len(b) and b[j] == "0":
+        j += 1
+    first_diff = 0
+    while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
+        if not first_diff:
+            first_diff = (a[i] > b[j]) - (a[i] < b[j])
+        i += 1
+        j += 1
+    if i < len(a) and a[i].isdigit():
+        return 1, i, j
+    if j < len(b) and b[j].isdigit():
+        return -1, i, j
+    return first_diff, i, j
 
 
 def compare(a: str, b: str) -> int:

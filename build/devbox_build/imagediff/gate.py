@@ -42,6 +42,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devbox_build.errors import UsageError
 from devbox_build.imagediff import facts, render
@@ -105,28 +106,29 @@ def load_allow(path: Path) -> tuple[Allowance, ...]:
     )
     if not isinstance(data, dict) or set(data) != {"allow"} or not isinstance(data["allow"], list):
         raise UsageError(f"--allow {path}: expected one key, `allow:`, holding a list of entries")
-    out = []
-    for index, entry in enumerate(data["allow"], start=1):
-        where = f"--allow {path}: entry {index}"
-        if not isinstance(entry, dict):
-            raise UsageError(f"{where}: expected a mapping such as {{python: NAME, reason: WHY}}")
-        kinds = [k for k in GUARDED if k in entry]
-        extra = sorted(set(entry) - {*GUARDED, "reason"})
-        if len(kinds) != 1 or extra:
-            raise UsageError(
-                f"{where}: give exactly one of `apt:` or `python:` and a `reason:`"
-                + (f" (unknown keys: {', '.join(extra)})" if extra else "")
-            )
-        reason = str(entry.get("reason") or "").strip()
-        if not reason:
-            raise UsageError(f"{where}: `reason:` is required: say why this regression is accepted")
-        name = str(entry[kinds[0]]).strip()
-        if kinds[0] == "python":
-            from devbox_conformance.kinds.python_dists import normalize  # noqa: PLC0415
+    return tuple(_allowance(f"--allow {path}: entry {i}", e) for i, e in enumerate(data["allow"], start=1))
 
-            name = normalize(name)
-        out.append(Allowance(kinds[0], name, reason))
-    return tuple(out)
+
+def _allowance(where: str, entry: Any) -> Allowance:
+    """One entry of the deprecated `allow:` list: exactly one of apt/python, and a reason."""
+    if not isinstance(entry, dict):
+        raise UsageError(f"{where}: expected a mapping such as {{python: NAME, reason: WHY}}")
+    kinds = [k for k in GUARDED if k in entry]
+    extra = sorted(set(entry) - {*GUARDED, "reason"})
+    if len(kinds) != 1 or extra:
+        raise UsageError(
+            f"{where}: give exactly one of `apt:` or `python:` and a `reason:`"
+            + (f" (unknown keys: {', '.join(extra)})" if extra else "")
+        )
+    reason = str(entry.get("reason") or "").strip()
+    if not reason:
+        raise UsageError(f"{where}: `reason:` is required: say why this regression is accepted")
+    name = str(entry[kinds[0]]).strip()
+    if kinds[0] == "python":
+        from devbox_conformance.kinds.python_dists import normalize  # noqa: PLC0415
+
+        name = normalize(name)
+    return Allowance(kinds[0], name, reason)
 
 
 # A waivers file names `waivers:` at its top level (an allow-list, `allow:`).

@@ -82,6 +82,42 @@ def _by_key(model: Any, kind: str, normal: Callable[[str], str] = str) -> dict[s
     return {normal(str(item.key)): item for item in model.items(kind)}
 
 
+def _binary_entry(f: ImageFacts, name: str, version: str, item: Any) -> str:
+    """A binary's snapshot item: the contract's specifier AND the floor; how to ask an unknown one."""
+    lines = [f"  - name: {_q(name)}"]
+    floor = _floor(version) if version else None
+    if floor:
+        spec = SpecifierSet(f">={floor}")
+        if item is not None and item.version is not None:
+            spec = item.version & spec
+        lines.append(f"    version: {_q(str(spec))}")
+        if item is None:
+            args = f.binary_args.get(name, DEFAULT_VERSION_ARGS)
+            if args != DEFAULT_VERSION_ARGS:
+                lines.append(f"    version_args: [{', '.join(_q(a) for a in args)}]")
+            if name in f.binary_regex:
+                lines.append(f"    version_regex: {_q(f.binary_regex[name])}")
+    if item is not None and item.optional:
+        lines.append("    optional: false")
+    return "\n".join(lines)
+
+
+def _dist_entry(name: str, version: str, item: Any) -> str:
+    """A distribution's snapshot item: the higher of the contract's minimum and the floor."""
+    floor = _floor(version)
+    lines = [f"  - name: {_q(item.name if item is not None else name)}"]
+    if floor:
+        low = Version(floor)
+        if item is not None and item.min_version is not None:
+            low = max(low, item.min_version)
+        lines.append(f"    min_version: {_q(str(low))}")
+    if item is None:
+        lines.append("    import: false")
+    elif item.optional:
+        lines.append("    optional: false")
+    return "\n".join(lines)
+
+
 def overlay(f: ImageFacts, extends: str, model: Any, base: str) -> str:
     """common.yaml of the snapshot of `f`, taken against the contract `model` (pure; deterministic).
 
@@ -97,40 +133,8 @@ def overlay(f: ImageFacts, extends: str, model: Any, base: str) -> str:
     c_bins = _by_key(model, "binaries")
     c_dists = _by_key(model, "python_dists", normalize)
     c_pkgs = _by_key(model, "packages")
-    binaries = []
-    for name, version in f.binaries.items():
-        item = c_bins.get(name)
-        lines = [f"  - name: {_q(name)}"]
-        floor = _floor(version) if version else None
-        if floor:
-            spec = SpecifierSet(f">={floor}")
-            if item is not None and item.version is not None:
-                spec = item.version & spec
-            lines.append(f"    version: {_q(str(spec))}")
-            if item is None:
-                args = f.binary_args.get(name, DEFAULT_VERSION_ARGS)
-                if args != DEFAULT_VERSION_ARGS:
-                    lines.append(f"    version_args: [{', '.join(_q(a) for a in args)}]")
-                if name in f.binary_regex:
-                    lines.append(f"    version_regex: {_q(f.binary_regex[name])}")
-        if item is not None and item.optional:
-            lines.append("    optional: false")
-        binaries.append("\n".join(lines))
-    dists = []
-    for name, version in f.dists.items():
-        item = c_dists.get(normalize(name))
-        floor = _floor(version)
-        lines = [f"  - name: {_q(item.name if item is not None else name)}"]
-        if floor:
-            low = Version(floor)
-            if item is not None and item.min_version is not None:
-                low = max(low, item.min_version)
-            lines.append(f"    min_version: {_q(str(low))}")
-        if item is None:
-            lines.append("    import: false")
-        elif item.optional:
-            lines.append("    optional: false")
-        dists.append("\n".join(lines))
+    binaries = [_binary_entry(f, name, version, c_bins.get(name)) for name, version in f.binaries.items()]
+    dists = [_dist_entry(name, version, c_dists.get(normalize(name))) for name, version in f.dists.items()]
     packages = []
     for name in f.packages:
         item = c_pkgs.get(name)
