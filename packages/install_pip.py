@@ -165,7 +165,7 @@ def install_nightly(pip: Pip, cuda: str, timeout: float) -> dict[str, str]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", required=True, dest="set_name", help="set name, e.g. python-core")
     parser.add_argument("--list", required=True, type=Path, help="requirement list file")
@@ -179,61 +179,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=300, help="seconds per entry (extras mode)")
     parser.add_argument("--core-timeout", type=int, default=3600, help="seconds for the core resolver run")
     parser.add_argument("--records-dir", type=Path, default=Path("/etc/devbox/sets"))
-    args = parser.parse_args(argv)
+    return parser
 
-    started = time.monotonic()
-    if not ds.parse_bool(args.enabled):
-        reason = args.disabled_reason or "disabled"
-        ds.log(f"set {args.set_name} not included: {reason}")
-        ds.write_record(args.records_dir, args.set_name, ds.disabled_record("pip", reason))
-        return 0
-    if not args.constraints.is_file():
-        raise SystemExit(
-            f"{args.constraints} is missing: the first layer writes it from the base's pip freeze"
-        )
 
-    features = ds.parse_features(args.feature)
-    entries = ds.parse_list(args.list, pip=True)
-    find_links = args.find_links if args.find_links.is_dir() and any(args.find_links.glob("*.whl")) else None
-    pip = Pip(args.constraints, find_links)
-    outcome = ds.Outcome()
-    before = installed_dists()
-    needs_cuda = any("cuda" in e.needs for e in entries) or features.get("pytorch-nightly", False)
-    cuda = torch_cuda() if needs_cuda else ""
-
-    runnable: list[ds.Entry] = []
-    for entry in entries:
-        why = ds.gate(entry, arch=args.arch, features=features) or unmet_need(entry, cuda)
-        if why:
-            outcome.skip(entry.name, why)
-        else:
-            runnable.append(entry)
-
-    if args.mode == "core":
-        plain = [e for e in runnable if not e.no_build_isolation]
-        result = pip.install([e.spec for e in plain], timeout=args.core_timeout) if plain else None
-        if result is not None and result.returncode != 0:
-            raise SystemExit(
-                f"python-core: pip install failed ({result.returncode}): {failure_reason(result)}"
-            )
-        for entry in runnable:
-            if entry.no_build_isolation:
-                result = pip.install(
-                    [entry.spec], timeout=entry.timeout or args.core_timeout, no_build_isolation=True
+def _install_core(pip: Pip, runnable: list[ds.Entry], core_timeout: int) -> None:
+    """One resolver run for the set; entries that build without isolation after it. Any failure stops
+    the build: the core set is what every later layer and every team relies on."""
+    plain = [e for e in runnable if not e.no_build_isolation]
+    result = pip.install([e.spec for e in plain], timeout=core_timeout) if plain else None
+    if result is not None and result.returncode != 0:
+        raise SystemExit(f"python-core: pip install failed ({result.returncode}): {failure_reason(result)}")
+    for entry in runnable:
+        if entry.no_build_isolation:
+            result = pip.install([entry.spec], timeout=entry.timeout or core_timeout, no_build_isolation=True)
+            if result.returncode != 0:
+                raise SystemExit(
+                    f"{entry.name}: pip install failed ({result.returncode}): {failure_reason(result)}"
                 )
-                if result.returncode != 0:
-                    raise SystemExit(
-                        f"{entry.name}: pip install failed ({result.returncode}): {failure_reason(result)}"
-                    )
-    else:
-        for entry in runnable:
-            limit = entry.timeout or args.timeout
-            result = pip.install([entry.spec], timeout=limit, no_build_isolation=entry.no_build_isolation)
-            if result.returncode == 124:
-                outcome.skip(entry.name, f"timed out after {limit} s", attempted=True)
-            elif result.returncode != 0:
-                outcome.skip(entry.name, f"pip install failed: {failure_reason(result)}", attempted=True)
 
+
+def _install_extras(pip: Pip, runnable: list[ds.Entry], timeout: int, outcome: ds.Outcome) -> None:
+    """Each entry on its own, within its time limit; a failure is recorded as a skip, the build goes on."""
+    for entry in runnable:
+        limit = entry.timeout or timeout
+        result = pip.install([entry.spec], timeout=limit, no_build_isolation=entry.no_build_isolation)
+        if result.returncode == 124:
+            outcome.skip(entry.name, f"timed out after {limit} s", attempted=True)
+        elif result.returncode != 0:
+            outcome.skip(entry.name, f"pip install failed: {failure_reason(result)}", attempted=True)
+
+
+def _settle(
+    runnable: list[ds.Entry], before: dict[str, str], outcome: ds.Outcome
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(installed, preinstalled) by what is there now; a success pip reported without the dist is a skip."""
     after = installed_dists()
     installed: dict[str, str] = {}
     preinstalled: dict[str, str] = {}
@@ -249,16 +228,53 @@ def main(argv: list[str] | None = None) -> int:
         else:
             installed[entry.name] = after[entry.name]
     outcome.installed, outcome.preinstalled = list(installed), list(preinstalled)
+    return installed, preinstalled
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    started = time.monotonic()
+    if not ds.parse_bool(args.enabled):
+        reason = args.disabled_reason or "disabled"
+        ds.log(f"set {args.set_name} not included: {reason}")
+        ds.write_record(args.records_dir, args.set_name, ds.disabled_record("pip", reason))
+        return 0
+    if not args.constraints.is_file():
+        raise SystemExit(
+            f"{args.constraints} is missing: the first layer writes it from the base's pip freeze"
+        )
+
+    features = ds.parse_features(args.feature)
+    nightly = features.get("pytorch-nightly", False)
+    entries = ds.parse_list(args.list, pip=True)
+    find_links = args.find_links if args.find_links.is_dir() and any(args.find_links.glob("*.whl")) else None
+    pip = Pip(args.constraints, find_links)
+    outcome = ds.Outcome()
+    before = installed_dists()
+    cuda = torch_cuda() if any("cuda" in e.needs for e in entries) or nightly else ""
+
+    runnable: list[ds.Entry] = []
+    for entry in entries:
+        why = ds.gate(entry, arch=args.arch, features=features) or unmet_need(entry, cuda)
+        if why:
+            outcome.skip(entry.name, why)
+        else:
+            runnable.append(entry)
+    if args.mode == "core":
+        _install_core(pip, runnable, args.core_timeout)
+    else:
+        _install_extras(pip, runnable, args.timeout, outcome)
+    installed, preinstalled = _settle(runnable, before, outcome)
 
     states = ds.feature_states(entries, outcome)
     if args.set_name == ds.FEATURE_SETS["pytorch-nightly"]:
-        if features.get("pytorch-nightly", False):
-            states["pytorch-nightly"] = install_nightly(pip, cuda, args.core_timeout)
-        else:
-            states["pytorch-nightly"] = {"state": "skipped", "reason": "INSTALL_PYTORCH_NIGHTLY=false"}
-
+        states["pytorch-nightly"] = (
+            install_nightly(pip, cuda, args.core_timeout)
+            if nightly
+            else {"state": "skipped", "reason": "INSTALL_PYTORCH_NIGHTLY=false"}
+        )
     changed = changed_base(base_pins(args.constraints), installed_dists())
-    if changed and not features.get("pytorch-nightly", False):
+    if changed and not nightly:
         raise SystemExit(changed)
 
     order = {e.name: i for i, e in enumerate(entries)}
