@@ -316,13 +316,20 @@ def main(argv: list[str] | None = None) -> int:
             f"({', '.join(f'{k} {v}' for k, v in derivation.by_kind().items())}); "
             f"{len(derivation.not_applicable)} left out by `when:`"
         )
+        if derivation.untranslated:
+            shown = sorted({u.split("[", 1)[0] for u in derivation.untranslated})
+            print(
+                f"NOTE: {len(derivation.untranslated)} applicable items of kinds the peers cannot express "
+                f"({', '.join(shown)}) are left out of every runner, the suite's (a subset contract) included"
+            )
         if len(pool) < args.checks:
             print(
                 f"NOTE: the contract has only {len(pool)} applicable items for this image"
                 f"{' and --kinds' if kinds else ''}, "
                 f"fewer than the {args.checks} asked for; using all of them (no padding)"
             )
-        results = _run_all(args, only, image, checks, len(derivation.checks), cleanup)
+        applicable = len(derivation.checks) + len(derivation.untranslated)
+        results = _run_all(args, only, image, checks, applicable, cleanup)
         rows = summarize(results)
         print()
         print_table(rows)

@@ -93,6 +93,9 @@ class Derivation:
 
     checks: tuple[Check, ...]
     not_applicable: tuple[tuple[str, str], ...]
+    # Items that apply but that the peers have no translation for (commands, security, cuda, ...): left out
+    # of every runner, the suite's included (it then runs a subset contract), so all check the same items.
+    untranslated: tuple[str, ...] = ()
 
     def by_kind(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -133,13 +136,16 @@ def derive_checks(model: exp.Expectations, cond: dict[str, Any]) -> Derivation:
     """All items of `model` that apply to a target with conditions `cond` (see probe.conditions)."""
     checks: list[Check] = []
     left_out: list[tuple[str, str]] = []
+    untranslated: list[str] = []
     for kind, item in model.all_items():
         unmet = item.when.unmet(cond)
         if unmet:
             left_out.append((f"{kind}[{item.key}]", unmet))
+        elif kind not in _SPEC_FIELDS:
+            untranslated.append(f"{kind}[{item.key}]")
         else:
             checks.append(to_check(kind, item))
-    return Derivation(tuple(checks), tuple(left_out))
+    return Derivation(tuple(checks), tuple(left_out), tuple(untranslated))
 
 
 def select(checks: tuple[Check, ...] | list[Check], n: int) -> list[Check]:

@@ -139,6 +139,25 @@ def test_derivation_keeps_what_applies_and_names_why_the_rest_does_not(derivatio
     }
 
 
+def test_kinds_the_peers_cannot_express_are_left_out_not_a_crash(tmp_path: Path) -> None:
+    """The shipped contract has commands, security and CUDA items: deriving the peers' checks from it
+    raised KeyError('commands'). They are named apart, and every other item still becomes a check."""
+    (tmp_path / "common.yaml").write_text(
+        COMMON + "commands:\n  - name: py-runs\n    argv: [python3, -c, pass]\n"
+    )
+    (tmp_path / "amd64.yaml").write_text("")
+    derivation = pc.derive_checks(exp.load(tmp_path, "amd64", "standin"), COND)
+    assert derivation.untranslated == ("commands[py-runs]",)
+    assert "commands" not in derivation.by_kind() and derivation.by_kind()["binaries"] == 2
+
+
+def test_the_shipped_contract_derives_without_error() -> None:
+    model = exp.load(exp.SHIPPED_DIR, "amd64", "standin")
+    derivation = pc.derive_checks(model, {**COND, "sets": None})
+    kinds = {u.split("[", 1)[0] for u in derivation.untranslated}
+    assert {"commands", "security"} <= kinds and len(derivation.checks) > 200
+
+
 def test_check_specs_are_plain_json(derivation: pc.Derivation) -> None:
     by_id = {c.id: c for c in derivation.checks}
     assert by_id["binaries[python3]"].spec["version"] == ">=3.8"
