@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,8 @@ def write_subset(src: Path, dst: Path, keep: set[str]) -> Path:
                 out[kind] = items
                 continue
             keyname = exp.KINDS[kind][1]
-            kept = [raw for raw in items or [] if f"{kind}[{raw[keyname]}]" in keep]
+            # Groups ({when, items}) flattened: each kept item carries the group's `when`.
+            kept = [raw for _, raw in exp.entries({kind: items}, kind) if f"{kind}[{raw[keyname]}]" in keep]
             if kept:
                 out[kind] = kept
         target = dst / path.relative_to(src)
@@ -260,113 +262,126 @@ def cst_config(checks: list[Check]) -> tuple[dict[str, Any], dict[str, list[str]
     covers: dict[str, list[str]] = {}
     metadata: dict[str, Any] = {}
     meta_ids: list[str] = []
-
-    def add(section: str, test: dict[str, Any], ids: list[str]) -> None:
-        cfg.setdefault(section, []).append(test)
-        covers[f"{section}:{test['name']}"] = ids
-
     for c in checks:
-        s = c.spec
-        if c.kind == "binaries":
-            if s["version"]:
-                add(
-                    "commandTests",
-                    _checker_test(c.id, {"check": "binary", "optional": c.optional, "reason": c.reason, **s}),
-                    [c.id],
-                )
-            elif c.optional:
-                add(
-                    "commandTests",
-                    _sh_test(c.id, f"command -v {_q(s['name'])} || echo 'SKIP: optional, absent'"),
-                    [c.id],
-                )
-            else:
-                add("commandTests", _sh_test(c.id, f"command -v {_q(s['name'])}"), [c.id])
-        elif c.kind == "packages":
-            # `dpkg-query -W -f='${Status}'` is what a team would write first, but CST expands ${Status} to
-            # nothing (dpkg-query: "show format: may not be empty string"); -s prints the same Status line.
-            if c.optional:
-                # removed (config-files) or unknown: SKIP; any other state that is not installed still fails
-                script = (
-                    f"dpkg-query -s {_q(s['name'])} 2>/dev/null | grep -E '^Status: ' "
-                    f"| grep -Ev ' (config-files|not-installed)' || echo 'SKIP: optional, absent'"
-                )
-                expected = [f"(?m)^({_DPKG_INSTALLED}|SKIP: optional, absent)$"]
-                add("commandTests", _sh_test(c.id, script, expected), [c.id])
-            else:
-                add(
-                    "commandTests",
-                    {
-                        "name": c.id,
-                        "command": "dpkg-query",
-                        "args": ["-s", s["name"]],
-                        "exitCode": 0,
-                        "expectedOutput": [f"(?m)^{_DPKG_INSTALLED}$"],
-                    },
-                    [c.id],
-                )
-        elif c.kind == "python_dists":
-            add(
-                "commandTests",
-                _checker_test(c.id, {"check": "dist", "optional": c.optional, "reason": c.reason, **s}),
-                [c.id],
-            )
-        elif c.kind == "shells":
-            add(
-                "commandTests",
-                _checker_test(c.id, {"check": "shell", "optional": c.optional, "reason": c.reason, **s}),
-                [c.id],
-            )
-        elif c.kind == "files":
-            ((section, test),) = _file_tests(c).items()
-            add(section, test, [c.id])
-        elif c.kind == "users":
-            fields = [
-                re.escape(s["name"]),
-                "[^:]*",
-                str(s["uid"]) if s["uid"] is not None else "[^:]*",
-                "[^:]*",
-                "[^:]*",
-                re.escape(s["home"]) if s["home"] else "[^:]*",
-                re.escape(s["shell"]) if s["shell"] else "[^:]*",
-            ]
-            add(
-                "commandTests",
-                _sh_test(c.id, f"getent passwd {_q(s['name'])}", ["(?m)^" + ":".join(fields) + "$"]),
-                [c.id],
-            )
-        elif c.kind == "groups":
-            gid = str(s["gid"]) if s["gid"] is not None else "[^:]*"
-            add(
-                "commandTests",
-                _sh_test(
-                    c.id, f"getent group {_q(s['name'])}", [f"(?m)^{re.escape(s['name'])}:[^:]*:{gid}:"]
-                ),
-                [c.id],
-            )
-        elif c.kind in ("labels", "env"):
-            field_name = "labels" if c.kind == "labels" else "envVars"
-            entry = (
-                {"key": s["name"], "value": _anchored(s["regex"]), "isRegex": True}
-                if s["regex"]
-                else {"key": s["name"], "value": s["value"] if s["value"] is not None else ""}
-            )
-            if s["value"] is None and not s["regex"]:
-                entry = {"key": s["name"], "value": ".*", "isRegex": True}
-            metadata.setdefault(field_name, []).append(entry)
+        if _is_metadata(c):
+            _add_metadata(c, metadata)
             meta_ids.append(c.id)
-        elif c.kind == "image_config":
-            if s["name"] == "healthcheck":
-                # CST's metadataTest has no HEALTHCHECK field: run the health command itself, as a team would.
-                command = s["value"] if isinstance(s["value"], str) else "/usr/local/bin/devbox-healthcheck"
-                add("commandTests", _sh_test(c.id, command), [c.id])
-            else:
-                metadata[_CST_METADATA[s["name"]]] = s["value"]
-                meta_ids.append(c.id)
+            continue
+        section, test = _CST_TESTS[c.kind](c)
+        cfg.setdefault(section, []).append(test)
+        covers[f"{section}:{test['name']}"] = [c.id]
     if metadata:
         cfg["metadataTest"] = metadata
         covers["metadataTest:Metadata Test"] = meta_ids
     return cfg, covers
+
+
+def _is_metadata(c: Check) -> bool:
+    """Labels, env and image config fields go in the one metadataTest (a health check has no field there)."""
+    return c.kind in ("labels", "env") or (c.kind == "image_config" and c.spec["name"] != "healthcheck")
+
+
+def _add_metadata(c: Check, metadata: dict[str, Any]) -> None:
+    s = c.spec
+    if c.kind == "image_config":
+        metadata[_CST_METADATA[s["name"]]] = s["value"]
+        return
+    if s["regex"]:
+        entry = {"key": s["name"], "value": _anchored(s["regex"]), "isRegex": True}
+    elif s["value"] is None:
+        entry = {"key": s["name"], "value": ".*", "isRegex": True}
+    else:
+        entry = {"key": s["name"], "value": s["value"]}
+    metadata.setdefault("labels" if c.kind == "labels" else "envVars", []).append(entry)
+
+
+def _cst_binary(c: Check) -> tuple[str, dict[str, Any]]:
+    s = c.spec
+    if s["version"]:
+        return "commandTests", _checker_test(
+            c.id, {"check": "binary", "optional": c.optional, "reason": c.reason, **s}
+        )
+    if c.optional:
+        return "commandTests", _sh_test(c.id, f"command -v {_q(s['name'])} || echo 'SKIP: optional, absent'")
+    return "commandTests", _sh_test(c.id, f"command -v {_q(s['name'])}")
+
+
+def _cst_package(c: Check) -> tuple[str, dict[str, Any]]:
+    # `dpkg-query -W -f='${Status}'` is what a team would write first, but CST expands ${Status} to
+    # nothing (dpkg-query: "show format: may not be empty string"); -s prints the same Status line.
+    name = c.spec["name"]
+    if c.optional:
+        # removed (config-files) or unknown: SKIP; any other state that is not installed still fails
+        script = (
+            f"dpkg-query -s {_q(name)} 2>/dev/null | grep -E '^Status: ' "
+            f"| grep -Ev ' (config-files|not-installed)' || echo 'SKIP: optional, absent'"
+        )
+        return "commandTests", _sh_test(c.id, script, [f"(?m)^({_DPKG_INSTALLED}|SKIP: optional, absent)$"])
+    return "commandTests", {
+        "name": c.id,
+        "command": "dpkg-query",
+        "args": ["-s", name],
+        "exitCode": 0,
+        "expectedOutput": [f"(?m)^{_DPKG_INSTALLED}$"],
+    }
+
+
+def _cst_checker(check: str) -> Callable[[Check], tuple[str, dict[str, Any]]]:
+    """A kind the shared in-container checker judges (versions, imports, shells under a pty)."""
+
+    def test(c: Check) -> tuple[str, dict[str, Any]]:
+        spec = {"check": check, "optional": c.optional, "reason": c.reason, **c.spec}
+        return "commandTests", _checker_test(c.id, spec)
+
+    return test
+
+
+def _cst_file(c: Check) -> tuple[str, dict[str, Any]]:
+    ((section, test),) = _file_tests(c).items()
+    return section, test
+
+
+def _cst_user(c: Check) -> tuple[str, dict[str, Any]]:
+    s = c.spec
+    fields = [
+        re.escape(s["name"]),
+        "[^:]*",
+        str(s["uid"]) if s["uid"] is not None else "[^:]*",
+        "[^:]*",
+        "[^:]*",
+        re.escape(s["home"]) if s["home"] else "[^:]*",
+        re.escape(s["shell"]) if s["shell"] else "[^:]*",
+    ]
+    return "commandTests", _sh_test(
+        c.id, f"getent passwd {_q(s['name'])}", ["(?m)^" + ":".join(fields) + "$"]
+    )
+
+
+def _cst_group(c: Check) -> tuple[str, dict[str, Any]]:
+    s = c.spec
+    gid = str(s["gid"]) if s["gid"] is not None else "[^:]*"
+    expected = [f"(?m)^{re.escape(s['name'])}:[^:]*:{gid}:"]
+    return "commandTests", _sh_test(c.id, f"getent group {_q(s['name'])}", expected)
+
+
+def _cst_health(c: Check) -> tuple[str, dict[str, Any]]:
+    # CST's metadataTest has no HEALTHCHECK field: run the health command itself, as a team would.
+    value = c.spec["value"]
+    return "commandTests", _sh_test(
+        c.id, value if isinstance(value, str) else "/usr/local/bin/devbox-healthcheck"
+    )
+
+
+_CST_TESTS: dict[str, Callable[[Check], tuple[str, dict[str, Any]]]] = {
+    "binaries": _cst_binary,
+    "packages": _cst_package,
+    "python_dists": _cst_checker("dist"),
+    "shells": _cst_checker("shell"),
+    "files": _cst_file,
+    "users": _cst_user,
+    "groups": _cst_group,
+    "image_config": _cst_health,
+}
 
 
 # --- naive testinfra ------------------------------------------------------------------------------------

@@ -56,25 +56,7 @@ def run_cst(image: str, checks: list[pc.Check], sample: int | None, cleanup: Cle
             subprocess.run([DOCKER, "rm", "-f", "-v", *leftovers], capture_output=True)
         cleanup.cst_since = None
     doc = _cst_report(report, out)
-    passed = failed = 0
-    per_kind: dict[str, list[float]] = {}
-    failures: dict[str, str] = {}
-    skipped_like = 0
-    for res in doc.get("Results") or []:
-        ids = covers.get(cst_key(res.get("Name", ""), covers), [])
-        n = max(len(ids), 1)
-        if res.get("Pass"):
-            passed += n
-            if "SKIP:" in str(res.get("Stdout") or ""):
-                skipped_like += 1
-        else:
-            failed += n
-            if len(failures) < 10:
-                failures[",".join(ids) or res.get("Name", "?")] = "; ".join(
-                    [*map(str, res.get("Errors") or []), str(res.get("Stdout") or "")]
-                )[:300]
-        kind = ids[0].split("[", 1)[0] if len(ids) == 1 else "metadata"
-        per_kind.setdefault(kind, []).append(float(res.get("Duration") or 0) / 1e9)
+    passed, failed, skipped_like, per_kind, failures = _tally(doc, covers)
     counts = {k: v for k, v in {"passed": passed, "failed": failed}.items() if v}
     note = f"{len(doc.get('Results') or [])} CST tests"
     if skipped_like:
@@ -92,19 +74,7 @@ def run_cst(image: str, checks: list[pc.Check], sample: int | None, cleanup: Cle
             seconds_by_kind=by_kind,
             failures=failures,
         )
-    # Extrapolate: fixed overhead (wall minus the tests' own durations) + per-kind mean x full count.
-    # The full config's own tests per kind (labels, env, CMD, WORKDIR share the one metadataTest).
-    overhead = max(wall - sum(sum(v) for v in per_kind.values()), 0.0)
-    full_by_kind: dict[str, int] = {}
-    for ids in pc.cst_config(list(checks))[1].values():
-        kind = ids[0].split("[", 1)[0] if len(ids) == 1 else "metadata"
-        full_by_kind[kind] = full_by_kind.get(kind, 0) + 1
-    estimate = overhead
-    for kind, count in full_by_kind.items():
-        durations = per_kind.get(kind)
-        if durations:
-            estimate += statistics.fmean(durations) * count
-        # a kind the sample missed has too few tests to matter (select() spreads the sample evenly)
+    estimate = _extrapolate(wall, per_kind, checks)
     return RunResult(
         "cst",
         len(checks),
@@ -118,6 +88,48 @@ def run_cst(image: str, checks: list[pc.Check], sample: int | None, cleanup: Cle
         failures=failures,
         note=note + f"; EXTRAPOLATED from {len(chosen)} of {len(checks)} checks ({wall:.1f} s measured)",
     )
+
+
+def _tally(
+    doc: dict[str, Any], covers: dict[str, list[str]]
+) -> tuple[int, int, int, dict[str, list[float]], dict[str, str]]:
+    """(passed, failed, passes that were SKIPs, seconds per kind, first failures) of CST's report, counted
+    in checks (one CST test may cover several: the metadataTest)."""
+    passed = failed = skipped_like = 0
+    per_kind: dict[str, list[float]] = {}
+    failures: dict[str, str] = {}
+    for res in doc.get("Results") or []:
+        ids = covers.get(cst_key(res.get("Name", ""), covers), [])
+        n = max(len(ids), 1)
+        if res.get("Pass"):
+            passed += n
+            skipped_like += "SKIP:" in str(res.get("Stdout") or "")
+        else:
+            failed += n
+            if len(failures) < 10:
+                failures[",".join(ids) or res.get("Name", "?")] = "; ".join(
+                    [*map(str, res.get("Errors") or []), str(res.get("Stdout") or "")]
+                )[:300]
+        kind = ids[0].split("[", 1)[0] if len(ids) == 1 else "metadata"
+        per_kind.setdefault(kind, []).append(float(res.get("Duration") or 0) / 1e9)
+    return passed, failed, skipped_like, per_kind, failures
+
+
+def _extrapolate(wall: float, per_kind: dict[str, list[float]], checks: list[pc.Check]) -> float:
+    """The full run's seconds from a sample's: fixed overhead (wall minus the tests' own durations) plus
+    each kind's mean test time x the full config's tests of that kind (labels, env, CMD, WORKDIR share the
+    one metadataTest); a kind the sample missed has too few tests to matter (select() spreads evenly)."""
+    overhead = max(wall - sum(sum(v) for v in per_kind.values()), 0.0)
+    full_by_kind: dict[str, int] = {}
+    for ids in pc.cst_config(list(checks))[1].values():
+        kind = ids[0].split("[", 1)[0] if len(ids) == 1 else "metadata"
+        full_by_kind[kind] = full_by_kind.get(kind, 0) + 1
+    estimate = overhead
+    for kind, count in full_by_kind.items():
+        durations = per_kind.get(kind)
+        if durations:
+            estimate += statistics.fmean(durations) * count
+    return estimate
 
 
 def cst_key(name: str, covers: dict[str, list[str]]) -> str:

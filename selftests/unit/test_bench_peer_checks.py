@@ -381,6 +381,18 @@ def test_subset_contract_loads_with_only_the_kept_items(tmp_path: Path, derivati
     assert model.files_[0].mode == "0755"
 
 
+def test_subset_of_the_shipped_contract_keeps_grouped_items(tmp_path: Path) -> None:
+    """The shipped contract writes items in groups ({when, items}); a subset keeps a grouped item, with its
+    group's `when`, instead of failing on the group's missing key (KeyError: 'name')."""
+    model = exp.load(exp.SHIPPED_DIR, "amd64", "standin")
+    keep = {"binaries[rg]", "binaries[git]", "packages[git]"}
+    out = pc.write_subset(exp.SHIPPED_DIR, tmp_path / "dst", keep)
+    subset = exp.load(out, "amd64", "standin")
+    assert sorted(f"{k}[{i.key}]" for k, i in subset.all_items()) == sorted(keep)
+    rg = next(i for i in model.binaries if i.key == "rg")
+    assert subset.binaries[[i.key for i in subset.binaries].index("rg")].when == rg.when
+
+
 def test_cst_arguments_hold_no_dollar_sign(derivation: pc.Derivation) -> None:
     """container-structure-test expands $NAME in arguments with the image's env before running them."""
     cfg, _ = _cst(derivation)
