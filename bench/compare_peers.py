@@ -246,6 +246,41 @@ def _run_all(
     return results
 
 
+def _describe(
+    args: argparse.Namespace,
+    attrs: dict[str, Any],
+    model: exp.Expectations,
+    derivation: pc.Derivation,
+    pool: list[pc.Check],
+    checks: list[pc.Check],
+    kinds: list[str],
+) -> None:
+    """What is compared: the image, the contract, the checks chosen and what was left out, and why."""
+    print(
+        f"image {args.image} ({attrs['Id'][:19]}, {model.arch}, base {model.base_kind}); "
+        f"contract {model.count()} items from {', '.join(model.files)}"
+    )
+    if kinds:
+        print(f"--kinds {','.join(kinds)}: {len(pool)} of the applicable checks")
+    print(
+        f"checks: {len(checks)} of {len(derivation.checks)} applicable "
+        f"({', '.join(f'{k} {v}' for k, v in derivation.by_kind().items())}); "
+        f"{len(derivation.not_applicable)} left out by `when:`"
+    )
+    if derivation.untranslated:
+        shown = sorted({u.split("[", 1)[0] for u in derivation.untranslated})
+        print(
+            f"NOTE: {len(derivation.untranslated)} applicable items of kinds the peers cannot express "
+            f"({', '.join(shown)}) are left out of every runner, the suite's (a subset contract) included"
+        )
+    if len(pool) < args.checks:
+        print(
+            f"NOTE: the contract has only {len(pool)} applicable items for this image"
+            f"{' and --kinds' if kinds else ''}, "
+            f"fewer than the {args.checks} asked for; using all of them (no padding)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -305,29 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         derivation = pc.derive_checks(model, cond)
         pool = [c for c in derivation.checks if not kinds or c.kind in kinds]
         checks = pc.select(pool, args.checks)
-        print(
-            f"image {args.image} ({attrs['Id'][:19]}, {model.arch}, base {model.base_kind}); "
-            f"contract {model.count()} items from {', '.join(model.files)}"
-        )
-        if kinds:
-            print(f"--kinds {','.join(kinds)}: {len(pool)} of the applicable checks")
-        print(
-            f"checks: {len(checks)} of {len(derivation.checks)} applicable "
-            f"({', '.join(f'{k} {v}' for k, v in derivation.by_kind().items())}); "
-            f"{len(derivation.not_applicable)} left out by `when:`"
-        )
-        if derivation.untranslated:
-            shown = sorted({u.split("[", 1)[0] for u in derivation.untranslated})
-            print(
-                f"NOTE: {len(derivation.untranslated)} applicable items of kinds the peers cannot express "
-                f"({', '.join(shown)}) are left out of every runner, the suite's (a subset contract) included"
-            )
-        if len(pool) < args.checks:
-            print(
-                f"NOTE: the contract has only {len(pool)} applicable items for this image"
-                f"{' and --kinds' if kinds else ''}, "
-                f"fewer than the {args.checks} asked for; using all of them (no padding)"
-            )
+        _describe(args, attrs, model, derivation, pool, checks, kinds)
         applicable = len(derivation.checks) + len(derivation.untranslated)
         results = _run_all(args, only, image, checks, applicable, cleanup)
         rows = summarize(results)

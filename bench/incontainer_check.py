@@ -156,38 +156,42 @@ def run_shell_under_pty(argv, timeout):
     return run["exit_code"], text, run["stderr"].decode("utf-8", "replace"), problem
 
 
-def check_shell(spec):
-    shell = shutil.which(spec["shell"])
-    if shell is None:
-        return absent(spec, "%s not on PATH" % spec["shell"])
-    marker = "__BENCH_SHELL__"
+MARKER = "__BENCH_SHELL__"
+
+
+def shell_script(spec):
+    """What the shell runs after its start-up files: a marker, PATH, HOME and each alias asked for."""
     # No dollar sign in this file: container-structure-test expands dollar-NAME in a command's arguments
     # with the image's environment before the command runs (it would print the image's PATH, empty HOME).
     dollar = chr(36)
     script = [
-        "printf '\\n%s\\n' " + marker,
+        "printf '\\n%s\\n' " + MARKER,
         'printf "PATH=%s\\n" "' + dollar + 'PATH"',
         'printf "HOME=%s\\n" "' + dollar + 'HOME"',
     ]
     for alias in spec.get("aliases") or []:
         script.append("alias %s >/dev/null 2>&1 && echo 'ALIAS %s'" % (alias, alias))
     script.append("true")
-    argv = [shell] + (["-l"] if spec.get("login") else []) + (["-i"] if spec.get("interactive") else [])
-    code, out, err, problem = run_shell_under_pty(argv + ["-c", "; ".join(script)], 60)
-    before, _, after = out.partition("\n" + marker + "\n")
-    problems = [problem] if problem else []
-    if code != 0 and not problem:
-        problems.append("exit code %s" % code)
+    return "; ".join(script)
+
+
+def greeting_problems(spec, before):
+    """The greeting printed once, first (or, with `greeting: ""`, nothing printed at all)."""
     lines = [ln.strip() for ln in before.splitlines() if ln.strip()]
     greeting = spec.get("greeting")
-    if greeting:
-        if lines.count(greeting) != 1 or lines[0] != greeting:
-            problems.append("greeting %r not printed once, first (%r)" % (greeting, lines[:3]))
-    elif greeting == "" and lines:
-        problems.append("unexpected output %r" % lines[0])
+    if greeting and (lines.count(greeting) != 1 or lines[0] != greeting):
+        return ["greeting %r not printed once, first (%r)" % (greeting, lines[:3])]
+    if greeting == "" and lines:
+        return ["unexpected output %r" % lines[0]]
+    return []
+
+
+def environment_problems(spec, after):
+    """PATH entries and aliases, from what the script printed after the marker."""
     facts = dict(ln.split("=", 1) for ln in after.splitlines() if "=" in ln and ln[:4] in ("PATH", "HOME"))
     home = facts.get("HOME", "~")
     entries = facts.get("PATH", "").split(":")
+    problems = []
     for entry in spec.get("path_contains") or []:
         wanted = home + entry[1:] if entry.startswith("~") else entry
         if wanted not in entries:
@@ -195,6 +199,20 @@ def check_shell(spec):
     for alias in spec.get("aliases") or []:
         if "ALIAS %s" % alias not in after:
             problems.append("alias %s not defined" % alias)
+    return problems
+
+
+def check_shell(spec):
+    shell = shutil.which(spec["shell"])
+    if shell is None:
+        return absent(spec, "%s not on PATH" % spec["shell"])
+    argv = [shell] + (["-l"] if spec.get("login") else []) + (["-i"] if spec.get("interactive") else [])
+    code, out, err, problem = run_shell_under_pty(argv + ["-c", shell_script(spec)], 60)
+    before, _, after = out.partition("\n" + MARKER + "\n")
+    problems = [problem] if problem else []
+    if code != 0 and not problem:
+        problems.append("exit code %s" % code)
+    problems += greeting_problems(spec, before) + environment_problems(spec, after)
     if spec.get("stderr_empty", True) and err.strip():
         problems.append("stderr: %r" % err.strip()[:200])
     if problems:

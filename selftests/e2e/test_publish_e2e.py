@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from devbox_build.attest import ReleaseAttester, att_tag, read_statement
-from devbox_build.commands.release import record_release
+from devbox_build.attest import ReleaseAttester, att_tag, read_statement, record_results
 from devbox_build.docker import Docker
 from devbox_build.errors import RegistryError
 from devbox_build.publish import RELEASE_LABEL, DockerPusher, Publisher, Request, VerifyFailedError
@@ -294,7 +293,7 @@ def results_per_arch(out: Path, ids: dict[str, str], outcome: str = "passed") ->
             "items": items,
         }
         (out / f"{arch}.json").write_text(json.dumps(doc, indent=2))
-        record_release(out, arch, {"tag": "x", "image_id": image_id, "suite": SCOPE})
+        record_results(out, arch, {"tag": "x", "image_id": image_id, "suite": SCOPE})
     return out
 
 

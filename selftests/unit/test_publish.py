@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devbox_build.attest import ReleaseAttester, att_tag, check_reference, read_statement
+from devbox_build.attest import ReleaseAttester, att_tag, check_reference, read_statement, record_results
 from devbox_build.commands import release, verify
 from devbox_build.errors import RegistryError, UsageError
 from devbox_build.publish import (
@@ -424,9 +424,9 @@ def test_results_must_name_the_built_image(tmp_path: Path) -> None:
 def test_the_release_facts_travel_in_the_results(tmp_path: Path) -> None:
     (tmp_path / "amd64.json").write_text(json.dumps({"arch": "amd64", "items": []}))
     scope = release.suite_scope("-k binary", perf=False, hook=False)
-    release.record_release(tmp_path, "amd64", {"image_id": "sha256:a", "suite": scope})
-    release.record_release(tmp_path, "amd64", {"digest": "sha256:d"})
-    release.record_release(tmp_path, "arm64", {"digest": "sha256:e"})  # the suite wrote none: nothing made
+    record_results(tmp_path, "amd64", {"image_id": "sha256:a", "suite": scope})
+    record_results(tmp_path, "amd64", {"digest": "sha256:d"})
+    record_results(tmp_path, "arm64", {"digest": "sha256:e"})  # the suite wrote none: nothing made
     doc = json.loads((tmp_path / "amd64.json").read_text())
     assert doc["items"] == [] and doc["release"]["suite"][RELEASE_LABEL] == "narrowed"
     assert doc["release"]["image_id"] == "sha256:a" and doc["release"]["digest"] == "sha256:d"
@@ -454,7 +454,7 @@ def results_dir(tmp_path: Path, ids: dict[str, str], outcome: str = "passed") ->
             "items": items,
         }
         (out / f"{arch}.json").write_text(json.dumps(doc))
-        release.record_release(out, arch, {"image_id": image_id, "suite": scope_of()})
+        record_results(out, arch, {"image_id": image_id, "suite": scope_of()})
     return out
 
 

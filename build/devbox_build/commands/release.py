@@ -276,11 +276,6 @@ def checked_id(results: Path, image_id: str) -> str | None:
     return None
 
 
-def record_release(results_dir: Path, arch: str, facts: dict[str, object]) -> None:
-    """Add FACTS under "release" in each results file the suite wrote for ARCH (attest.record_results)."""
-    record_results(results_dir, arch, facts)
-
-
 def _suite_verdict(
     args: argparse.Namespace,
     arch: str,
@@ -370,7 +365,7 @@ def run(args: argparse.Namespace) -> int:
     }
 
     for arch in built:
-        record_release(results_dir, arch, {"tag": args.tag, "image_id": ids[arch], "suite": scopes[arch]})
+        record_results(results_dir, arch, {"tag": args.tag, "image_id": ids[arch], "suite": scopes[arch]})
     red = [a for a, rc in verdicts.items() if rc != 0]
     if red:
         print(f"release: {', '.join(red)} failed the conformance suite; nothing was pushed")
