@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -136,7 +137,8 @@ def timed(
 
 def bench_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PATH"] = "/usr/bin:" + env.get("PATH", "")
+    # Debian's docker client first; then the interpreter's own bin (a venv's container-structure-test).
+    env["PATH"] = f"/usr/bin:{Path(sys.executable).parent}:" + env.get("PATH", "")
     env["DEVBOX_DOCKER"] = DOCKER
     return env
 
