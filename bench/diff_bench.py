@@ -8,11 +8,11 @@ Why this yardstick: a diff probes two images where the suite probes one, so "no 
 would be too loose and "as fast as one probe" too strict; 1.5x is the budget the design gives it. Measured,
 in the same run and on the same machine, alternately per repeat (medians shown):
 
-  suite probe   what the suite does for one image before its checks: start the container (the suite's own
-                `engine.start_container`, its health check included), ONE `probe.collect_facts` with the
-                request the contract builds (`probe.build_request`), remove the container. Two figures: the
-                probe alone (what the suite prints as `devbox: probe N.N s`) and with the container's start
-                and removal. The ratio uses the probe alone: the stricter of the two.
+  suite probe   what the suite does for one image before its checks, through its public interface
+                (`devbox_conformance.api.probe_image`): start the container, its health check included, ONE
+                probe with the request the contract builds (`api.probe_request`), remove the container. Two
+                figures: the probe alone (what the suite prints as `devbox: probe N.N s`) and with the
+                container's start and removal. The ratio uses the probe alone: the stricter of the two.
   devbox diff   `./devbox diff A B --format json` as a user runs it, wall time of the whole command
                 (both containers, both probes side by side, both histories, the diff and its rendering).
 
@@ -34,48 +34,18 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path[:0] = [str(REPO / "src"), str(REPO / "build")]
 
-from devbox_conformance import arch as archs  # noqa: E402
-from devbox_conformance import engine as eng  # noqa: E402
-from devbox_conformance import expectations as exp  # noqa: E402
-from devbox_conformance import labels as lbl  # noqa: E402
-from devbox_conformance import lease as leases  # noqa: E402
-from devbox_conformance import probe  # noqa: E402
-from devbox_conformance import target as tgt  # noqa: E402
+from devbox_conformance import api  # noqa: E402
 
 BUDGET = 1.5
 
 
 def suite_probe(ref: str, expectations: Path) -> tuple[float, float]:
     """(probe seconds, seconds with container start and removal) of one suite-style probe of `ref`."""
-    engine = eng.choose("auto")
     started = time.monotonic()
-    attrs = eng.resolve_image(engine, ref, platform=None, pull="never", progress=lambda line: None)
-    arch = archs.image_arch(attrs)
-    base = lbl.base_kind_from_labels(lbl.image_labels(attrs)) or "other"
-    request = probe.build_request(exp.load(expectations, arch, base))
-    run_id = lbl.new_run_id()
-    name = f"devbox-conformance-{run_id}"
-    try:
-        eng.start_container(engine, ref, run_id, platform=None, gpu_args=[])
-        lease = leases.Lease(engine, name)
-        target = tgt.Target(
-            spec=f"{engine.name}://{name}",
-            name=name,
-            kind="image",
-            arch=arch,
-            image_ref=ref,
-            image_attrs=attrs,
-            container=name,
-            engine=engine.name,
-            has_timeout=True,
-        )
-        t0 = time.monotonic()
-        probe.collect_facts(target, request)
-        probe_s = time.monotonic() - t0
-        lease.stop()
-    finally:
-        eng.remove_container(engine, name)
-    return probe_s, time.monotonic() - started
+    image = api.resolve_image(ref, pull="never")
+    request = api.probe_request(api.load_contract(expectations, image.arch, image.base_kind))
+    probed = api.probe_image(image, request)
+    return probed.probe_s, time.monotonic() - started
 
 
 def devbox_diff(old: str, new: str, expectations: Path) -> float:

@@ -1,10 +1,10 @@
 """What one image is, as `devbox diff`, `snapshot` and `release --against` compare it: `ImageFacts`.
 
-Gathered with the conformance suite's own machinery, not a second one: the image is resolved (and pulled
-per --platform) by `devbox_conformance.engine`, one container is started with the suite's lease watchdog,
-and ONE run of the suite's probe reads every dpkg package (`all_packages`), every Python distribution and
-the version of each binary the contract names. Config, labels, size and the layers (per instruction, from
-`<engine> image history`) come from the engine; no layer is ever extracted.
+Gathered with the conformance suite's own machinery, through its public interface (`devbox_conformance.api`),
+not a second one: the image is resolved (and pulled per --platform), one container is started with the
+suite's lease watchdog, and ONE run of the suite's probe reads every dpkg package (`all_packages`), every
+Python distribution and the version of each binary the contract names. Config, labels, size and the layers
+(per instruction, from `<engine> image history`) come from the engine; no layer is ever extracted.
 
     >>> old, new = gather_pair("gpu-devbox:2026.11", "gpu-devbox:2026.12", platform=None, pull="missing",
     ...                        expectations_dir=Path("expectations"), progress=print)
@@ -209,7 +209,7 @@ def from_inspect(
     binaries: dict[str, tuple[list[str], str | None]],
 ) -> ImageFacts:
     """Join the engine's view (inspect, history) and the probe's facts into one ImageFacts (pure)."""
-    from devbox_conformance.kinds.binaries import extract_version  # noqa: PLC0415 - suite deps on demand
+    from devbox_conformance.api import extract_version  # noqa: PLC0415 - suite deps on demand
 
     config = attrs.get("Config") or {}
     env = {}
@@ -251,9 +251,9 @@ def probe_request(model: Any) -> tuple[dict[str, Any], dict[str, tuple[list[str]
     one), every dpkg package is read (`all_packages`); imports, shells, users and files are left out: they
     are the slow part of a suite probe and a diff does not compare them.
     """
-    from devbox_conformance import probe  # noqa: PLC0415
+    from devbox_conformance import api  # noqa: PLC0415
 
-    request = probe.build_request(model)
+    request = api.probe_request(model)
     binaries = {
         b.name: ([] if b.name.startswith(OWN_COMMAND_PREFIX) else list(b.version_args), b.version_regex)
         for b in model.binaries
@@ -290,73 +290,27 @@ def gather(
     FactsError (one line) when the image cannot be resolved, started or probed; UsageError for a contract
     the loader refuses.
     """
-    from devbox_conformance import arch as archs  # noqa: PLC0415
-    from devbox_conformance import engine as eng  # noqa: PLC0415
-    from devbox_conformance import expectations as exp  # noqa: PLC0415
-    from devbox_conformance import labels as lbl  # noqa: PLC0415
-    from devbox_conformance import lease as leases  # noqa: PLC0415
-    from devbox_conformance import (
-        localrun,  # noqa: PLC0415
-        probe,  # noqa: PLC0415
-    )
-    from devbox_conformance import target as tgt  # noqa: PLC0415
+    from devbox_conformance import api  # noqa: PLC0415 - suite deps on demand
 
     try:
-        engine = eng.choose(engine_name)
-        attrs = eng.resolve_image(engine, ref, platform=platform, pull=pull, progress=progress)
-    except tgt.TargetError as exc:
+        image = api.resolve_image(
+            ref, platform=platform, pull=pull, progress=progress, engine_name=engine_name
+        )
+    except api.TargetError as exc:
         raise FactsError(str(exc)) from None
-    arch = archs.image_arch(attrs)
-    base = lbl.base_kind_from_labels(lbl.image_labels(attrs)) or "other"
     try:
-        model = exp.load(expectations_dir, arch, base)
-    except exp.ExpectationsError as exc:
+        model = api.load_contract(expectations_dir, image.arch, image.base_kind)
+    except api.ExpectationsError as exc:
         raise UsageError(str(exc)) from None
     request, binaries = probe_request(model)
-    history = localrun.run_command(
-        [
-            engine.cli,
-            "image",
-            "history",
-            "--no-trunc",
-            "--human=false",
-            "--format",
-            "{{json .}}",
-            str(attrs.get("Id") or ref),
-        ],
-        timeout=120,
-    )
-    if history.exit_code != 0:
-        raise FactsError(f"cannot read the history of {ref}: {history.stderr.strip()[-300:]}")
-    run_id = lbl.new_run_id()
-    name = f"devbox-conformance-{run_id}"
     try:
+        history = api.image_history(image)
         # The health command is replaced: a diff reads the image's health config, never runs it, and the
-        # real one imports torch while the probe runs. The image's own command is replaced by the watchdog.
-        eng.start_container(
-            engine, str(attrs.get("Id") or ref), run_id, platform=platform, gpu_args=["--health-cmd", "true"]
-        )
-        lease = leases.Lease(engine, name)
-        try:
-            target = tgt.Target(
-                spec=f"{engine.name}://{name}",
-                name=ref,
-                kind="image",
-                arch=arch,
-                image_ref=ref,
-                image_attrs=attrs,
-                container=name,
-                engine=engine.name,
-                has_timeout=True,
-            )
-            probed = probe.collect_facts(target, request, timeout=PROBE_TIMEOUT_S)
-        finally:
-            lease.stop()
-    except (tgt.TargetError, probe.ProbeError) as exc:
+        # real one imports torch while the probe runs.
+        probed = api.probe_image(image, request, platform=platform, timeout=PROBE_TIMEOUT_S, run_health=False)
+    except (api.TargetError, api.ProbeError) as exc:
         raise FactsError(f"{ref}: {exc}") from None
-    finally:
-        eng.remove_container(engine, name)
-    return from_inspect(ref, attrs, parse_history(history.stdout), probed, binaries)
+    return from_inspect(ref, image.attrs, parse_history(history), probed.facts, binaries)
 
 
 def gather_pair(

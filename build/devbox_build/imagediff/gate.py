@@ -125,7 +125,7 @@ def _allowance(where: str, entry: Any) -> Allowance:
         raise UsageError(f"{where}: `reason:` is required: say why this regression is accepted")
     name = str(entry[kinds[0]]).strip()
     if kinds[0] == "python":
-        from devbox_conformance.kinds.python_dists import normalize  # noqa: PLC0415
+        from devbox_conformance.api import normalize_dist as normalize  # noqa: PLC0415
 
         name = normalize(name)
     return Allowance(kinds[0], name, reason)
@@ -150,12 +150,12 @@ def allowances_from_waivers(path: Path, warn: Callable[[str], None] = warn) -> t
     """The release gate's allow-list from a waivers file: its `apt[NAME]` / `python[NAME]` entries that have
     not expired (today, or DEVBOX_TODAY). An expired one allows nothing and says so; test ids are the
     suite's and are left to it."""
-    from devbox_conformance import waivers  # noqa: PLC0415 - only a release with --allow reads waivers
-    from devbox_conformance.kinds.python_dists import normalize  # noqa: PLC0415
+    from devbox_conformance import api  # noqa: PLC0415 - only a release with --allow reads waivers
 
+    normalize = api.normalize_dist
     try:
-        entries, today = waivers.load(path), waivers.today()
-    except waivers.WaiverError as exc:
+        entries, today = api.load_waivers(path), api.waiver_today()
+    except api.WaiverError as exc:
         raise UsageError(str(exc)) from None
     out = []
     for waiver in entries:

@@ -67,13 +67,13 @@ def contract_ref(contract: Path, directory: Path) -> str:
     """The snapshot's `extends:` value: the shipped name when CONTRACT is a shipped contract or profile,
     else its path relative to the snapshot directory (so both can move together, and the check runs from
     any directory)."""
-    from devbox_conformance import expectations as exp  # noqa: PLC0415 - suite deps on demand
+    from devbox_conformance import api  # noqa: PLC0415 - suite deps on demand
 
     target = contract.resolve()
-    if target == exp.SHIPPED_DIR.resolve():
-        return exp.SHIPPED_NAME
-    for name in exp.profile_names():
-        if target == (exp.PROFILES_DIR / name).resolve():
+    if target == api.SHIPPED_DIR.resolve():
+        return api.SHIPPED_NAME
+    for name in api.profile_names():
+        if target == (api.PROFILES_DIR / name).resolve():
             return name
     return os.path.relpath(target, directory.resolve())
 
@@ -128,7 +128,7 @@ def overlay(f: ImageFacts, extends: str, model: Any, base: str) -> str:
     had. `import: false` only for a distribution the contract does not name (its module name is unknown):
     on a contract item it would switch off the contract's import check.
     """
-    from devbox_conformance.kinds.python_dists import normalize  # noqa: PLC0415
+    from devbox_conformance.api import normalize_dist as normalize  # noqa: PLC0415
 
     c_bins = _by_key(model, "binaries")
     c_dists = _by_key(model, "python_dists", normalize)
@@ -191,9 +191,9 @@ def weakened(contract: Any, merged: Any) -> list[str]:
 
 
 def _contract_dir(contract: Path | str) -> Path:
-    from devbox_conformance import expectations as exp  # noqa: PLC0415
+    from devbox_conformance import api  # noqa: PLC0415
 
-    return exp.shipped(str(contract)) or Path(contract)
+    return api.shipped(str(contract)) or Path(contract)
 
 
 def write(directory: Path, f: ImageFacts, contract: Path | str, *, force: bool = False) -> Path:
@@ -207,8 +207,7 @@ def write(directory: Path, f: ImageFacts, contract: Path | str, *, force: bool =
     returns and compared with the contract alone: a snapshot the suite would refuse, or one that would
     check anything of the contract less strictly, never stays on disk.
     """
-    from devbox_conformance import expectations as exp  # noqa: PLC0415 - suite deps on demand
-    from devbox_conformance import labels as lbl  # noqa: PLC0415
+    from devbox_conformance import api  # noqa: PLC0415 - suite deps on demand
 
     common = directory / "common.yaml"
     if common.exists() and not force:
@@ -224,11 +223,11 @@ def write(directory: Path, f: ImageFacts, contract: Path | str, *, force: bool =
         raise UsageError(
             f"{f.ref}: nothing to pin (no binary of the contract, Python distribution or dpkg package found)"
         )
-    base = lbl.base_kind_from_labels(f.labels) or "other"
+    base = api.base_kind_of(f.labels)
     source = _contract_dir(contract)
     try:
-        model = exp.load(source, f.arch, base)
-    except exp.ExpectationsError as exc:
+        model = api.load_contract(source, f.arch, base)
+    except api.ExpectationsError as exc:
         raise UsageError(str(exc)) from None
     directory.mkdir(parents=True, exist_ok=True)
     for arch in ARCH_FILES:
@@ -239,10 +238,10 @@ def write(directory: Path, f: ImageFacts, contract: Path | str, *, force: bool =
         f"# {f.arch}: nothing beyond common.yaml (a snapshot is of one image, of one arch).\n",
         encoding="utf-8",
     )
-    shutil.copyfile(exp.SCHEMA_PATH, directory / "schema.json")
+    shutil.copyfile(api.SCHEMA_PATH, directory / "schema.json")
     try:
-        merged = exp.load(directory, f.arch, base)
-    except exp.ExpectationsError as exc:
+        merged = api.load_contract(directory, f.arch, base)
+    except api.ExpectationsError as exc:
         raise AssertionError(f"devbox snapshot wrote an overlay the loader refuses: {exc}") from None
     lost = weakened(model, merged)
     if lost:
