@@ -48,14 +48,15 @@ from peer_run import (  # noqa: E402
     interrupt,
     junit_counts,
     junit_details,
+    peer_pytest,
     timed,
 )
 
+from devbox_conformance import api, probe  # noqa: E402
 from devbox_conformance import arch as archs  # noqa: E402
 from devbox_conformance import engine as eng  # noqa: E402
 from devbox_conformance import expectations as exp  # noqa: E402
 from devbox_conformance import labels as lbl  # noqa: E402
-from devbox_conformance import probe  # noqa: E402
 from devbox_conformance import target as tgt  # noqa: E402
 
 # --- preparation (untimed) ------------------------------------------------------------------------------
@@ -69,15 +70,7 @@ def prepare(
     arch = archs.image_arch(attrs)
     base_kind = lbl.base_kind_from_labels(lbl.image_labels(attrs)) or "other"
     model = exp.load(expectations_dir, arch, base_kind)
-    request = {
-        "binaries": [],
-        "imports": [],
-        "files": [],
-        "users": [],
-        "groups": [],
-        "shells": [],
-        "manifest": probe.MANIFEST_PATH,
-    }
+    request = api.when_request()
     name = f"bench-prep-{cleanup.run_id}"
     subprocess.run(
         [
@@ -118,7 +111,7 @@ def prepare(
         target.run(["sh", "-c", "cat /usr/bin/* /usr/local/bin/* >/dev/null 2>&1; true"], timeout=300)
     finally:
         subprocess.run([DOCKER, "rm", "-f", "-v", name], capture_output=True)
-    return model, probe.conditions(facts, arch, base_kind), attrs
+    return model, api.when_conditions(facts, arch, base_kind), attrs
 
 
 # --- runners --------------------------------------------------------------------------------------------
@@ -181,29 +174,7 @@ def run_testinfra(image: str, checks: list[pc.Check], cleanup: Cleanup) -> RunRe
         "BENCH_LABEL": BENCH_LABEL,
         "BENCH_DOCKER": DOCKER,
     }
-    # The suite registers itself as a pytest plugin (pytest11); a peer run must not load it.
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "test_peer.py",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:xdist",
-        "-p",
-        "no:hypothesispytest",
-        "-p",
-        "no:devbox_conformance.plugin",
-        "-q",
-        "--no-header",
-        "-rN",
-        f"--junitxml={junit}",
-        "--rootdir",
-        str(work),
-        "-c",
-        "/dev/null",
-    ]
+    cmd = peer_pytest("test_peer.py", "-rN", f"--junitxml={junit}", "--rootdir", str(work), "-c", "/dev/null")
     load = os.getloadavg()[0]
     wall, code, out = timed(cmd, work, cleanup, env)
     by_kind, failures = junit_details(junit)

@@ -1,13 +1,11 @@
 """One list of checks from the contract, and how each peer tool is told to run it.
 
-Why this module is separate from the runner (compare_peers.py): the claim "the same checks, three ways"
-is only worth something if the three configurations come from ONE list, and that is what the unit tests
-pin down without Docker (selftests/unit/test_bench_peer_checks.py).
+Why apart from the runner (compare_peers.py): "the same checks, three ways" is only worth something if the
+three configurations come from ONE list, as the unit tests pin down (test_bench_peer_checks.py).
 
 - `derive_checks(model, cond)`: every item of the merged expectations whose `when:` holds for the target
   (the suite reports the others as skips without looking at the target, so no peer runs them either).
-  Optional items stay in; an absent one is a skip in the suite and in testinfra, and a pass printing
-  `SKIP:` in container-structure-test (which has no skip).
+  Optional items stay in; an absent one is a skip in the suite and testinfra, a pass printing `SKIP:` in CST.
 - `cst_config(checks)`: container-structure-test's schema 2.0.0: metadataTest for labels, env, CMD,
   WORKDIR, ENTRYPOINT, USER; fileExistenceTests / fileContentTests where a file check fits them; a
   commandTest (one new container each, that is how the tool works) for everything else (a distro package:
@@ -120,7 +118,7 @@ _SPEC_FIELDS: dict[str, tuple[str, ...]] = {
     "python_dists": ("name", "min_version", "import_name"),
     "labels": ("name", "value", "regex"),
     "env": ("name", "value", "regex"),
-    "files": ("path", "type", "mode", "owner", "content"),
+    "files": ("path", "exists", "type", "mode", "owner", "content"),
     "users": ("name", "uid", "home", "shell"),
     "groups": ("name", "gid"),
     "shells": ("shell", "login", "interactive", "greeting", "path_contains", "aliases", "stderr_empty"),
@@ -226,6 +224,8 @@ def _file_tests(c: Check) -> dict[str, Any]:
     """One CST test for one file item: its native file tests where they express it, else `sh -c test`."""
     s = c.spec
     path = s["path"]
+    if s.get("exists") is False:  # a path that must not be there (the build's scratch left behind)
+        return {"fileExistenceTests": {"name": c.id, "path": path, "shouldExist": False}}
     native_owner = s["owner"] in (None, "root")
     if s["content"] and not s["mode"] and not s["owner"] and s["type"] in (None, "file"):
         return {"fileContentTests": {"name": c.id, "path": path, "expectedContents": [f"(?m){s['content']}"]}}

@@ -135,6 +135,14 @@ def timed(
     return wall, child.returncode, out.decode("utf-8", "replace")
 
 
+def peer_pytest(module: str, *extra: str) -> list[str]:
+    """pytest on a peer's test module, as a team would run it: the suite registers itself as a pytest plugin
+    (pytest11) and must not load, nor xdist or hypothesis's plugin, nor a cache."""
+    plugins = ("cacheprovider", "xdist", "hypothesispytest", "devbox_conformance.plugin")
+    off = [a for p in plugins for a in ("-p", f"no:{p}")]
+    return [sys.executable, "-m", "pytest", module, *off, "-q", "--no-header", *extra]
+
+
 def bench_env() -> dict[str, str]:
     env = dict(os.environ)
     # Debian's docker client first; then the interpreter's own bin (a venv's container-structure-test).

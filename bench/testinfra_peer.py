@@ -121,6 +121,9 @@ def _dist(host: Any, image_cfg: dict[str, Any], case: dict[str, Any]) -> None:
 def _file(host: Any, image_cfg: dict[str, Any], case: dict[str, Any]) -> None:
     s = case["spec"]
     f = host.file(s["path"])
+    if s.get("exists") is False:
+        assert not f.exists, f"{s['path']} exists"
+        return
     if not f.exists:
         _absent(case, f"{s['path']} absent")
     if s["type"]:

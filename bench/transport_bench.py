@@ -54,6 +54,7 @@ REPO = BENCH.parent
 sys.path[:0] = [str(REPO / "src"), str(BENCH), str(REPO / "selftests" / "e2e")]
 
 import peer_checks as pc  # noqa: E402
+from peer_run import peer_pytest  # noqa: E402
 from ssh_fleet import SshFleet, build_node_image  # noqa: E402
 from transport_peer import FLEET_CONTRACT, derive_naive_checks, write_fleet_contract, write_naive_module  # noqa: E402
 from transport_report import comparisons, fmt, render, summarize  # noqa: E402
@@ -137,28 +138,7 @@ def runners(setup: Setup, tmp: Path) -> dict[str, Callable[[int, Child], Run]]:
         return one
 
     def naive(repeat: int, child: Child) -> Run:
-        # The suite registers itself as a pytest plugin (pytest11); the naive run must not load it.
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "test_naive_ssh.py",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:xdist",
-            "-p",
-            "no:hypothesispytest",
-            "-p",
-            "no:devbox_conformance.plugin",
-            "-q",
-            "--no-header",
-            "-rf",
-            "--rootdir",
-            str(setup.naive_dir),
-            "-c",
-            "/dev/null",
-        ]
+        cmd = peer_pytest("test_naive_ssh.py", "-rf", "--rootdir", str(setup.naive_dir), "-c", "/dev/null")
         env = bench_env(
             {"BENCH_IMAGE": setup.node_image, "BENCH_RUN": setup.run_id, "BENCH_LABEL": BENCH_LABEL}
         )

@@ -16,10 +16,10 @@ import peer_checks as pc
 import yaml
 from transport_runs import BENCH
 
+from devbox_conformance import api, probe
 from devbox_conformance import arch as archs
 from devbox_conformance import expectations as exp
 from devbox_conformance import labels as lbl
-from devbox_conformance import probe
 from devbox_conformance import target as tgt
 
 # The kinds the suite skips on a host without looking at it (image metadata): the naive peer leaves them out.
@@ -132,22 +132,13 @@ def derive_naive_checks(expectations: Path, ssh_config: Path) -> tuple[list[pc.C
     target = tgt.Target(
         "ssh://node1", "ssh://node1", "host", arch, connection={"ssh_config": str(ssh_config)}
     )
-    request = {
-        "binaries": [],
-        "imports": [],
-        "files": [],
-        "users": [],
-        "groups": [],
-        "shells": [],
-        "manifest": probe.MANIFEST_PATH,
-    }
-    facts = probe.collect_facts(target, request, timeout=900)
+    facts = probe.collect_facts(target, api.when_request(), timeout=900)
     manifest = facts.get("manifest") if isinstance(facts.get("manifest"), dict) else {}
     base_kind = (manifest.get("base") or {}).get("kind") or "other"
     if base_kind not in lbl.BASE_KINDS:
         base_kind = "other"
     model = exp.load(expectations, arch, base_kind)
-    derived = pc.derive_checks(model, probe.conditions(facts, arch, base_kind))
+    derived = pc.derive_checks(model, api.when_conditions(facts, arch, base_kind))
     checks = [c for c in derived.checks if c.kind not in IMAGE_ONLY_KINDS]
     return checks, model.count()
 

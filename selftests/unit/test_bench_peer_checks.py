@@ -402,3 +402,13 @@ def test_cst_arguments_hold_no_dollar_sign(derivation: pc.Derivation) -> None:
     cfg2, _ = pc.cst_config([other])
     for test in cfg["commandTests"] + cfg2["commandTests"]:
         assert not any("$" in arg for arg in test["args"]), test["name"]
+
+
+def test_a_path_that_must_be_absent_is_absent_for_every_peer() -> None:
+    """`exists: false` (the build's scratch left behind) failed both peers on a clean image: the peers were
+    told to find the path. CST asks shouldExist: false; testinfra's case carries the field."""
+    gone = pc.Check("files", "/tmp/devbox-build", spec={"path": "/tmp/devbox-build", "exists": False})
+    cfg, _ = pc.cst_config([gone])
+    assert cfg["fileExistenceTests"] == [{"name": gone.id, "path": "/tmp/devbox-build", "shouldExist": False}]
+    (case,) = pc.testinfra_cases([gone])
+    assert case["spec"]["exists"] is False

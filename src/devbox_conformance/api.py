@@ -33,8 +33,9 @@ from devbox_conformance.expectations import SCHEMA_PATH, Expectations
 from devbox_conformance.expectations import load as load_contract
 from devbox_conformance.kinds.binaries import extract_version
 from devbox_conformance.kinds.python_dists import normalize as normalize_dist
-from devbox_conformance.probe import ProbeError
+from devbox_conformance.probe import MANIFEST_PATH, ProbeError
 from devbox_conformance.probe import build_request as probe_request
+from devbox_conformance.probe import conditions as when_conditions
 from devbox_conformance.target import TargetError
 from devbox_conformance.waivers import WaiverError
 from devbox_conformance.waivers import load as load_waivers
@@ -65,6 +66,8 @@ __all__ = [
     "resolve_image",
     "shipped",
     "waiver_today",
+    "when_conditions",
+    "when_request",
 ]
 
 
@@ -86,6 +89,13 @@ class ResolvedImage:
 def base_kind_of(labels: dict[str, str] | None) -> str:
     """The base the image was built on, from its labels ("other" when they do not say)."""
     return lbl.base_kind_from_labels(labels or {}) or "other"
+
+
+def when_request() -> dict[str, Any]:
+    """A probe request for what `when:` needs and nothing else (the build manifest): with the target's arch
+    and base, `when_conditions(facts, arch, base_kind)` says which items of a contract apply to it."""
+    empty: dict[str, Any] = {k: [] for k in ("binaries", "imports", "files", "users", "groups", "shells")}
+    return {**empty, "manifest": MANIFEST_PATH}
 
 
 def resolve_image(
