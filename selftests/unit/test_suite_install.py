@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from plugin_runs import run_plugin
 
 from devbox_conformance import expectations as exp
 from devbox_conformance.performance import baselines as bl
@@ -104,17 +105,7 @@ def test_team_baselines_add_to_and_replace_the_shipped_ones(tmp_path: Path) -> N
 
 
 def _collect(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        "-p",
-        "devbox_conformance.plugin",
-        "-p",
-        "no:cacheprovider",
-        "--hosts",
-        "local://",
-        "--collect-only",
-        "-q",
-        *args,
-    )
+    return run_plugin(pytester, "--hosts", "local://", "--collect-only", "-q", *args)
 
 
 def test_an_empty_directory_collects_the_shipped_contract_and_no_performance(
