@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from file_trees import write_tree
 from plugin_runs import run_plugin
 
 from devbox_conformance import expectations as exp
@@ -18,12 +19,7 @@ pytest_plugins = ["pytester"]
 def _team(tmp_path: Path, common: dict, **files: str) -> Path:
     team = tmp_path / "team"
     team.mkdir()
-    (team / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
-    for name, text in files.items():
-        path = team / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return team
+    return write_tree(team, {"common.yaml": yaml.safe_dump(common, sort_keys=False), **files})
 
 
 def test_the_shipped_contract_is_package_data() -> None:
