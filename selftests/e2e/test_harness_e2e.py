@@ -82,6 +82,18 @@ def _on_context(
     return [command, "--context", str(ctx), *at, "--image", image, "--tag", tag, *more]
 
 
+def _two_arch(
+    command: str, tmp_path: Path, registry_address: str, name: str, tag: str, *more: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`./devbox COMMAND` of the two-arch fixture (FROM scratch: seconds) for linux/amd64 and linux/arm64,
+    as REGISTRY/NAME:TAG: the push and both releases below."""
+    ctx = _copy_fixture("multiarch", tmp_path / "ctx")
+    platforms = ("--platforms", "linux/amd64,linux/arm64")
+    return devbox(
+        *_on_context(command, ctx, name, tag, *platforms, *more, registry=registry_address), env=env
+    )
+
+
 def _needs_base(ref: str = BASE, how: str = "`./devbox base`") -> None:
     if not _image_exists(ref):
         pytest.skip(f"needs the stand-in base {ref} ({how})")
@@ -176,21 +188,9 @@ def test_daemon_down_is_one_line(tmp_path: Path) -> None:
 
 
 def test_push_then_verify_two_arches(tmp_path: Path, registry, harness_env: dict[str, str]) -> None:
-    ctx = _copy_fixture("multiarch", tmp_path / "ctx")
     image = f"{registry.address}/devbox-harness-push"
     try:
-        res = devbox(
-            *_on_context(
-                "push",
-                ctx,
-                "devbox-harness-push",
-                "two",
-                "--platforms",
-                "linux/amd64,linux/arm64",
-                registry=registry.address,
-            ),
-            env=harness_env,
-        )
+        res = _two_arch("push", tmp_path, registry.address, "devbox-harness-push", "two", env=harness_env)
         assert res.returncode == 0, res.stdout + res.stderr
         ok = devbox(
             "verify",
@@ -226,21 +226,16 @@ def test_push_then_verify_two_arches(tmp_path: Path, registry, harness_env: dict
 
 
 def test_release_red_arch_pushes_nothing(tmp_path: Path, registry, harness_env: dict[str, str]) -> None:
-    ctx = _copy_fixture("multiarch", tmp_path / "ctx")
     image = f"{registry.address}/devbox-harness-red"
     try:
-        res = devbox(
-            *_on_context(
-                "release",
-                ctx,
-                "devbox-harness-red",
-                "r1",
-                "--platforms",
-                "linux/amd64,linux/arm64",
-                "--suite-cmd",
-                "sh -c 'test {arch} != arm64'",
-                registry=registry.address,
-            ),
+        res = _two_arch(
+            "release",
+            tmp_path,
+            registry.address,
+            "devbox-harness-red",
+            "r1",
+            "--suite-cmd",
+            "sh -c 'test {arch} != arm64'",
             env=harness_env,
         )
         assert res.returncode == 1, res.stdout + res.stderr
@@ -253,23 +248,18 @@ def test_release_red_arch_pushes_nothing(tmp_path: Path, registry, harness_env: 
 
 
 def test_release_green_publishes_and_verifies(tmp_path: Path, registry, harness_env: dict[str, str]) -> None:
-    ctx = _copy_fixture("multiarch", tmp_path / "ctx")
     image = f"{registry.address}/devbox-harness-green"
     try:
-        res = devbox(
-            *_on_context(
-                "release",
-                ctx,
-                "devbox-harness-green",
-                "g1",
-                "--platforms",
-                "linux/amd64,linux/arm64",
-                "--suite-cmd",
-                "true",
-                "--require-label",
-                "org.opencontainers.image.revision=e2e1234",
-                registry=registry.address,
-            ),
+        res = _two_arch(
+            "release",
+            tmp_path,
+            registry.address,
+            "devbox-harness-green",
+            "g1",
+            "--suite-cmd",
+            "true",
+            "--require-label",
+            "org.opencontainers.image.revision=e2e1234",
             env=harness_env,
         )
         assert res.returncode == 0, res.stdout + res.stderr
