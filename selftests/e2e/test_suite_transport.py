@@ -104,13 +104,15 @@ def fleet_contract(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def on_fleet(hosts: str, option: str, contract: Path) -> tuple[int, str, dict]:
+    """The suite's own tests on the fleet's `hosts` against `contract`; `option` says how the hosts are
+    reached (an --ssh-config or an --ansible-inventory)."""
+    return suite("--hosts", hosts, option, f"--expectations={contract}", "tests")
+
+
 def test_ssh_fleet_fails_only_the_broken_host(fleet: SshFleet, fleet_contract: Path) -> None:
-    rc, out, doc = suite(
-        "--hosts",
-        "ssh://node1,ssh://node2,ssh://node3",
-        f"--ssh-config={fleet.ssh_config}",
-        f"--expectations={fleet_contract}",
-        "tests",
+    rc, out, doc = on_fleet(
+        "ssh://node1,ssh://node2,ssh://node3", f"--ssh-config={fleet.ssh_config}", fleet_contract
     )
     assert rc == 1, out
     assert failed(doc) == {"test_package[ssh://node2-less]"}, out
@@ -130,26 +132,14 @@ def test_ssh_fleet_fails_only_the_broken_host(fleet: SshFleet, fleet_contract: P
 def test_ansible_inventory_gives_the_same_result(fleet: SshFleet, fleet_contract: Path) -> None:
     if not shutil.which("ansible-inventory"):
         pytest.fail("needs ansible-inventory (tools/host-setup.sh installs Debian's ansible-core)")
-    rc, out, doc = suite(
-        "--hosts",
-        "ansible://nodes",
-        f"--ansible-inventory={fleet.inventory}",
-        f"--expectations={fleet_contract}",
-        "tests",
-    )
+    rc, out, doc = on_fleet("ansible://nodes", f"--ansible-inventory={fleet.inventory}", fleet_contract)
     assert rc == 1, out
     assert failed(doc) == {"test_package[ansible://node2-less]"}, out
     assert {h["name"] for h in doc["hosts"]} == {"ansible://node1", "ansible://node2", "ansible://node3"}
 
 
 def test_paramiko_reaches_a_node(fleet: SshFleet, fleet_contract: Path) -> None:
-    rc, out, doc = suite(
-        "--hosts",
-        "paramiko://node1",
-        f"--ssh-config={fleet.ssh_config}",
-        f"--expectations={fleet_contract}",
-        "tests",
-    )
+    rc, out, doc = on_fleet("paramiko://node1", f"--ssh-config={fleet.ssh_config}", fleet_contract)
     assert rc == 0, out
     assert doc["target_kind"] == "host" and doc["hosts"][0]["name"] == "paramiko://node1"
 
@@ -162,13 +152,7 @@ def test_an_unreachable_host_fails_its_own_items_only(
     down = f"\nHost down\n  HostName 127.0.0.1\n  Port {closed_port()}\n"
     down += "  User root\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
     config.write_text(fleet.ssh_config.read_text() + down)
-    rc, out, doc = suite(
-        "--hosts",
-        "ssh://node1,ssh://down",
-        f"--ssh-config={config}",
-        f"--expectations={fleet_contract}",
-        "tests",
-    )
+    rc, out, doc = on_fleet("ssh://node1,ssh://down", f"--ssh-config={config}", fleet_contract)
     assert rc == 1, out
     down = {e["name"] for e in doc["items"] if e["host"] == "ssh://down"}
     # One failed id for the host, not one per item.
