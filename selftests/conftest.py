@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
+from suite_runs import ConformanceRun, run_suite
 
 # Timing belongs in benchmarks: on a loaded CI machine hypothesis's per-example deadline fails correct tests.
 hypothesis_settings.register_profile("selftests", deadline=None)
@@ -88,45 +85,11 @@ def derive_image(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]
         subprocess.run([_docker(), "rmi", "-f", tag], capture_output=True)
 
 
-@dataclass(frozen=True)
-class ConformanceRun:
-    """What one run of the suite (in a subprocess, as a user runs it) reported."""
-
-    returncode: int
-    output: str
-    # --results-json document ({} when none was written)
-    results: dict[str, Any]
-
-    def names(self, outcome: str) -> set[str]:
-        return {e["name"] for e in self.results.get("items", []) if e["outcome"] == outcome}
-
-    @property
-    def failed(self) -> set[str]:
-        return self.names("failed") | self.names("error")
-
-    @property
-    def skipped(self) -> dict[str, str]:
-        return {e["name"]: e["message"] for e in self.results.get("items", []) if e["outcome"] == "skipped"}
-
-    def describe(self) -> str:
-        return f"rc={self.returncode} failed={sorted(self.failed)}\n{self.output[-4000:]}"
-
-
 def run_conformance(*args: str, timeout: float = 900) -> ConformanceRun:
-    """`python -m pytest ARGS --results-json …` from the repository root, with this interpreter."""
-    with tempfile.TemporaryDirectory(prefix="devbox-suite-run-") as tmp:
-        results = Path(tmp) / "results.json"
-        env = {**os.environ, "PATH": f"{Path(_docker()).parent}:{os.environ.get('PATH', '')}"}
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--results-json={results}", *args],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-        )
-        data = json.loads(results.read_text()) if results.exists() else {}
-    return ConformanceRun(proc.returncode, proc.stdout + proc.stderr, data)
+    """`python -m pytest ARGS --results-json …` from the repository root, with this interpreter; the engine's
+    directory first on PATH, so the suite finds the same docker as these tests."""
+    path = f"{Path(_docker()).parent}:{os.environ.get('PATH', '')}"
+    return run_suite(*args, env={"PATH": path}, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

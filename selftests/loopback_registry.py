@@ -12,8 +12,11 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -22,6 +25,9 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+LoopbackT = TypeVar("LoopbackT", bound="Loopback")
 
 
 @dataclass
@@ -35,6 +41,18 @@ class Loopback:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @classmethod
+    @contextmanager
+    def serving(cls: type[LoopbackT], root: Path) -> Iterator[LoopbackT]:
+        """A registry on a free port with its storage under `root`, stopped however the block ends: the
+        start/try/stop every fixture wrote out (a subclass gets an instance of itself)."""
+        reg = cls(root, free_port())
+        reg.start()
+        try:
+            yield reg
+        finally:
+            reg.stop()
 
     def start(self) -> None:
         binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"

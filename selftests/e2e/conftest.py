@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from devbox_e2e import ARM64_CI_SETS, LocalRegistry, devbox, image_exists, standin_base
-from loopback_registry import Loopback, free_port
+from loopback_registry import Loopback
 
 
 @pytest.fixture(scope="session")
@@ -50,10 +50,8 @@ def devbox_arm64_subset() -> str:
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
     """Debian's docker-registry on 127.0.0.1:<free port>; stopped and its storage deleted afterwards."""
     root = tmp_path_factory.mktemp("registry")
-    server = Loopback(root, free_port())
-    server.start()
     try:
-        yield LocalRegistry(server.address)
+        with Loopback.serving(root) as server:
+            yield LocalRegistry(server.address)
     finally:
-        server.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -24,6 +24,25 @@ DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 ARM64_CI_SETS = "base-tools,dev-tools,shell"
 
 
+def docker_build(tag: str, context: Path | str, *options: str, timeout: float = 900) -> str:
+    """`docker build -q` with BuildKit of `context` as `tag` (`options`, e.g. "--platform", "linux/arm64",
+    go before the tag); returns the tag. A failure raises RuntimeError naming the tag and the end of the
+    build's errors: the fleet and cluster helpers that build node images also run outside pytest (bench/).
+
+    One helper because the fleet's, the Slurm cluster's and the fixtures' copies of this call had drifted
+    (an assert in one, RuntimeError in another)."""
+    proc = subprocess.run(
+        [DOCKER, "build", "-q", *options, "-t", tag, str(context)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"building {tag} failed:\n{proc.stderr[-3000:]}")
+    return tag
+
+
 def image_exists(ref: str) -> bool:
     return subprocess.run([DOCKER, "image", "inspect", ref], capture_output=True).returncode == 0
 

@@ -10,7 +10,6 @@ Debian's Slurm 22.05 and munge, started by hand (no systemd), stopped by removin
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import subprocess
@@ -19,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from devbox_e2e import DOCKER, REPO
+from devbox_e2e import DOCKER, REPO, docker_build
 
 FIXTURES = REPO / "selftests" / "fixtures"
 LABEL = "io.github.gpu-devbox.selftest-slurm"
@@ -59,16 +58,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 
 def build_image(tag: str) -> str:
     """The node image (selftests/fixtures/slurm/Dockerfile) on the amd64 stand-in base."""
-    proc = subprocess.run(
-        [DOCKER, "build", "-q", "-t", tag, "-f", str(FIXTURES / "slurm" / "Dockerfile"), str(FIXTURES)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DOCKER_BUILDKIT": "1"},
-        timeout=1200,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"building {tag} failed:\n{proc.stderr[-3000:]}")
-    return tag
+    return docker_build(tag, FIXTURES, "-f", str(FIXTURES / "slurm" / "Dockerfile"), timeout=1200)
 
 
 class SlurmCluster:

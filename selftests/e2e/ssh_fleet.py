@@ -12,7 +12,6 @@ benchmarks can make the same fleet.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import tempfile
@@ -21,7 +20,8 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+from devbox_e2e import DOCKER, docker_build
+
 FLEET_LABEL = "io.github.gpu-devbox.selftest-fleet"
 # What a node image adds to an image of this project: sshd, and `less` for a package a defect can remove.
 NODE_PACKAGES = "openssh-server less"
@@ -38,16 +38,7 @@ def build_node_image(base: str, tag: str, extra_lines: tuple[str, ...] = ()) -> 
     ]
     with tempfile.TemporaryDirectory(prefix="devbox-node-image-") as ctx:
         (Path(ctx) / "Dockerfile").write_text("\n".join(lines) + "\n")
-        proc = subprocess.run(
-            [DOCKER, "build", "-q", "-t", tag, ctx],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "DOCKER_BUILDKIT": "1"},
-            timeout=1200,
-        )
-    if proc.returncode != 0:
-        raise RuntimeError(f"building {tag} failed:\n{proc.stderr[-3000:]}")
-    return tag
+        return docker_build(tag, ctx, timeout=1200)
 
 
 class SshFleet:

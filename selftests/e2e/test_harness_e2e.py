@@ -73,32 +73,54 @@ def _copy_fixture(name: str, dest: Path) -> Path:
     return dest
 
 
+def _on_context(
+    command: str, ctx: Path, image: str, tag: str, *more: str, registry: str | None = None
+) -> list[str]:
+    """`COMMAND --context CTX [--registry R] --image IMAGE --tag TAG MORE…`: the arguments every build,
+    push and release below starts with."""
+    at = ["--registry", registry] if registry else []
+    return [command, "--context", str(ctx), *at, "--image", image, "--tag", tag, *more]
+
+
+def _two_arch(
+    command: str, tmp_path: Path, registry_address: str, name: str, tag: str, *more: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`./devbox COMMAND` of the two-arch fixture (FROM scratch: seconds) for linux/amd64 and linux/arm64,
+    as REGISTRY/NAME:TAG: the push and both releases below."""
+    ctx = _copy_fixture("multiarch", tmp_path / "ctx")
+    platforms = ("--platforms", "linux/amd64,linux/arm64")
+    return devbox(
+        *_on_context(command, ctx, name, tag, *platforms, *more, registry=registry_address), env=env
+    )
+
+
+def _needs_base(ref: str = BASE, how: str = "`./devbox base`") -> None:
+    if not _image_exists(ref):
+        pytest.skip(f"needs the stand-in base {ref} ({how})")
+
+
+def _staged_wheel(tmp_path: Path, name: str) -> Path:
+    """A wheelhouse holding one file named `name` (the harness stages it, it need not be a real wheel)."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / name).write_text("not really a wheel")
+    return wheels
+
+
 def test_build_keeps_ca_out_of_layers_and_removes_staged_wheels(
     tmp_path: Path, harness_env: dict[str, str]
 ) -> None:
-    if not _image_exists(BASE):
-        pytest.skip(f"needs the stand-in base {BASE} (`./devbox base`)")
+    _needs_base()
     ctx = _copy_fixture("secret", tmp_path / "ctx")
     token = f"DEVBOX-CA-CANARY-{uuid.uuid4().hex}"
     ca = tmp_path / "ca.pem"
     ca.write_text(f"-----BEGIN CERTIFICATE-----\n{token}\n-----END CERTIFICATE-----\n")
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    (wheels / "devbox_canary-0.1-py3-none-any.whl").write_text("not really a wheel")
+    wheels = _staged_wheel(tmp_path, "devbox_canary-0.1-py3-none-any.whl")
     ref = f"devbox-harness-e2e:secret-{os.getpid()}"
+    image, tag = ref.split(":")
     try:
         res = devbox(
-            "build",
-            "--context",
-            str(ctx),
-            "--image",
-            ref.split(":")[0],
-            "--tag",
-            ref.split(":")[1],
-            "--ca-bundle",
-            str(ca),
-            "--wheelhouse",
-            str(wheels),
+            *_on_context("build", ctx, image, tag, "--ca-bundle", str(ca), "--wheelhouse", str(wheels)),
             env=harness_env,
         )
         assert res.returncode == 0, res.stdout + res.stderr
@@ -143,22 +165,10 @@ def test_build_failure_names_step_and_log_and_cleans_wheels(
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo about-to-fail && exit 7\n")
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    (wheels / "w-1-py3-none-any.whl").write_text("x")
-    if not _image_exists(BASE):
-        pytest.skip(f"needs the stand-in base {BASE}")
+    wheels = _staged_wheel(tmp_path, "w-1-py3-none-any.whl")
+    _needs_base()
     res = devbox(
-        "build",
-        "--context",
-        str(ctx),
-        "--image",
-        "devbox-harness-e2e",
-        "--tag",
-        "fail",
-        "--wheelhouse",
-        str(wheels),
-        env=harness_env,
+        *_on_context("build", ctx, "devbox-harness-e2e", "fail", "--wheelhouse", str(wheels)), env=harness_env
     )
     assert res.returncode == 1
     assert "build failed at [2/2] RUN echo about-to-fail" in res.stderr and "full log:" in res.stderr
@@ -178,23 +188,9 @@ def test_daemon_down_is_one_line(tmp_path: Path) -> None:
 
 
 def test_push_then_verify_two_arches(tmp_path: Path, registry, harness_env: dict[str, str]) -> None:
-    ctx = _copy_fixture("multiarch", tmp_path / "ctx")
     image = f"{registry.address}/devbox-harness-push"
     try:
-        res = devbox(
-            "push",
-            "--context",
-            str(ctx),
-            "--registry",
-            registry.address,
-            "--image",
-            "devbox-harness-push",
-            "--tag",
-            "two",
-            "--platforms",
-            "linux/amd64,linux/arm64",
-            env=harness_env,
-        )
+        res = _two_arch("push", tmp_path, registry.address, "devbox-harness-push", "two", env=harness_env)
         assert res.returncode == 0, res.stdout + res.stderr
         ok = devbox(
             "verify",
@@ -230,21 +226,14 @@ def test_push_then_verify_two_arches(tmp_path: Path, registry, harness_env: dict
 
 
 def test_release_red_arch_pushes_nothing(tmp_path: Path, registry, harness_env: dict[str, str]) -> None:
-    ctx = _copy_fixture("multiarch", tmp_path / "ctx")
     image = f"{registry.address}/devbox-harness-red"
     try:
-        res = devbox(
+        res = _two_arch(
             "release",
-            "--context",
-            str(ctx),
-            "--registry",
+            tmp_path,
             registry.address,
-            "--image",
             "devbox-harness-red",
-            "--tag",
             "r1",
-            "--platforms",
-            "linux/amd64,linux/arm64",
             "--suite-cmd",
             "sh -c 'test {arch} != arm64'",
             env=harness_env,
@@ -259,21 +248,14 @@ def test_release_red_arch_pushes_nothing(tmp_path: Path, registry, harness_env: 
 
 
 def test_release_green_publishes_and_verifies(tmp_path: Path, registry, harness_env: dict[str, str]) -> None:
-    ctx = _copy_fixture("multiarch", tmp_path / "ctx")
     image = f"{registry.address}/devbox-harness-green"
     try:
-        res = devbox(
+        res = _two_arch(
             "release",
-            "--context",
-            str(ctx),
-            "--registry",
+            tmp_path,
             registry.address,
-            "--image",
             "devbox-harness-green",
-            "--tag",
             "g1",
-            "--platforms",
-            "linux/amd64,linux/arm64",
             "--suite-cmd",
             "true",
             "--require-label",
@@ -288,26 +270,15 @@ def test_release_green_publishes_and_verifies(tmp_path: Path, registry, harness_
 
 
 def test_sigterm_mid_build_removes_staged_wheels(tmp_path: Path, harness_env: dict[str, str]) -> None:
-    if not _image_exists(BASE):
-        pytest.skip(f"needs the stand-in base {BASE}")
+    _needs_base()
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo {uuid.uuid4().hex} && sleep 60\n")
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    (wheels / "w-1-py3-none-any.whl").write_text("x")
+    wheels = _staged_wheel(tmp_path, "w-1-py3-none-any.whl")
     proc = subprocess.Popen(
         [
             str(REPO / "devbox"),
-            "build",
-            "--context",
-            str(ctx),
-            "--image",
-            "devbox-harness-e2e",
-            "--tag",
-            "term",
-            "--wheelhouse",
-            str(wheels),
+            *_on_context("build", ctx, "devbox-harness-e2e", "term", "--wheelhouse", str(wheels)),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -342,22 +313,14 @@ def test_sigterm_mid_build_removes_staged_wheels(tmp_path: Path, harness_env: di
 
 
 def test_standin_arm64_build_runs_under_qemu(tmp_path: Path, harness_env: dict[str, str]) -> None:
-    if not _image_exists("gpu-devbox-base:bookworm-arm64"):
-        pytest.skip("needs the arm64 stand-in base (`./devbox base --arch arm64`)")
+    _needs_base("gpu-devbox-base:bookworm-arm64", "`./devbox base --arch arm64`")
     ctx = _copy_fixture("qemu", tmp_path / "ctx")
     ref = "devbox-harness-e2e:qemu-arm64"
     try:
         res = devbox(
-            "build",
-            "--context",
-            str(ctx),
-            "--image",
-            "devbox-harness-e2e",
-            "--tag",
-            "qemu",
-            "--standin",
-            "--platforms",
-            "linux/arm64",
+            *_on_context(
+                "build", ctx, "devbox-harness-e2e", "qemu", "--standin", "--platforms", "linux/arm64"
+            ),
             env=harness_env,
         )
         assert res.returncode == 0, res.stdout + res.stderr

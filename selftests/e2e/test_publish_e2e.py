@@ -24,7 +24,6 @@ from devbox_build.errors import RegistryError
 from devbox_build.publish import RELEASE_LABEL, DockerPusher, Publisher, Request, VerifyFailedError
 from devbox_build.registry import HttpRegistry, Manifest
 from loopback_registry import Loopback as SharedLoopback
-from loopback_registry import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -63,17 +62,17 @@ def loopback(tmp_path: Path) -> Iterator[Loopback]:
     """The registry, and afterwards every image the test's releases made (by id: built and stamped)."""
     if subprocess.run([DOCKER, "version"], capture_output=True).returncode != 0:
         pytest.skip("needs a running Docker engine")
-    reg = Loopback(tmp_path / "registry", free_port())
-    reg.start()
-    try:
-        yield reg
-    finally:
-        reg.stop()
-        made = [i for run in RUNS.pop(str(tmp_path), []) for i in stamped_ids(run).values()]
-        tagged = [DOCKER, "images", "-q", "--filter", f"reference={reg.address}/{NAME}"]
-        made += subprocess.run(tagged, capture_output=True, text=True).stdout.split()  # e.g. what push built
-        if made:
-            subprocess.run([DOCKER, "rmi", "-f", *dict.fromkeys(made)], capture_output=True)
+    with Loopback.serving(tmp_path / "registry") as reg:
+        try:
+            yield reg
+        finally:
+            made = [i for run in RUNS.pop(str(tmp_path), []) for i in stamped_ids(run).values()]
+            tagged = [DOCKER, "images", "-q", "--filter", f"reference={reg.address}/{NAME}"]
+            made += subprocess.run(
+                tagged, capture_output=True, text=True
+            ).stdout.split()  # e.g. what push built
+            if made:
+                subprocess.run([DOCKER, "rmi", "-f", *dict.fromkeys(made)], capture_output=True)
 
 
 @dataclass

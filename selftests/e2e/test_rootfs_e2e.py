@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from devbox_e2e import DOCKER, REPO, image_exists
+from devbox_e2e import DOCKER, REPO, docker_build, image_exists
 
 pytestmark = pytest.mark.e2e
 
@@ -53,15 +53,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ]
     (ctx / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
     tag = f"devbox-rootfs-e2e:{os.getpid()}"
-    proc = subprocess.run(
-        [DOCKER, "build", "-q", "-t", tag, str(ctx)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DOCKER_BUILDKIT": "1"},
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    yield tag
+    yield docker_build(tag, ctx, timeout=600)
     subprocess.run([DOCKER, "rmi", "-f", tag], capture_output=True)
     shutil.rmtree(ctx, ignore_errors=True)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from devbox_e2e import slow_contract
+from suite_runs import start_suite, suite_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -25,17 +26,6 @@ LABEL = "io.github.gpu-devbox.conformance"
 
 def docker() -> str:
     return "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
-
-
-def pytest_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -88,13 +78,13 @@ def expectations_dir(tmp_path: Path):
 def test_bad_expectations(expectations_dir, common: str, expected: str) -> None:
     d = expectations_dir(common)
     # `--expectations=DIR` as one token: pytest picks its rootdir from path-like arguments before plugins load
-    line = one_error_line(pytest_cli("--image", BASE, f"--expectations={d}"))
+    line = one_error_line(suite_cli("--image", BASE, f"--expectations={d}"))
     assert line.startswith("ERROR: ") and expected in line, line
 
 
 def test_image_arch_without_overlay(expectations_dir) -> None:
     d = expectations_dir("env:\n  - name: A\n", {"arm64.yaml": ""})
-    line = one_error_line(pytest_cli("--image", BASE, f"--expectations={d}"))
+    line = one_error_line(suite_cli("--image", BASE, f"--expectations={d}"))
     assert line == f"ERROR: {d}/amd64.yaml: no overlay for arch 'amd64' (overlays: arm64)"
 
 
@@ -120,25 +110,25 @@ def test_image_arch_without_overlay(expectations_dir) -> None:
 )
 def test_bad_options(args: list[str], expected: str) -> None:
     extra = ["--image", BASE] if args[:1] == ["--arch"] else []
-    assert one_error_line(pytest_cli("tests", *extra, *args)) == expected
+    assert one_error_line(suite_cli("tests", *extra, *args)) == expected
 
 
 def test_unreachable_single_host() -> None:
     # A name that cannot resolve (.invalid is reserved): with one host, its one line stops the run.
-    line = one_error_line(pytest_cli("tests", "--hosts", "ssh://devbox-no-such-host.invalid"))
+    line = one_error_line(suite_cli("tests", "--hosts", "ssh://devbox-no-such-host.invalid"))
     assert line.startswith("ERROR: cannot reach ssh://devbox-no-such-host.invalid: ssh: Could not resolve"), (
         line
     )
 
 
 def test_daemon_down() -> None:
-    line = one_error_line(pytest_cli("--image", BASE, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}))
+    line = one_error_line(suite_cli("--image", BASE, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}))
     assert line.startswith("ERROR: cannot reach the Docker engine (") and "is dockerd running" in line
 
 
 def test_target_without_python(derive_image) -> None:
     image = derive_image("no-python", ["RUN rm -f /usr/bin/python3 /usr/bin/python3.11"])
-    line = one_error_line(pytest_cli("--image", image))
+    line = one_error_line(suite_cli("--image", image))
     assert line.startswith("ERROR: no python3 in devbox-conformance-") and "the probe needs python3" in line
     assert not containers_with_label(image)
 
@@ -150,27 +140,18 @@ def slow_expectations(tmp_path: Path) -> Path:
     return slow_contract(tmp_path / "expectations", 30)
 
 
-def start_suite(image: str, expectations: Path, *extra: str) -> tuple[subprocess.Popen[str], set[str]]:
+def start_and_await_container(
+    image: str, expectations: Path, *extra: str
+) -> tuple[subprocess.Popen[str], set[str]]:
     """The suite on `image` in a child process, and the containers it started (waits until there is one)."""
     before = set(containers_with_label(image))
     # A shell that starts this run in the background without job control leaves SIGINT ignored, and a child
     # would inherit that: give the suite the disposition a terminal user's pytest has.
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "--image",
-            image,
-            f"--expectations={expectations}",
-            *extra,
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = start_suite(
+        "--image",
+        image,
+        f"--expectations={expectations}",
+        *extra,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
@@ -185,7 +166,7 @@ def start_suite(image: str, expectations: Path, *extra: str) -> tuple[subprocess
 def test_ctrl_c_removes_the_container(
     suite_fixture_image: str, slow_expectations: Path, xdist: list[str]
 ) -> None:
-    proc, started = start_suite(suite_fixture_image, slow_expectations, *xdist)
+    proc, started = start_and_await_container(suite_fixture_image, slow_expectations, *xdist)
     assert started, "the suite never started its container"
     time.sleep(2)  # mid-run: the probe is under way (the slow version run), tests wait for it
     assert proc.poll() is None, "the run ended before the signal"
@@ -196,7 +177,7 @@ def test_ctrl_c_removes_the_container(
 
 
 def test_sigterm_removes_the_container(suite_fixture_image: str, slow_expectations: Path) -> None:
-    proc, started = start_suite(suite_fixture_image, slow_expectations)
+    proc, started = start_and_await_container(suite_fixture_image, slow_expectations)
     assert started
     proc.terminate()
     out, _ = proc.communicate(timeout=120)
@@ -224,10 +205,10 @@ def test_a_start_up_failure_replaces_a_green_results_file(
     d = expectations_dir("binaries:\n  - name: sh\n")
     out = tmp_path / "out"
     files = [f"--results-json={out / 'r.json'}", f"--junitxml={out / 'junit.xml'}"]
-    green = pytest_cli("tests", "--hosts", "local://", f"--expectations={d}", *files)
+    green = suite_cli("tests", "--hosts", "local://", f"--expectations={d}", *files)
     assert green.returncode == 0, green.stdout + green.stderr
     assert json.loads((out / "r.json").read_text())["totals"]["passed"] == 1
-    line = one_error_line(pytest_cli("tests", *failing, f"--expectations={d}", *files))
+    line = one_error_line(suite_cli("tests", *failing, f"--expectations={d}", *files))
     assert line.startswith("ERROR: ") and expected in line, line
     doc = json.loads((out / "r.json").read_text())
     assert doc["exit_status"] == 4 and doc["error"] == line.removeprefix("ERROR: "), doc
@@ -253,7 +234,7 @@ EMULATION = REPO / "selftests" / "fixtures" / "emulated_gpu"
 
 def gpu_run(d: Path, tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> dict[str, dict]:
     out = tmp_path / "gpu.json"
-    proc = pytest_cli(
+    proc = suite_cli(
         "tests",
         "--hosts",
         "local://",

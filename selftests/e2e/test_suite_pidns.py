@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from devbox_e2e import DOCKER, REPO, slow_contract
+from suite_runs import start_suite, suite_cli
 
 from devbox_conformance.labels import GROUP_LABEL
 from devbox_conformance.lease import LEASE_PATH
@@ -57,25 +57,14 @@ def _run_dir_of(container: str) -> Path:
 
 
 def _start(prefix: list[str], image: str, expectations: Path, results: Path, group: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            *prefix,
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            f"--results-json={results}",
-            "--image",
-            image,
-            f"--expectations={expectations}",
-            "tests",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "DEVBOX_RUN_GROUP": group},
+    return start_suite(
+        f"--results-json={results}",
+        "--image",
+        image,
+        f"--expectations={expectations}",
+        "tests",
+        prefix=prefix,
+        env={"DEVBOX_RUN_GROUP": group},
     )
 
 
@@ -149,24 +138,14 @@ def test_a_container_that_cannot_write_its_lease_is_one_line(
     suite_fixture_image: str, tmp_path: Path
 ) -> None:
     group = f"readonly-{os.getpid()}"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "--image",
-            suite_fixture_image,
-            "--engine-arg=--read-only",
-            f"--expectations={FIXTURE_EXPECTATIONS}",
-            "tests",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    proc = suite_cli(
+        "--image",
+        suite_fixture_image,
+        "--engine-arg=--read-only",
+        f"--expectations={FIXTURE_EXPECTATIONS}",
+        "tests",
+        env={"DEVBOX_RUN_GROUP": group},
         timeout=300,
-        env={**os.environ, "DEVBOX_RUN_GROUP": group},
     )
     out = proc.stdout + proc.stderr
     errors = [line for line in out.splitlines() if line.startswith("ERROR:")]
@@ -178,22 +157,8 @@ def test_a_container_that_cannot_write_its_lease_is_one_line(
 
 
 def test_a_lease_setting_with_a_unit_is_one_line() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "--image",
-            "devbox-no-such:image",
-            "tests",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "DEVBOX_CONTAINER_LEASE_S": "2m"},
+    proc = suite_cli(
+        "--image", "devbox-no-such:image", "tests", env={"DEVBOX_CONTAINER_LEASE_S": "2m"}, timeout=300
     )
     out = proc.stdout + proc.stderr
     errors = [line for line in out.splitlines() if line.startswith("ERROR:")]

@@ -7,13 +7,10 @@ removed with it. Images derive from the suite's fixture image, so each run takes
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,8 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from devbox_e2e import DOCKER, REPO, LocalRegistry, slow_contract, standin_base
+from devbox_e2e import DOCKER, REPO, LocalRegistry, docker_build, slow_contract, standin_base
 from ssh_fleet import SshFleet, build_node_image
+from suite_runs import run_suite, start_suite
 
 from devbox_conformance import engine as eng
 from devbox_conformance import lease as leases
@@ -57,18 +55,8 @@ def test_fixture_tool_answers(host):
 
 def suite(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> tuple[int, str, dict]:
     """The suite as a user runs it from the checkout; returns (exit code, output, results JSON)."""
-    with tempfile.TemporaryDirectory(prefix="devbox-transport-") as tmp:
-        results = Path(tmp) / "results.json"
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--results-json={results}", *args],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, **(env or {})},
-        )
-        doc = json.loads(results.read_text()) if results.exists() else {}
-    return proc.returncode, proc.stdout + proc.stderr, doc
+    run = run_suite(*args, env=env, timeout=timeout)
+    return run.returncode, run.output, run.results
 
 
 def closed_port() -> int:
@@ -116,13 +104,15 @@ def fleet_contract(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def on_fleet(hosts: str, option: str, contract: Path) -> tuple[int, str, dict]:
+    """The suite's own tests on the fleet's `hosts` against `contract`; `option` says how the hosts are
+    reached (an --ssh-config or an --ansible-inventory)."""
+    return suite("--hosts", hosts, option, f"--expectations={contract}", "tests")
+
+
 def test_ssh_fleet_fails_only_the_broken_host(fleet: SshFleet, fleet_contract: Path) -> None:
-    rc, out, doc = suite(
-        "--hosts",
-        "ssh://node1,ssh://node2,ssh://node3",
-        f"--ssh-config={fleet.ssh_config}",
-        f"--expectations={fleet_contract}",
-        "tests",
+    rc, out, doc = on_fleet(
+        "ssh://node1,ssh://node2,ssh://node3", f"--ssh-config={fleet.ssh_config}", fleet_contract
     )
     assert rc == 1, out
     assert failed(doc) == {"test_package[ssh://node2-less]"}, out
@@ -142,26 +132,14 @@ def test_ssh_fleet_fails_only_the_broken_host(fleet: SshFleet, fleet_contract: P
 def test_ansible_inventory_gives_the_same_result(fleet: SshFleet, fleet_contract: Path) -> None:
     if not shutil.which("ansible-inventory"):
         pytest.fail("needs ansible-inventory (tools/host-setup.sh installs Debian's ansible-core)")
-    rc, out, doc = suite(
-        "--hosts",
-        "ansible://nodes",
-        f"--ansible-inventory={fleet.inventory}",
-        f"--expectations={fleet_contract}",
-        "tests",
-    )
+    rc, out, doc = on_fleet("ansible://nodes", f"--ansible-inventory={fleet.inventory}", fleet_contract)
     assert rc == 1, out
     assert failed(doc) == {"test_package[ansible://node2-less]"}, out
     assert {h["name"] for h in doc["hosts"]} == {"ansible://node1", "ansible://node2", "ansible://node3"}
 
 
 def test_paramiko_reaches_a_node(fleet: SshFleet, fleet_contract: Path) -> None:
-    rc, out, doc = suite(
-        "--hosts",
-        "paramiko://node1",
-        f"--ssh-config={fleet.ssh_config}",
-        f"--expectations={fleet_contract}",
-        "tests",
-    )
+    rc, out, doc = on_fleet("paramiko://node1", f"--ssh-config={fleet.ssh_config}", fleet_contract)
     assert rc == 0, out
     assert doc["target_kind"] == "host" and doc["hosts"][0]["name"] == "paramiko://node1"
 
@@ -174,13 +152,7 @@ def test_an_unreachable_host_fails_its_own_items_only(
     down = f"\nHost down\n  HostName 127.0.0.1\n  Port {closed_port()}\n"
     down += "  User root\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
     config.write_text(fleet.ssh_config.read_text() + down)
-    rc, out, doc = suite(
-        "--hosts",
-        "ssh://node1,ssh://down",
-        f"--ssh-config={config}",
-        f"--expectations={fleet_contract}",
-        "tests",
-    )
+    rc, out, doc = on_fleet("ssh://node1,ssh://down", f"--ssh-config={config}", fleet_contract)
     assert rc == 1, out
     down = {e["name"] for e in doc["items"] if e["host"] == "ssh://down"}
     # One failed id for the host, not one per item.
@@ -252,15 +224,7 @@ def fixture_arm64(suite_fixture_image: str, tmp_path_factory: pytest.TempPathFac
     dockerfile = ctx / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("bookworm-amd64", "bookworm-arm64"))
     tag = suite_fixture_image + "-arm64"
-    proc = subprocess.run(
-        [DOCKER, "build", "-q", "--platform", "linux/arm64", "-t", tag, str(ctx)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DOCKER_BUILDKIT": "1"},
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    yield tag
+    yield docker_build(tag, ctx, "--platform", "linux/arm64")
     subprocess.run([DOCKER, "rmi", "-f", tag], capture_output=True)
 
 
@@ -346,22 +310,14 @@ def _start_and_kill(image: str, expectations: Path, env: dict[str, str]) -> tupl
     """Start the suite, wait for its container, SIGKILL the run mid-probe; returns the container's name
     and the run's pid."""
     before = set(containers())
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "--image",
-            image,
-            f"--expectations={expectations}",
-            "tests",
-        ],
-        cwd=REPO,
+    proc = start_suite(
+        "--image",
+        image,
+        f"--expectations={expectations}",
+        "tests",
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, **env},
     )
     try:
         deadline = time.monotonic() + 120
@@ -423,23 +379,12 @@ def test_the_next_run_reaps_a_killed_runs_container_and_temp_dir(
     t0 = time.monotonic()
     gone_at: list[float] = []
     with tempfile.TemporaryDirectory(prefix="devbox-transport-") as tmp:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-p",
-                "no:cacheprovider",
-                f"--results-json={tmp}/r.json",
-                "--image",
-                suite_fixture_image,
-                f"--expectations={FIXTURE_EXPECTATIONS}",
-                "tests",
-            ],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        proc = start_suite(
+            f"--results-json={tmp}/r.json",
+            "--image",
+            suite_fixture_image,
+            f"--expectations={FIXTURE_EXPECTATIONS}",
+            "tests",
         )
         while proc.poll() is None and not gone_at:
             if name not in containers():

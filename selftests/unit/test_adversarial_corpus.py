@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
+from check_facts import EMPTY_FACTS
 
 from devbox_conformance import expectations as exp
 from devbox_conformance.kinds import all_kinds, verdict
@@ -41,18 +42,6 @@ EXPECTED_TO_COME: set[str] = set()
 REQUIRED = ("id", "family", "item", "verdict", "message")
 OPTIONAL = ("facts", "conditions", "target_kind", "image_attrs", "wait_healthy", "xfail")
 VERDICTS = ("passed", "failed", "skipped", "error")
-# What a check sees when the probe gathered nothing for a kind (the shapes the probe reports).
-EMPTY_FACTS: dict[str, Any] = {
-    "binaries": {},
-    "dists": {},
-    "imports": {},
-    "files": {},
-    "env": {},
-    "users": {},
-    "groups": {},
-    "shells": {},
-    "manifest": None,
-}
 DEFAULT_CONDITIONS: dict[str, Any] = {"arch": "amd64", "sets": None}
 
 

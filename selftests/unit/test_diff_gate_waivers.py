@@ -27,17 +27,19 @@ def load(name: str) -> facts.ImageFacts:
     return facts.ImageFacts.from_json(json.loads((FIXTURES / f"{name}.json").read_text()))
 
 
-def verdict(path: Path) -> gate.Verdict:
-    return gate.judge(compare.diff(load("old"), load("new")), gate.load_allow(path))
+def verdict_on(today: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[gate.Verdict, Path]:
+    """The gate's verdict on the fixture diff with WAIVERS in a file, judged as on `today`; and that file
+    (the messages name it)."""
+    path = tmp_path / "waivers.yaml"
+    path.write_text(WAIVERS)
+    monkeypatch.setenv("DEVBOX_TODAY", today)
+    return gate.judge(compare.diff(load("old"), load("new")), gate.load_allow(path)), path
 
 
 def test_waivers_allow_the_gate_s_regressions_until_their_date(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "waivers.yaml"
-    path.write_text(WAIVERS)
-    monkeypatch.setenv("DEVBOX_TODAY", "2026-12-31")
-    green = verdict(path)
+    green, path = verdict_on("2026-12-31", tmp_path, monkeypatch)
     assert green.ok, [gate.describe(c) for c in green.blocking]
     reasons = dict((c.name, a.reason) for c, a in green.allowed)
     assert reasons["transformers"] == f"4.57 breaks our eval harness (until 2026-12-31, {path}:11)"
@@ -48,10 +50,7 @@ def test_an_expired_gate_waiver_allows_nothing_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The false green: a downgrade allowed forever. A day after its date, transformers blocks again."""
-    path = tmp_path / "waivers.yaml"
-    path.write_text(WAIVERS)
-    monkeypatch.setenv("DEVBOX_TODAY", "2027-01-01")
-    red = verdict(path)
+    red, path = verdict_on("2027-01-01", tmp_path, monkeypatch)
     assert [gate.describe(c) for c in red.blocking] == ["python transformers 4.57.1 -> 4.46.3 (downgraded)"]
     assert capsys.readouterr().err == (
         f"{path}:11: waiver python[transformers] expired on 2026-12-31: it no longer allows a regression\n"

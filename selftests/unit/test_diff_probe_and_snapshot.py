@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from devbox_build.errors import UsageError
 from devbox_build.imagediff import facts, snapshot
+from file_trees import write_tree
 from packaging.specifiers import SpecifierSet
 
 from devbox_conformance import expectations as exp
@@ -241,13 +242,6 @@ packages:
     optional: true
     reason: a team choice
 """
-
-
-def write_tree(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
 
 
 def team_facts(known_good: facts.ImageFacts) -> facts.ImageFacts:

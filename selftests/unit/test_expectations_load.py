@@ -12,19 +12,12 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from file_trees import write_tree as write
 from packaging.version import Version
 
 from devbox_conformance import expectations as exp
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def write(tmp_path: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return tmp_path
 
 
 COMMON = """\

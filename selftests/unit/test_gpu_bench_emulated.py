@@ -4,8 +4,9 @@ No GPU exists on the machines that run these self-tests, so ``torch.cuda`` is re
 stand-in backed by the CPU build of torch (``FakeTorch`` below):
 
 * one device, "NVIDIA H200", capability 9.0, with total memory, SM count and L2 size;
-* ``cuda.Event(enable_timing=True)``: ``record()`` reads ``time.perf_counter`` and ``elapsed_time()``
-  answers in milliseconds, as CUDA's events do (and refuses, as they do, without timing or a record);
+* ``cuda.Event(enable_timing=True)``: ``record()`` reads a clock (``time.perf_counter`` unless a test gives
+  its own) and ``elapsed_time()`` answers in milliseconds, as CUDA's events do (and refuses, as they do,
+  without timing or a record);
 * ``torch.device("cuda", i)`` is the CPU device, and tensor factories drop ``pin_memory=True``;
 * ``set_device``/``synchronize``/``empty_cache`` do nothing but leave a trace of the call order.
 
@@ -63,16 +64,33 @@ SMI = {
 }
 
 
-class FakeEvent:
-    """``torch.cuda.Event``: perf_counter at ``record()``, milliseconds from ``elapsed_time()``."""
+class ManualClock:
+    """A clock that moves only when told: work "takes" exactly what a test says, however loaded the machine
+    (a time.sleep of 2 ms can take 20 on a busy CI runner and reorder the figures a test relies on)."""
 
-    def __init__(self, trace: list[str], enable_timing: bool = False) -> None:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeEvent:
+    """``torch.cuda.Event``: the clock at ``record()``, milliseconds from ``elapsed_time()``."""
+
+    def __init__(
+        self, trace: list[str], enable_timing: bool = False, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
         self.trace = trace
         self.enable_timing = enable_timing
+        self.clock = clock
         self.at: float | None = None
 
     def record(self, stream: object = None) -> None:
-        self.at = time.perf_counter()
+        self.at = self.clock()
         self.trace.append("record")
 
     def elapsed_time(self, end: FakeEvent) -> float:
@@ -86,8 +104,9 @@ class FakeEvent:
 class FakeCuda:
     """``torch.cuda`` with one device; calls that order work on a GPU are logged in ``trace``."""
 
-    def __init__(self, l2_cache_size: int) -> None:
+    def __init__(self, l2_cache_size: int, clock: Callable[[], float] = time.perf_counter) -> None:
         self.trace: list[str] = []
+        self.clock = clock
         self.properties = types.SimpleNamespace(**H200_PROPERTIES, L2_cache_size=l2_cache_size)
         self.nccl = types.SimpleNamespace(version=lambda: (2, 21, 5))
 
@@ -113,7 +132,7 @@ class FakeCuda:
         return self.properties
 
     def Event(self, enable_timing: bool = False) -> FakeEvent:  # noqa: N802 - torch's name
-        return FakeEvent(self.trace, enable_timing)
+        return FakeEvent(self.trace, enable_timing, self.clock)
 
 
 class FakeTorch(types.ModuleType):
@@ -121,10 +140,15 @@ class FakeTorch(types.ModuleType):
 
     FACTORIES = ("empty", "zeros", "ones", "full", "randn", "rand", "tensor")
 
-    def __init__(self, real: types.ModuleType, l2_cache_size: int = 50 * MIB) -> None:
+    def __init__(
+        self,
+        real: types.ModuleType,
+        l2_cache_size: int = 50 * MIB,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         super().__init__("torch")
         self.real = real
-        self.cuda = FakeCuda(l2_cache_size)
+        self.cuda = FakeCuda(l2_cache_size, clock)
         self.version = types.SimpleNamespace(cuda="12.8")
         self.pinned_requests = 0
         for name in self.FACTORIES:
@@ -286,8 +310,14 @@ def test_nvidia_smi_fields_are_retried_one_by_one_when_the_joint_query_fails(
 # The measurement logic, with work whose duration is known.
 
 
-def _bench(real_torch: types.ModuleType, warmup: int, iterations: int, repeats: int) -> SmallFlushBench:
-    return SmallFlushBench(FakeTorch(real_torch), 0, warmup, iterations, repeats)
+def _bench(
+    real_torch: types.ModuleType,
+    warmup: int,
+    iterations: int,
+    repeats: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> SmallFlushBench:
+    return SmallFlushBench(FakeTorch(real_torch, clock=clock), 0, warmup, iterations, repeats)
 
 
 def test_timed_iterations_follow_a_flush_and_events_are_read_after_a_sync(
@@ -324,11 +354,15 @@ def test_durations_are_seconds_and_throughput_is_work_per_second(real_torch: typ
 
 
 def noisy_entry(real_torch: types.ModuleType) -> dict[str, Any]:
-    """A matmul-shaped entry timed through Bench whose three groups take 2, 5 and 12 ms an iteration."""
-    bench = _bench(real_torch, warmup=0, iterations=3, repeats=3)
+    """A matmul-shaped entry timed through Bench whose three groups take 2, 5 and 12 ms an iteration.
+
+    The durations are put on a manual clock, not slept: slept, a loaded machine stretched the 2 ms group
+    towards the others and the floor no longer fell between the slowest repeat and the median."""
+    clock = ManualClock()
+    bench = _bench(real_torch, warmup=0, iterations=3, repeats=3, clock=clock)
     calls = iter(range(9))
     entry = bench.throughput(
-        lambda: time.sleep((0.002, 0.005, 0.012)[next(calls) // 3]),
+        lambda: clock.advance((0.002, 0.005, 0.012)[next(calls) // 3]),
         work=2.0 * SMALL_N**3,
         scale=1e12,
         unit="TFLOPS",

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import pytest
+from probe_runs import probe_process
 
 from devbox_conformance import probe
 from devbox_conformance.intarget import main as intarget_main
@@ -25,12 +26,7 @@ from devbox_conformance.localrun import RunResult
 
 
 def _probe(request: dict[str, Any]) -> tuple[int, dict[str, Any] | None, str]:
-    proc = subprocess.run(
-        [sys.executable, "-c", probe.PROBE_SOURCE, json.dumps(request)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = probe_process(request)
     facts = json.loads(proc.stdout) if proc.returncode == 0 else None
     return proc.returncode, facts, proc.stderr
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from check_facts import EMPTY_FACTS
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
@@ -37,18 +38,7 @@ def ctx(
     image_attrs: dict[str, Any] | None = None,
     cond: dict[str, Any] | None = None,
 ) -> verdict.Context:
-    base = {
-        "binaries": {},
-        "dists": {},
-        "imports": {},
-        "files": {},
-        "env": {},
-        "users": {},
-        "groups": {},
-        "shells": {},
-        "manifest": MANIFEST,
-    }
-    base.update(facts or {})
+    base = {**EMPTY_FACTS, "manifest": MANIFEST, **(facts or {})}
     return verdict.Context(
         facts=base,
         conditions=cond or {"arch": "amd64", "sets": None},

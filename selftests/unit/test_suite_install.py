@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from file_trees import write_tree
+from plugin_runs import run_plugin
 
 from devbox_conformance import expectations as exp
 from devbox_conformance.performance import baselines as bl
@@ -17,12 +19,7 @@ pytest_plugins = ["pytester"]
 def _team(tmp_path: Path, common: dict, **files: str) -> Path:
     team = tmp_path / "team"
     team.mkdir()
-    (team / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
-    for name, text in files.items():
-        path = team / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return team
+    return write_tree(team, {"common.yaml": yaml.safe_dump(common, sort_keys=False), **files})
 
 
 def test_the_shipped_contract_is_package_data() -> None:
@@ -104,17 +101,7 @@ def test_team_baselines_add_to_and_replace_the_shipped_ones(tmp_path: Path) -> N
 
 
 def _collect(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        "-p",
-        "devbox_conformance.plugin",
-        "-p",
-        "no:cacheprovider",
-        "--hosts",
-        "local://",
-        "--collect-only",
-        "-q",
-        *args,
-    )
+    return run_plugin(pytester, "--hosts", "local://", "--collect-only", "-q", *args)
 
 
 def test_an_empty_directory_collects_the_shipped_contract_and_no_performance(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from plugin_runs import lay_out_suite, run_plugin
 
 pytest_plugins = ["pytester"]
 
@@ -39,25 +40,14 @@ def test_interface(devbox_target, facts, expectations, results_record):
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makefile(".yaml", **{k.removesuffix(".yaml"): v for k, v in EXPECTATIONS.items()})
-    pytester.makepyfile(test_suite=TESTS)
-    return pytester
+    return lay_out_suite(pytester, EXPECTATIONS, TESTS)
 
 
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_local_run_with_results_json(suite: pytest.Pytester, xdist: list[str]) -> None:
     out = suite.path / "results.json"
-    result = suite.runpytest_subprocess(
-        "-p",
-        "devbox_conformance.plugin",
-        "--no-contract",
-        "--hosts",
-        "local://",
-        "--expectations=exp",
-        f"--results-json={out}",
-        "-p",
-        "no:cacheprovider",
-        *xdist,
+    result = run_plugin(
+        suite, "--no-contract", "--hosts", "local://", "--expectations=exp", f"--results-json={out}", *xdist
     )
     result.assert_outcomes(passed=3, skipped=1)
     doc = json.loads(out.read_text())
@@ -90,29 +80,12 @@ def test_n_auto_runs_a_conformance_run_in_process_and_leaves_other_runs_to_xdist
 ) -> None:
     """Every fact comes from the controller's one probe, so `-n auto` starts no workers for the suite;
     an explicit `-n 2` still does, and another project's `-n auto` still gets xdist's CPU count."""
-    common = (
-        "-p",
-        "devbox_conformance.plugin",
-        "--no-contract",
-        "--expectations=exp",
-        "-p",
-        "no:cacheprovider",
-    )
-    auto = suite.runpytest_subprocess(*common, "--hosts", "local://", "-n", "auto")
+    common = ("--no-contract", "--expectations=exp")
+    auto = run_plugin(suite, *common, "--hosts", "local://", "-n", "auto")
     auto.assert_outcomes(passed=3, skipped=1)
     assert "created: " not in auto.stdout.str()
-    two = suite.runpytest_subprocess(*common, "--hosts", "local://", "-n", "2")
+    two = run_plugin(suite, *common, "--hosts", "local://", "-n", "2")
     two.assert_outcomes(passed=3, skipped=1)
     assert "created: 2/2 workers" in two.stdout.str()
-    other = suite.runpytest_subprocess(
-        "-p",
-        "devbox_conformance.plugin",
-        "--no-contract",
-        "-p",
-        "no:cacheprovider",
-        "-n",
-        "auto",
-        "-k",
-        "nothing_matches",
-    )
+    other = run_plugin(suite, "--no-contract", "-n", "auto", "-k", "nothing_matches")
     assert "created: " in other.stdout.str()

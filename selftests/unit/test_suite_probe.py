@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from probe_runs import run_probe
 
 from devbox_conformance import probe, probe_script
 from devbox_conformance.arch import local_arch
@@ -224,26 +225,12 @@ def test_probe_without_a_dpkg_database_records_one_reason(tmp_path: Path) -> Non
         f"no dpkg database at {missing}: not a Debian-based target",
     )
     request = {"gatherers": ["packages"], "packages": ["git", "curl"], "dpkg_status": str(missing)}
-    run = subprocess.run(
-        [sys.executable, "-c", probe.PROBE_SOURCE, json.dumps(request)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    facts = json.loads(run.stdout)
+    facts = run_probe(request)
     assert facts["packages"] == {}
     assert facts["packages_error"] == f"no dpkg database at {missing}: not a Debian-based target"
     # no package asked for: the database is not read at all
     request = {"gatherers": ["packages"], "dpkg_status": str(missing)}
-    run = subprocess.run(
-        [sys.executable, "-c", probe.PROBE_SOURCE, json.dumps(request)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert "packages_error" not in json.loads(run.stdout)
+    assert "packages_error" not in run_probe(request)
 
 
 def test_build_request_names_every_package_item() -> None:

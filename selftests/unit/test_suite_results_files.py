@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from plugin_runs import lay_out_suite, run_plugin
 
 from devbox_conformance import results
 
@@ -36,21 +37,16 @@ UNREACHABLE = "ssh://nobody@127.0.0.1:1"
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makefile(".yaml", **EXPECTATIONS)
-    pytester.makepyfile(test_suite=TESTS)
-    return pytester
+    return lay_out_suite(pytester, EXPECTATIONS, TESTS)
 
 
 def run(suite: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return suite.runpytest_subprocess(
-        "-p",
-        "devbox_conformance.plugin",
+    return run_plugin(
+        suite,
         "--no-contract",
         "--expectations=exp",
         "--results-json=out/r.json",
         "--junitxml=out/junit.xml",
-        "-p",
-        "no:cacheprovider",
         *args,
     )
 

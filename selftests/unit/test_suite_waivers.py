@@ -13,6 +13,7 @@ import platform
 from pathlib import Path
 
 import pytest
+from plugin_runs import lay_out_suite, run_plugin
 
 from devbox_conformance import waivers as wv
 
@@ -40,25 +41,20 @@ OTHER_ARCH = "arm64" if THIS_ARCH == "amd64" else "amd64"
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makefile(".yaml", **{k.removesuffix(".yaml"): v for k, v in EXPECTATIONS.items()})
-    pytester.makepyfile(test_suite=TESTS)
-    return pytester
+    return lay_out_suite(pytester, EXPECTATIONS, TESTS)
 
 
 def run(suite: pytest.Pytester, today: str, *args: str) -> tuple[pytest.RunResult, dict]:
     out = suite.path / "results.json"
     with pytest.MonkeyPatch.context() as env:  # the fixed clock, for the run's own process
         env.setenv(wv.TODAY_ENV, today)
-        result = suite.runpytest_subprocess(
-            "-p",
-            "devbox_conformance.plugin",
+        result = run_plugin(
+            suite,
             "--no-contract",
             "--hosts",
             "local://",
             "--expectations=exp",
             f"--results-json={out}",
-            "-p",
-            "no:cacheprovider",
             *args,
         )
     doc = json.loads(out.read_text()) if out.is_file() else {}
