@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devbox_build import manifest, runner
+from devbox_build import registry_push, runner
 from devbox_build.errors import DaemonDownError, ManifestUnknownError
 from devbox_build.progress import LayerProgress, layer_state
 
@@ -174,7 +174,7 @@ class RecordingDocker:
 
 def test_push_streams_through_the_layer_filter(capsys: pytest.CaptureFixture[str]) -> None:
     docker = RecordingDocker(PUSH_LOG.splitlines())
-    manifest.push_image(docker, "127.0.0.1:5000/gpu-devbox:two-amd64")  # type: ignore[arg-type]
+    registry_push.push_image(docker, "127.0.0.1:5000/gpu-devbox:two-amd64")  # type: ignore[arg-type]
     ((args, kw),) = docker.calls
     assert args == ("push", "127.0.0.1:5000/gpu-devbox:two-amd64") and kw["output"] == "stream"
     out = capsys.readouterr().out.splitlines()
@@ -185,9 +185,9 @@ def test_push_streams_through_the_layer_filter(capsys: pytest.CaptureFixture[str
 def test_login_runs_on_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
     docker = RecordingDocker()
-    manifest.login(docker, "ghcr.io/team/gpu-devbox", skip=False)  # type: ignore[arg-type]
-    manifest.login(docker, "team/gpu-devbox", skip=False)  # type: ignore[arg-type]
-    manifest.login(docker, "ghcr.io/team/gpu-devbox", skip=True)  # type: ignore[arg-type]
+    registry_push.login(docker, "ghcr.io/team/gpu-devbox", skip=False)  # type: ignore[arg-type]
+    registry_push.login(docker, "team/gpu-devbox", skip=False)  # type: ignore[arg-type]
+    registry_push.login(docker, "ghcr.io/team/gpu-devbox", skip=True)  # type: ignore[arg-type]
     assert [(a, k.get("output")) for a, k in docker.calls] == [
         (("login", "ghcr.io"), "terminal"),
         (("login",), "terminal"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from devbox_conformance.intarget.host import gpu_visible, read_manifest, torch_cuda  # noqa: F401
+from devbox_conformance.intarget.basics import gpu_visible, read_manifest, torch_cuda  # noqa: F401
 from devbox_conformance.intarget.main import PROBE_VERSION, main  # noqa: F401
 from devbox_conformance.intarget.packages import probe_all_packages, probe_packages  # noqa: F401
 from devbox_conformance.intarget.python_dists import (  # noqa: F401

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from devbox_build import buildopts, config, manifest
+from devbox_build import buildopts, config, registry_push
 from devbox_build.commands.build import build_arches
 from devbox_build.docker import Docker
 from devbox_build.errors import UsageError
@@ -43,6 +43,6 @@ def run(args: argparse.Namespace) -> int:
     docker.ping()
     refs = build_arches(args, docker, ["arm64"], per_arch_tags=False)
     if args.push:
-        manifest.push_image(docker, refs["arm64"])
+        registry_push.push_image(docker, refs["arm64"])
         print(f"pushed {refs['arm64']}")
     return 0

@@ -20,7 +20,7 @@ import os
 import shlex
 from pathlib import Path
 
-from devbox_build import buildopts, config, manifest
+from devbox_build import buildopts, config, registry_push
 from devbox_build.builder import build, staged_wheelhouse
 from devbox_build.commands.build import build_images, per_arch_tag
 from devbox_build.docker import Docker
@@ -101,7 +101,7 @@ def publish_plan(
     push what it built and checked) or "buildx" (one buildx build that pushes every arch and the list).
     """
     target = f"{image}:{tag}"
-    login_line = f"docker {shlex.join(manifest.login_args(image))}" if login else "skipped (SKIP_LOGIN)"
+    login_line = f"docker {shlex.join(registry_push.login_args(image))}" if login else "skipped (SKIP_LOGIN)"
     lines = [f"login: {login_line}"]
     platforms = [f"linux/{a}" for a in arches]
     if how == "buildx":
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     docker = Docker.detect()
     docker.ping()
-    manifest.login(docker, args.image, args.skip_login)
+    registry_push.login(docker, args.image, args.skip_login)
     if args.no_build:
         ids: dict[str, str] = {}
         for arch in arches:

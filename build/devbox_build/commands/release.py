@@ -26,7 +26,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from devbox_build import buildopts, config, dockerfile, manifest, runner
+from devbox_build import buildopts, config, dockerfile, registry_push, runner
 from devbox_build.attest import ReleaseAttester, record_results
 from devbox_build.builder import dockerfile_path
 from devbox_build.commands.build import build_images
@@ -385,7 +385,7 @@ def run(args: argparse.Namespace) -> int:
         _print_dry_run(args, docker, arches, labels)
         return 0
     print("== every arch is green: publish by digest")
-    manifest.login(docker, args.image, args.skip_login)
+    registry_push.login(docker, args.image, args.skip_login)
     host, _ = split_image(args.image)
     # each arch's results (its digests recorded first) are attached as attestations before any tag moves
     attester = ReleaseAttester(results_dir, scopes)

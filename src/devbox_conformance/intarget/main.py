@@ -20,7 +20,7 @@ import pwd
 import sys
 import time
 
-from . import host
+from . import basics
 
 PROBE_VERSION = 1
 
@@ -88,12 +88,12 @@ def main(argv):
                 continue
             pending.update(gathered)
             origin.update((key, name) for key in gathered)
-        facts["torch"] = host.torch_cuda()
-        facts["gpu"] = host.gpu_visible()
+        facts["torch"] = basics.torch_cuda()
+        facts["gpu"] = basics.gpu_visible()
         # An empty path: the host read the manifest already (its hello) and puts it in the facts itself.
         manifest_path = request.get("manifest", "/etc/devbox/build-manifest.json")
         if manifest_path:
-            manifest, why = host.read_manifest(manifest_path)
+            manifest, why = basics.read_manifest(manifest_path)
             facts["manifest"] = manifest
             facts["manifest_status"] = why or "present"
         for key, value in pending.items():

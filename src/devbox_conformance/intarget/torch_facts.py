@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 
-from . import host
+from . import basics
 from .smi import csv_rows, run_smi
 from .text import text
 
@@ -137,7 +137,7 @@ def gather(request, pool):
     if not cuda_asked and not gpu_asked:
         return {}
     timeout = max(float(a.get("timeout", DEFAULT_TIMEOUT_S)) for a in (cuda_asked, gpu_asked) if a)
-    torch = host.torch_cuda()
+    torch = basics.torch_cuda()
     parts = []
     facts = {}
     if cuda_asked:
@@ -151,7 +151,7 @@ def gather(request, pool):
         else:
             parts.append("cuda")
     if gpu_asked:
-        gpu = host.gpu_visible()
+        gpu = basics.gpu_visible()
         if not gpu.get("visible"):
             facts["gpu_facts"] = {"ran": False, "why": gpu.get("how")}
         else:
