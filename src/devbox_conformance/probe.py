@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import ast
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from devbox_conformance.expectations import Expectations
-from devbox_conformance.intarget.security import TIMEOUT_S as SECURITY_WALK_S
 from devbox_conformance.kinds import all_kinds
 from devbox_conformance.kinds.packages import DPKG_STATUS_PATH  # noqa: F401 - imported from here
 from devbox_conformance.localrun import RunResult
@@ -194,20 +192,9 @@ def probe_timeout(request: Mapping[str, Any]) -> float:
 
     Why: a fixed 1800 s ended the whole probe (every item of the host failed) when one command was allowed
     an hour. The jobs share `threads` workers, so together they end within sum/threads + the longest one
-    (a greedy schedule's bound); a shell may run twice; a security walk stops at its own TIMEOUT_S.
+    (a greedy schedule's bound). Each kind says what its jobs may take (`Kind.job_seconds`).
     """
-    jobs = [float(c.get("timeout", 30)) for c in request.get("commands") or []]
-    jobs += [2 * float(s.get("timeout", 60)) for s in request.get("shells") or []]
-    jobs += [float(b.get("timeout", 30)) for b in request.get("binaries") or []]
-    jobs += [SECURITY_WALK_S for _ in request.get("security") or []]
-    imports = request.get("imports") or []
-    if imports:
-        workers = max(1, int(request.get("import_workers", 4)))
-        jobs.append(math.ceil(len(imports) / workers) * float(request.get("import_timeout", 120)))
-    for part in ("cuda", "gpu"):
-        asked = request.get(part)
-        if isinstance(asked, Mapping):
-            jobs.append(float(asked.get("timeout", 600)) + float(asked.get("nccl_timeout") or 0))
+    jobs = [seconds for kind in all_kinds() for seconds in kind.job_seconds(request)]
     threads = max(1, int(request.get("threads", 8)))
     bound = sum(jobs) / threads + max(jobs, default=0.0) + PROBE_SLACK_S
     return max(PROBE_FLOOR_S, bound)

@@ -91,6 +91,11 @@ def field_problem(how: str, value: Any) -> str | None:
     return None
 
 
+def no_jobs(request: Mapping[str, Any]) -> list[float]:
+    """The kind adds no job of its own to the probe (or one too short to count)."""
+    return []
+
+
 def no_request(items: Sequence[Any]) -> dict[str, Any]:
     """The probe gathers nothing for this kind (labels, image config: the engine's inspect answers)."""
     return {}
@@ -113,6 +118,9 @@ class Kind:
     evaluate: Callable[[Any, Any], Any]
     # What the probe must gather for this kind's items: request entries (merged into one request).
     request: Callable[[Sequence[Any]], dict[str, Any]] = no_request
+    # Seconds each of the kind's probe jobs may take, read from the whole request; the probe's overall limit
+    # is derived from them (probe.probe_timeout), so a kind with long jobs raises it by itself.
+    job_seconds: Callable[[Mapping[str, Any]], list[float]] = no_jobs
     # In-target gatherer module (devbox_conformance/intarget/<name>.py), None when nothing is gathered there.
     gatherer: str | None = None
     # Fields the schema cannot check: dotted field -> "specifier", "version" or "regex".

@@ -122,6 +122,10 @@ SCHEMA_FIELDS: dict[str, Any] = {
 }
 
 
+def job_seconds(request: Mapping[str, Any]) -> list[float]:
+    return [float(b.get("timeout", 30)) for b in request.get("binaries") or []]
+
+
 KIND = Kind(
     section="binaries",
     report_order=10,
@@ -131,6 +135,7 @@ KIND = Kind(
     item=Binary,
     evaluate=evaluate,
     request=request,
+    job_seconds=job_seconds,
     gatherer="binaries",
     patterns={"version": "specifier", "version_regex": "regex"},
     convert=convert,

@@ -297,6 +297,10 @@ SCHEMA_FIELDS: dict[str, Any] = {
 }
 
 
+def job_seconds(request: Mapping[str, Any]) -> list[float]:
+    return [float(c.get("timeout", 30)) for c in request.get("commands") or []]
+
+
 KIND = Kind(
     section="commands",
     report_order=110,
@@ -306,6 +310,7 @@ KIND = Kind(
     item=Command,
     evaluate=evaluate,
     request=request,
+    job_seconds=job_seconds,
     gatherer="commands",
     patterns={
         "stdout.regex": "regex",

@@ -178,6 +178,14 @@ SCHEMA_FIELDS: dict[str, Any] = {
     },
 }
 
+
+def job_seconds(request: Mapping[str, Any]) -> list[float]:
+    asked = request.get("cuda")
+    if not isinstance(asked, Mapping):
+        return []
+    return [float(asked.get("timeout", 600)) + float(asked.get("nccl_timeout") or 0)]
+
+
 KIND = Kind(
     section="cuda",
     report_order=120,
@@ -187,6 +195,7 @@ KIND = Kind(
     item=CudaItem,
     evaluate=evaluate,
     request=request,
+    job_seconds=job_seconds,
     gatherer="torch_facts",
     patterns={"min_version": "version"},
     convert=convert,

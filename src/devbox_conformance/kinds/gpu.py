@@ -225,6 +225,14 @@ SCHEMA_FIELDS: dict[str, Any] = {
     },
 }
 
+
+def job_seconds(request: Mapping[str, Any]) -> list[float]:
+    asked = request.get("gpu")
+    if not isinstance(asked, Mapping):
+        return []
+    return [float(asked.get("timeout", 600)) + float(asked.get("nccl_timeout") or 0)]
+
+
 KIND = Kind(
     section="gpu",
     report_order=130,
@@ -234,6 +242,7 @@ KIND = Kind(
     item=GpuItem,
     evaluate=evaluate,
     request=request,
+    job_seconds=job_seconds,
     gatherer="torch_facts",
     probe_priority=0,
     description=SCHEMA_DESCRIPTION,

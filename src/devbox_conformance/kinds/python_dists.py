@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -135,6 +136,15 @@ SCHEMA_FIELDS: dict[str, Any] = {
 }
 
 
+def job_seconds(request: Mapping[str, Any]) -> list[float]:
+    """The imports, as the workers share them: rounds of `import_workers`, each at most `import_timeout`."""
+    imports = request.get("imports") or []
+    if not imports:
+        return []
+    workers = max(1, int(request.get("import_workers", 4)))
+    return [math.ceil(len(imports) / workers) * float(request.get("import_timeout", 120))]
+
+
 KIND = Kind(
     section="python_dists",
     report_order=30,
@@ -144,6 +154,7 @@ KIND = Kind(
     item=PythonDist,
     evaluate=evaluate,
     request=request,
+    job_seconds=job_seconds,
     gatherer="python_dists",
     patterns={"version": "specifier", "min_version": "version"},
     convert=convert,

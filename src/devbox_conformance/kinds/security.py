@@ -187,6 +187,13 @@ SCHEMA_FIELDS: dict[str, Any] = {
 }
 
 
+def job_seconds(request: Mapping[str, Any]) -> list[float]:
+    """Each walk stops at the in-target walk's own limit."""
+    from devbox_conformance.intarget.security import TIMEOUT_S as WALK_S  # noqa: PLC0415
+
+    return [WALK_S for _ in request.get("security") or []]
+
+
 KIND = Kind(
     section="security",
     report_order=140,
@@ -196,6 +203,7 @@ KIND = Kind(
     item=SecurityCheck,
     evaluate=evaluate,
     request=request,
+    job_seconds=job_seconds,
     gatherer="security",
     probe_priority=1,
     description=SCHEMA_DESCRIPTION,

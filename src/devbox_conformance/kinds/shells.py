@@ -164,6 +164,11 @@ SCHEMA_FIELDS: dict[str, Any] = {
 }
 
 
+def job_seconds(request: Mapping[str, Any]) -> list[float]:
+    """A shell may run twice (a second try when its first run hit the pty's quirks)."""
+    return [2 * float(s.get("timeout", 60)) for s in request.get("shells") or []]
+
+
 KIND = Kind(
     section="shells",
     report_order=90,
@@ -173,6 +178,7 @@ KIND = Kind(
     item=Shell,
     evaluate=evaluate,
     request=request,
+    job_seconds=job_seconds,
     gatherer="shells",
     convert=convert,
     probe_priority=1,
