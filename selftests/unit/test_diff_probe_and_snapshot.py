@@ -19,8 +19,9 @@ from file_trees import write_tree
 from packaging.specifiers import SpecifierSet
 
 from devbox_conformance import expectations as exp
-from devbox_conformance import probe_script
+from devbox_conformance import probe
 from devbox_conformance.expectations import load
+from devbox_conformance.intarget.packages import probe_all_packages
 from devbox_conformance.kinds import binaries as binary_check
 from devbox_conformance.kinds import packages as package_check
 from devbox_conformance.kinds import python_dists as dist_check
@@ -69,7 +70,7 @@ def test_all_packages_reads_installed_ones_with_the_journal(tmp_path: Path) -> N
     (tmp_path / "updates" / "0001").write_text(
         "Package: git\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:2.39.5-0+deb12u3\n"
     )
-    found, error = probe_script.probe_all_packages(str(status))
+    found, error = probe_all_packages(str(status))
     assert error is None
     assert found == {  # every entry names its architecture: the host side keys them (facts.package_keys)
         "git:amd64": "1:2.39.5-0+deb12u3",
@@ -86,7 +87,7 @@ def test_all_packages_reads_installed_ones_with_the_journal(tmp_path: Path) -> N
 
 
 def test_all_packages_without_dpkg_says_why(tmp_path: Path) -> None:
-    found, error = probe_script.probe_all_packages(str(tmp_path / "absent"))
+    found, error = probe_all_packages(str(tmp_path / "absent"))
     assert found == {} and "not a Debian-based target" in (error or "")
 
 
@@ -95,7 +96,7 @@ def test_all_packages_through_the_probe_entry_point(tmp_path: Path) -> None:
     status.write_text(STATUS)
     request = {"gatherers": ["packages"], "all_packages": True, "dpkg_status": str(status)}
     out = subprocess.run(
-        [sys.executable, probe_script.__file__, json.dumps(request)],
+        [sys.executable, "-c", probe.PROBE_SOURCE, json.dumps(request)],  # as shipped into a target
         capture_output=True,
         text=True,
         timeout=120,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from probe_runs import run_probe
 
-from devbox_conformance import probe, probe_script
+from devbox_conformance import probe
 from devbox_conformance.arch import local_arch
 from devbox_conformance.expectations import load
-from devbox_conformance.intarget import shells
+from devbox_conformance.intarget import basics, packages, python_dists, shells
 from devbox_conformance.target import Target
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_imports_hang_and_crash_are_marked_and_the_rest_continue(modules: Path, workers: int) -> None:
     order = ["uses_heavy_a", "hangs", "uses_heavy_b", "crashes", "raises", "json", "no_such_module"]
-    res = probe_script.probe_imports(order, per_import_timeout=2, workers=workers)
+    res = python_dists.probe_imports(order, per_import_timeout=2, workers=workers)
     assert set(res) == set(order)
     assert res["uses_heavy_a"]["ok"] and res["uses_heavy_b"]["ok"] and res["json"]["ok"]
     assert res["hangs"] == {"ok": False, "error": "import took longer than 2s", "seconds": 2}
@@ -52,7 +52,7 @@ def test_imports_hang_and_crash_are_marked_and_the_rest_continue(modules: Path, 
 
 
 def test_a_crash_is_reported_with_the_last_line_the_interpreter_wrote(modules: Path) -> None:
-    res = probe_script.probe_imports(["json", "dies_loudly", "csv"], per_import_timeout=10, workers=1)
+    res = python_dists.probe_imports(["json", "dies_loudly", "csv"], per_import_timeout=10, workers=1)
     died = res["dies_loudly"]["error"]
     assert died == "interpreter died while importing (exit code 3) fatal: no CUDA driver"
     assert res["json"]["ok"] and res["csv"]["ok"]
@@ -60,7 +60,7 @@ def test_a_crash_is_reported_with_the_last_line_the_interpreter_wrote(modules: P
 
 def test_a_child_imports_what_it_is_fed_and_a_shared_dependency_once(modules: Path) -> None:
     child = subprocess.run(
-        [sys.executable, "-c", probe_script.IMPORT_CHILD],
+        [sys.executable, "-c", python_dists.IMPORT_CHILD],
         input="uses_heavy_a\nuses_heavy_b\n",
         capture_output=True,
         text=True,
@@ -75,13 +75,13 @@ def test_every_child_imports_the_first_module_up_front(modules: Path) -> None:
     log = modules / "imported.log"
     (modules / "counted.py").write_text(f"with open({str(log)!r}, 'a') as f:\n    f.write('x\\n')\n")
     order = ["counted", "json", "re", "csv", "uuid"]
-    res = probe_script.probe_imports(order, per_import_timeout=30, workers=2)
+    res = python_dists.probe_imports(order, per_import_timeout=30, workers=2)
     assert all(r["ok"] for r in res.values()) and len(res) == 5
     assert log.read_text().count("x") == 2  # once in each of the two children, before anything else
 
 
 def test_a_first_module_that_kills_its_interpreter_is_not_imported_up_front_again(modules: Path) -> None:
-    res = probe_script.probe_imports(
+    res = python_dists.probe_imports(
         ["crashes", "json", "raises", "uses_heavy_a"], per_import_timeout=5, workers=2
     )
     assert "interpreter died while importing (exit code 9)" in res["crashes"]["error"]
@@ -91,13 +91,13 @@ def test_a_first_module_that_kills_its_interpreter_is_not_imported_up_front_agai
 
 def test_import_workers_never_exceed_the_cpus_we_may_use() -> None:
     cpus = len(os.sched_getaffinity(0))
-    assert probe_script.import_workers({"import_workers": 64}) == cpus
-    assert probe_script.import_workers({"import_workers": 1}) == 1
-    assert probe_script.import_workers({"import_workers": 0}) == 1
+    assert python_dists.import_workers({"import_workers": 64}) == cpus
+    assert python_dists.import_workers({"import_workers": 1}) == 1
+    assert python_dists.import_workers({"import_workers": 0}) == 1
 
 
 def test_bash_under_a_pty_has_job_control_and_a_quiet_stderr() -> None:
-    run = probe_script.probe_shell(
+    run = shells.probe_shell(
         {"name": "b", "shell": "bash", "interactive": True, "aliases": ["zz"], "timeout": 30}
     )
     assert run["available"] and run["exit_code"] == 0 and run["completed"]
@@ -115,7 +115,7 @@ def test_alias_names_are_quoted_for_the_shell_and_odd_names_are_never_defined(
     `-p` (lists every alias) and `a=b` (defines one) both exited 0: two aliases reported as defined."""
     planted = tmp_path / "planted"
     names = [f"x$(touch {planted})", f"y`touch {planted}`", "it's", "-p", "a=b", "", "two words", "ll"]
-    run = probe_script.probe_shell({"name": "s", "shell": shell, "aliases": names, "timeout": 30})
+    run = shells.probe_shell({"name": "s", "shell": shell, "aliases": names, "timeout": 30})
     assert run["completed"], run
     assert not planted.exists()
     assert run["aliases"] == dict.fromkeys(names, False)
@@ -147,7 +147,7 @@ def test_torch_cuda_is_read_without_importing_torch(tmp_path: Path, monkeypatch:
     monkeypatch.syspath_prepend(str(tmp_path))
     # find_spec answers from sys.modules first: a torch imported earlier in this process would win.
     monkeypatch.delitem(sys.modules, "torch", raising=False)
-    assert probe_script.torch_cuda() == {"installed": True, "version": "2.5.0a0+git", "cuda": "12.6"}
+    assert basics.torch_cuda() == {"installed": True, "version": "2.5.0a0+git", "cuda": "12.6"}
 
 
 def test_collect_facts_locally_for_the_real_contract() -> None:
@@ -205,7 +205,7 @@ def test_probe_packages_reads_the_dpkg_status_file_once(tmp_path: Path) -> None:
     )
     (tmp_path / "updates" / "tmp.i").write_text("Package: gdb\nStatus: purge ok not-installed\n")
     names = ["libx11-dev", "libc6", "libc6:i386", "ltrace", "gdb", "nvtop", "not-a-field"]
-    found, error = probe_script.probe_packages(names, str(status))
+    found, error = packages.probe_packages(names, str(status))
     assert error is None
     assert found["libx11-dev"] == [
         {"architecture": "amd64", "status": "install ok installed", "version": "2:1.8.4-2+deb12u2"}
@@ -220,7 +220,7 @@ def test_probe_packages_reads_the_dpkg_status_file_once(tmp_path: Path) -> None:
 
 def test_probe_without_a_dpkg_database_records_one_reason(tmp_path: Path) -> None:
     missing = tmp_path / "var" / "lib" / "dpkg" / "status"
-    assert probe_script.probe_packages(["git"], str(missing)) == (
+    assert packages.probe_packages(["git"], str(missing)) == (
         {},
         f"no dpkg database at {missing}: not a Debian-based target",
     )
