@@ -11,10 +11,11 @@ from typing import Any
 
 from devbox_conformance import engine as eng
 from devbox_conformance import expectations as exp
-from devbox_conformance.kinds.image_config import health_budget
+from devbox_conformance.kinds.image_config import HEALTH_FACT, health_budget
+from devbox_conformance.target import TargetError
 
-# The key of the fact in a host's facts: {"healthy": bool, "seen": "what the engine said"}.
-FACT = "container_health"
+# The key of the fact in a host's facts (the image_config kind, which judges it, names it).
+FACT = HEALTH_FACT
 
 
 def wanted(model: exp.Expectations) -> bool:
@@ -23,8 +24,15 @@ def wanted(model: exp.Expectations) -> bool:
 
 
 def gather(engine_name: str, container: str, image_attrs: dict[str, Any] | None) -> dict[str, Any]:
-    """Wait for the container to be healthy within the image's budget; what the engine said."""
+    """Wait for the container to be healthy within the image's budget; what the engine said.
+
+    An engine that cannot answer (its daemon gone mid-run) is an unhealthy answer naming why: the item fails
+    with that line, the other items keep their verdicts, and the run never stops on a traceback.
+    """
     config = (image_attrs or {}).get("Config") or {}
     budget = health_budget(config.get("Healthcheck") or {})
-    healthy, seen = eng.wait_healthy(eng.choose(engine_name), container, budget_s=budget)
+    try:
+        healthy, seen = eng.wait_healthy(eng.choose(engine_name), container, budget_s=budget)
+    except TargetError as exc:
+        healthy, seen = False, f"the engine could not say: {exc}"
     return {"healthy": healthy, "seen": seen}

@@ -317,9 +317,10 @@ def _probes(state: RunState, manifests: dict[str, tuple[Any, str] | None]) -> Ca
             return str(exc)
         if known is not None:
             facts["manifest"], facts["manifest_status"] = known
+        probe_seconds = round(time.monotonic() - t0, 3)  # the probe's own time, not the health wait's
         if host.container and host.engine and health.wanted(state.model(host.name)):
             facts[health.FACT] = health.gather(host.engine, host.container, host.image_attrs)
-        _save_probed(host.facts_path, {"facts": facts, "probe_seconds": round(time.monotonic() - t0, 3)})
+        _save_probed(host.facts_path, {"facts": facts, "probe_seconds": probe_seconds})
         return None
 
     def run_probes() -> None:

@@ -25,6 +25,8 @@ _FIELDS = {"cmd": "Cmd", "entrypoint": "Entrypoint", "workdir": "WorkingDir", "u
 # later layer or base added is a change of what the image offers, so the comparison is exact.
 _SETS = {"exposed_ports": "ExposedPorts", "volumes": "Volumes"}
 _NS = 1e9
+# The host's fact the run gathers after the probe (devbox_conformance.health): {"healthy": bool, "seen": str}.
+HEALTH_FACT = "container_health"
 
 
 def health_budget(health: dict[str, Any]) -> float:
@@ -115,10 +117,10 @@ def _healthcheck(item: ImageConfig, config: dict[str, Any], ctx: Context) -> Out
     if not item.healthy:
         return Outcome.passed(shown)
     # Gathered after the probe where the run has a container (devbox_conformance.health).
-    state = ctx.facts.get("container_health")
+    state = ctx.facts.get(HEALTH_FACT)
     if not isinstance(state, dict):
         return Outcome.skipped(f"healthy: needs a container; the {ctx.target_kind} target has none")
-    if not state.get("healthy"):
+    if state.get("healthy") is not True:  # only the engine's own yes passes; anything else is a no
         budget = health_budget(health)
         return Outcome.failed(expected + f" within {budget:.0f} s", f"{shown!r}: {state.get('seen')}")
     return Outcome.passed(shown)
